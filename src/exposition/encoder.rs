@@ -1,0 +1,290 @@
+//! The [`Encoder`]: writes families and samples into a caller-owned buffer.
+//!
+//! Metric types know their values; the encoder knows the wire format. Keeping the two
+//! apart lets one registry serve text 0.0.4 and OpenMetrics from the same data, and lets
+//! the server reuse one buffer per worker so a scrape allocates nothing once warm.
+//!
+//! Label sets arrive pre-rendered (`k="v",k2="v2"`, already escaped): a series renders
+//! its labels once when it is created, so a scrape only copies bytes.
+
+use super::values::{write_f64, write_help_openmetrics, write_help_text, write_u64};
+
+/// The exposition format a scrape is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
+    Text,
+    /// OpenMetrics 1.0.0 text (`application/openmetrics-text; version=1.0.0`).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` header value a response in this format carries.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The type of a metric family, as written on its `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A monotonically increasing total.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// Cumulative buckets plus `_sum` and `_count`.
+    Histogram,
+    /// `_sum`, `_count` and optional quantiles.
+    Summary,
+    /// Constant labels describing the target, value 1 (`info` in OpenMetrics, a gauge
+    /// named `..._info` in text 0.0.4).
+    Info,
+}
+
+impl MetricKind {
+    fn type_word(self, format: Format) -> &'static str {
+        match (self, format) {
+            (MetricKind::Counter, _) => "counter",
+            (MetricKind::Gauge, _) => "gauge",
+            (MetricKind::Histogram, _) => "histogram",
+            (MetricKind::Summary, _) => "summary",
+            (MetricKind::Info, Format::OpenMetrics) => "info",
+            (MetricKind::Info, Format::Text) => "gauge",
+        }
+    }
+
+    /// The sample-name suffixes this kind produces, used to detect collisions between
+    /// families at registration time.
+    pub fn sample_suffixes(self) -> &'static [&'static str] {
+        match self {
+            MetricKind::Counter | MetricKind::Gauge => &[""],
+            MetricKind::Histogram => &["_bucket", "_sum", "_count"],
+            MetricKind::Summary => &["", "_sum", "_count"],
+            MetricKind::Info => &["_info"],
+        }
+    }
+}
+
+/// Writes one scrape in one [`Format`] into a byte buffer the caller owns.
+///
+/// ```
+/// use tinyprom::exposition::{Encoder, Format, MetricKind};
+/// let mut buf = Vec::new();
+/// let mut enc = Encoder::new(&mut buf, Format::Text);
+/// enc.family("jobs_total", "Jobs run.", MetricKind::Counter, None);
+/// enc.counter("jobs_total", "", 3);
+/// enc.finish();
+/// assert_eq!(buf, b"# HELP jobs_total Jobs run.\n# TYPE jobs_total counter\njobs_total 3\n");
+/// ```
+pub struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
+    format: Format,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder appending to `out` (it does not clear it).
+    pub fn new(out: &'a mut Vec<u8>, format: Format) -> Self {
+        Encoder { out, format }
+    }
+
+    /// The format being written.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Writes the `# HELP`, `# TYPE` (and, in OpenMetrics, `# UNIT`) lines of a family.
+    ///
+    /// `name` is the registered name; in OpenMetrics a counter family drops its `_total`
+    /// suffix and an info family its `_info` suffix here (samples carry them). `unit` is
+    /// written only in OpenMetrics and only when `name` ends with `_<unit>`, as the
+    /// specification requires.
+    pub fn family(&mut self, name: &str, help: &str, kind: MetricKind, unit: Option<&str>) {
+        let family = self.family_name(name, kind);
+        self.out.extend_from_slice(b"# HELP ");
+        self.out.extend_from_slice(family.as_bytes());
+        self.out.push(b' ');
+        match self.format {
+            Format::Text => write_help_text(self.out, help),
+            Format::OpenMetrics => write_help_openmetrics(self.out, help),
+        }
+        self.out.extend_from_slice(b"\n# TYPE ");
+        self.out.extend_from_slice(family.as_bytes());
+        self.out.push(b' ');
+        self.out
+            .extend_from_slice(kind.type_word(self.format).as_bytes());
+        self.out.push(b'\n');
+        if let (Format::OpenMetrics, Some(unit)) = (self.format, unit) {
+            let suffix_ok = family
+                .strip_suffix(unit)
+                .is_some_and(|rest| rest.ends_with('_'));
+            if suffix_ok {
+                self.out.extend_from_slice(b"# UNIT ");
+                self.out.extend_from_slice(family.as_bytes());
+                self.out.push(b' ');
+                self.out.extend_from_slice(unit.as_bytes());
+                self.out.push(b'\n');
+            }
+        }
+    }
+
+    fn family_name<'n>(&self, name: &'n str, kind: MetricKind) -> &'n str {
+        match (self.format, kind) {
+            (Format::OpenMetrics, MetricKind::Counter) => {
+                name.strip_suffix("_total").unwrap_or(name)
+            }
+            (Format::OpenMetrics, MetricKind::Info) => name.strip_suffix("_info").unwrap_or(name),
+            _ => name,
+        }
+    }
+
+    fn start_sample(&mut self, name: &str, suffix: &str, labels: &str) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(suffix.as_bytes());
+        if !labels.is_empty() {
+            self.out.push(b'{');
+            self.out.extend_from_slice(labels.as_bytes());
+            self.out.push(b'}');
+        }
+        self.out.push(b' ');
+    }
+
+    /// Writes a counter sample. In text 0.0.4 the sample is named exactly `name`; in
+    /// OpenMetrics it is the family name plus `_total`.
+    pub fn counter(&mut self, name: &str, labels: &str, value: u64) {
+        self.counter_start(name, labels);
+        write_u64(self.out, value);
+        self.out.push(b'\n');
+    }
+
+    /// Like [`Encoder::counter`] for a floating-point total (CPU seconds, say).
+    pub fn counter_f64(&mut self, name: &str, labels: &str, value: f64) {
+        self.counter_start(name, labels);
+        write_f64(self.out, value);
+        self.out.push(b'\n');
+    }
+
+    fn counter_start(&mut self, name: &str, labels: &str) {
+        match self.format {
+            Format::Text => self.start_sample(name, "", labels),
+            Format::OpenMetrics => {
+                let family = name.strip_suffix("_total").unwrap_or(name);
+                self.start_sample(family, "_total", labels)
+            }
+        }
+    }
+
+    /// Writes `name+suffix{labels} value` for an integer value.
+    pub fn sample_u64(&mut self, name: &str, suffix: &str, labels: &str, value: u64) {
+        self.start_sample(name, suffix, labels);
+        write_u64(self.out, value);
+        self.out.push(b'\n');
+    }
+
+    /// Writes `name+suffix{labels} value` for a float value.
+    pub fn sample_f64(&mut self, name: &str, suffix: &str, labels: &str, value: f64) {
+        self.start_sample(name, suffix, labels);
+        write_f64(self.out, value);
+        self.out.push(b'\n');
+    }
+
+    /// Writes `name+suffix{labels,extra_name="extra_value"} value`: a histogram bucket
+    /// (`le`) or a summary quantile (`quantile`). `extra_value` is pre-formatted for the
+    /// encoder's format.
+    pub fn sample_with_extra_label(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &str,
+        extra_name: &str,
+        extra_value: &str,
+        value: Value,
+    ) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(suffix.as_bytes());
+        self.out.push(b'{');
+        if !labels.is_empty() {
+            self.out.extend_from_slice(labels.as_bytes());
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(extra_name.as_bytes());
+        self.out.extend_from_slice(b"=\"");
+        self.out.extend_from_slice(extra_value.as_bytes());
+        self.out.extend_from_slice(b"\"} ");
+        match value {
+            Value::Int(v) => write_u64(self.out, v),
+            Value::Float(v) => write_f64(self.out, v),
+        }
+        self.out.push(b'\n');
+    }
+
+    /// Ends the scrape: OpenMetrics requires a final `# EOF` line; text needs nothing.
+    pub fn finish(&mut self) {
+        if self.format == Format::OpenMetrics {
+            self.out.extend_from_slice(b"# EOF\n");
+        }
+    }
+}
+
+/// A sample value: integers print without going through float formatting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// An exact count.
+    Int(u64),
+    /// Anything else.
+    Float(f64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(format: Format, f: impl FnOnce(&mut Encoder<'_>)) -> String {
+        let mut buf = Vec::new();
+        let mut enc = Encoder::new(&mut buf, format);
+        f(&mut enc);
+        enc.finish();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn counter_names_per_format() {
+        let text = render(Format::Text, |e| {
+            e.family("a_total", "A.", MetricKind::Counter, None);
+            e.counter("a_total", "x=\"1\"", 5);
+        });
+        assert_eq!(text, "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 5\n");
+        let om = render(Format::OpenMetrics, |e| {
+            e.family("a_total", "A.", MetricKind::Counter, None);
+            e.counter("a_total", "x=\"1\"", 5);
+        });
+        assert_eq!(
+            om,
+            "# HELP a A.\n# TYPE a counter\na_total{x=\"1\"} 5\n# EOF\n"
+        );
+    }
+
+    #[test]
+    fn unit_only_when_name_ends_with_it() {
+        let om = render(Format::OpenMetrics, |e| {
+            e.family("d_seconds", "D.", MetricKind::Gauge, Some("seconds"));
+            e.family("dseconds", "D.", MetricKind::Gauge, Some("seconds"));
+        });
+        assert!(om.contains("# UNIT d_seconds seconds\n"));
+        assert!(!om.contains("# UNIT dseconds"));
+        let text = render(Format::Text, |e| {
+            e.family("d_seconds", "D.", MetricKind::Gauge, Some("seconds"))
+        });
+        assert!(!text.contains("UNIT"));
+    }
+
+    #[test]
+    fn extra_label_without_other_labels() {
+        let text = render(Format::Text, |e| {
+            e.sample_with_extra_label("h", "_bucket", "", "le", "+Inf", Value::Int(2))
+        });
+        assert_eq!(text, "h_bucket{le=\"+Inf\"} 2\n");
+    }
+}

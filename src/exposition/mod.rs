@@ -1,0 +1,13 @@
+//! Rendering metrics in the Prometheus text format 0.0.4 and OpenMetrics 1.0.
+//!
+//! The metric types in [`crate::metrics`] hold values; this module owns every byte of
+//! the wire format, so the format rules live in one place (see the [`values`] functions
+//! for floats and escaping, [`Encoder`] for line structure, [`negotiate`] for choosing a
+//! format from an `Accept` header).
+
+mod encoder;
+pub mod negotiate;
+pub mod values;
+
+pub use encoder::{Encoder, Format, MetricKind, Value};
+pub use negotiate::negotiate;

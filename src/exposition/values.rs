@@ -1,0 +1,218 @@
+//! Number and string formatting shared by both exposition formats.
+//!
+//! One malformed line makes Prometheus drop a whole scrape, so every byte that reaches the
+//! wire goes through one of these functions: floats come out as `+Inf`, `-Inf`, `NaN` or
+//! the shortest digits that parse back to the same `f64`; label values and HELP texts are
+//! escaped exactly as the formats require and no more.
+
+use std::io::Write as _;
+
+/// Appends `v` in decimal, without allocating.
+pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `v` as the exposition formats spell it: `+Inf`, `-Inf`, `NaN`, plain decimal
+/// for magnitudes in `[1e-5, 1e16)` and zero, scientific notation (`1e300`) otherwise.
+/// Rust prints the shortest digits that round-trip in both notations.
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v == f64::INFINITY {
+        out.extend_from_slice(b"+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.extend_from_slice(b"-Inf");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Integral values (counts, byte sizes) take the fast path; `as i64` is exact here.
+        if v < 0.0 || (v == 0.0 && v.is_sign_negative()) {
+            out.push(b'-');
+        }
+        write_u64(out, v.abs() as u64);
+    } else if v == 0.0 || (1e-5..1e16).contains(&v.abs()) {
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{v}");
+    } else {
+        let _ = write!(out, "{v:e}");
+    }
+}
+
+/// Formats `v` the way the text format 0.0.4 writes an `le` bound (`0.01`, `2`, `+Inf`).
+pub fn le_text(v: f64) -> String {
+    let mut out = Vec::new();
+    write_f64(&mut out, v);
+    String::from_utf8(out).expect("write_f64 writes ASCII")
+}
+
+/// Formats `v` in OpenMetrics' canonical form for `le` and `quantile` values: Go's `%g`
+/// (shortest digits; exponent form when the decimal exponent is below -4 or at least 6) with
+/// `.0` appended when the result has neither `.` nor `e`: `0.01`, `2.0`, `1e+06`, `+Inf`.
+pub fn le_openmetrics(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    // `{:e}` gives the shortest round-trip digits as `d.ddde±x`; Go's shortest `%g`
+    // (strconv.FormatFloat(v, 'g', -1, 64)) uses the exponent form when the decimal
+    // exponent is < -4 or >= 6, with at least two exponent digits.
+    let sci = format!("{v:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let out = if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{v}")
+    };
+    if out.contains('.') || out.contains('e') {
+        out
+    } else {
+        out + ".0"
+    }
+}
+
+/// Appends a label value with `\`, `"` and newline escaped (both formats).
+pub fn write_label_value(out: &mut Vec<u8>, value: &str) {
+    for &b in value.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Appends a HELP text for text format 0.0.4: `\` and newline escaped, nothing else.
+pub fn write_help_text(out: &mut Vec<u8>, help: &str) {
+    for &b in help.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Appends a HELP text for OpenMetrics: `\`, `"` and newline escaped.
+pub fn write_help_openmetrics(out: &mut Vec<u8>, help: &str) {
+    write_label_value(out, help);
+}
+
+/// Renders a label set `k1="v1",k2="v2"` (escaped, no braces) for caching in a series.
+pub fn render_label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>]) -> String {
+    let mut out = Vec::new();
+    for (i, (name, value)) in names.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_ref().as_bytes());
+        out.extend_from_slice(b"=\"");
+        write_label_value(&mut out, value.as_ref());
+        out.push(b'"');
+    }
+    String::from_utf8(out).expect("escaping keeps UTF-8 valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_special_values() {
+        assert_eq!(f(f64::INFINITY), "+Inf");
+        assert_eq!(f(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(f(f64::NAN), "NaN");
+        assert_eq!(f(0.0), "0");
+        assert_eq!(f(-0.0), "-0");
+    }
+
+    #[test]
+    fn floats_round_trip() {
+        assert_eq!(f(0.01), "0.01");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(0.5), "0.5");
+        assert_eq!(f(2.0), "2");
+        assert_eq!(f(1e6), "1000000");
+        assert_eq!(f(-3.25), "-3.25");
+        assert_eq!(f(1e300), "1e300");
+        assert_eq!(f(1.5e-7), "1.5e-7");
+        assert_eq!(f(0.1 + 0.2), "0.30000000000000004");
+        for v in [
+            0.1 + 0.2,
+            1e-300,
+            123456.789,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -2.5e20,
+            1e15 + 0.5,
+            9.999999999999999e15,
+        ] {
+            assert_eq!(f(v).parse::<f64>().unwrap(), v, "{v}");
+        }
+    }
+
+    #[test]
+    fn integers() {
+        let mut out = Vec::new();
+        write_u64(&mut out, 0);
+        out.push(b' ');
+        write_u64(&mut out, u64::MAX);
+        assert_eq!(out, b"0 18446744073709551615");
+    }
+
+    #[test]
+    fn openmetrics_canonical_bounds() {
+        assert_eq!(le_openmetrics(0.01), "0.01");
+        assert_eq!(le_openmetrics(0.1), "0.1");
+        assert_eq!(le_openmetrics(2.0), "2.0");
+        assert_eq!(le_openmetrics(1e6), "1e+06");
+        assert_eq!(le_openmetrics(100000.0), "100000.0");
+        assert_eq!(le_openmetrics(0.0001), "0.0001");
+        assert_eq!(le_openmetrics(0.00001), "1e-05");
+        assert_eq!(le_openmetrics(1.5e-7), "1.5e-07");
+        assert_eq!(le_openmetrics(f64::INFINITY), "+Inf");
+        assert_eq!(le_openmetrics(0.0), "0.0");
+        assert_eq!(le_openmetrics(2.5), "2.5");
+        assert_eq!(le_openmetrics(1234567.0), "1.234567e+06");
+        assert_eq!(le_text(2.0), "2");
+        assert_eq!(le_text(f64::INFINITY), "+Inf");
+    }
+
+    #[test]
+    fn escaping() {
+        let mut out = Vec::new();
+        write_label_value(&mut out, "a\\b\"c\nd\té");
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\\\b\\\"c\\nd\té");
+        let mut out = Vec::new();
+        write_help_text(&mut out, "a\\b\"c\nd");
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\\\b\"c\\nd");
+        let mut out = Vec::new();
+        write_help_openmetrics(&mut out, "a\\b\"c\nd");
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\\\b\\\"c\\nd");
+        assert_eq!(
+            render_label_pairs(&["a", "b"], &["x\"y", "z"]),
+            "a=\"x\\\"y\",b=\"z\""
+        );
+    }
+}

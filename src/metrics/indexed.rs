@@ -1,0 +1,190 @@
+//! [`IndexedFamily`]: a labeled family whose label values are all known up front.
+//!
+//! The request path of an HTTP server knows its label values as small integers already
+//! (the method is one of ten, the route one of a few, the status code a number), so it
+//! can find its series by arithmetic instead of by hashing or comparing strings. Series
+//! are created lazily, the first time an index is used, so combinations that never occur
+//! are neither stored nor rendered.
+//!
+//! Storage is two-level to keep idle memory small: the label space is split into rows
+//! (every dimension but the last) and a row of slots for the last dimension is allocated
+//! only when one of its series is first used. A series is created once and never moved
+//! or freed while the family lives, so the hot path hands out plain references.
+
+use std::sync::OnceLock;
+
+use super::name::validate_label_names;
+use super::{Metric, MetricError, TypedMetric};
+use crate::exposition::values::render_label_pairs;
+use crate::exposition::{Encoder, MetricKind};
+
+/// A family indexed by the position of each label value in a fixed list of values.
+///
+/// ```
+/// use tinyprom::metrics::{Counter, IndexedFamily, Registry};
+/// let family: IndexedFamily<Counter> = IndexedFamily::new(
+///     &["method", "code"],
+///     vec![vec!["GET".into(), "POST".into()], vec!["200".into(), "500".into()]],
+///     Counter::new,
+/// ).unwrap();
+/// family.get(&[1, 0]).unwrap().inc(); // POST, 200
+/// let registry = Registry::new();
+/// registry.register("requests_total", "Requests.", family).unwrap();
+/// assert!(registry.render_text().ends_with("requests_total{method=\"POST\",code=\"200\"} 1\n"));
+/// ```
+pub struct IndexedFamily<M> {
+    label_names: Box<[Box<str>]>,
+    values: Box<[Box<[Box<str>]>]>,
+    rows: Box<[OnceLock<Box<[OnceLock<Series<M>>]>>]>,
+    row_len: usize,
+    make: Box<dyn Fn() -> M + Send + Sync>,
+}
+
+struct Series<M> {
+    labels: Box<str>,
+    metric: M,
+}
+
+impl<M: Send + Sync + 'static> IndexedFamily<M> {
+    /// A family with one list of possible values per label name. Every list must be
+    /// non-empty; there must be at least one label.
+    pub fn new(
+        label_names: &[&str],
+        values: Vec<Vec<String>>,
+        make: impl Fn() -> M + Send + Sync + 'static,
+    ) -> Result<Self, MetricError> {
+        validate_label_names(label_names)?;
+        if values.len() != label_names.len() || label_names.is_empty() {
+            return Err(MetricError::LabelCount {
+                expected: label_names.len(),
+                got: values.len(),
+            });
+        }
+        let row_len = values.last().map_or(0, Vec::len).max(1);
+        let rows: usize = values[..values.len() - 1]
+            .iter()
+            .map(|v| v.len().max(1))
+            .product();
+        Ok(IndexedFamily {
+            label_names: label_names.iter().map(|n| Box::from(*n)).collect(),
+            values: values
+                .into_iter()
+                .map(|v| v.into_iter().map(String::into_boxed_str).collect())
+                .collect(),
+            rows: (0..rows).map(|_| OnceLock::new()).collect(),
+            row_len,
+            make: Box::new(make),
+        })
+    }
+
+    /// The series at `index` (one position per label), created on first use; `None`
+    /// when a position is out of range.
+    #[inline]
+    pub fn get(&self, index: &[usize]) -> Option<&M> {
+        let (&last, rest) = index.split_last()?;
+        if index.len() != self.values.len() || last >= self.values[index.len() - 1].len() {
+            return None;
+        }
+        let mut row = 0;
+        for (dim, &i) in rest.iter().enumerate() {
+            let n = self.values[dim].len();
+            if i >= n {
+                return None;
+            }
+            row = row * n + i;
+        }
+        let slots = self.rows[row].get_or_init(|| {
+            (0..self.row_len).map(|_| OnceLock::new()).collect()
+        });
+        let series = slots[last].get_or_init(|| self.create(index));
+        Some(&series.metric)
+    }
+
+    #[cold]
+    fn create(&self, index: &[usize]) -> Series<M> {
+        let values: Vec<&str> = index
+            .iter()
+            .zip(self.values.iter())
+            .map(|(&i, vals)| &*vals[i])
+            .collect();
+        Series {
+            labels: render_label_pairs(&self.label_names, &values).into(),
+            metric: (self.make)(),
+        }
+    }
+
+    /// The number of series created so far.
+    pub fn len(&self) -> usize {
+        self.series().count()
+    }
+
+    /// True when no series has been used yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn series(&self) -> impl Iterator<Item = &Series<M>> {
+        self.rows
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|row| row.iter().filter_map(OnceLock::get))
+    }
+}
+
+impl<M: TypedMetric> Metric for IndexedFamily<M> {
+    fn kind(&self) -> MetricKind {
+        M::KIND
+    }
+
+    fn encode(&self, name: &str, _labels: &str, enc: &mut Encoder<'_>) {
+        for series in self.series() {
+            series.metric.encode(name, &series.labels, enc);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Counter;
+
+    fn family() -> IndexedFamily<Counter> {
+        IndexedFamily::new(
+            &["a", "b", "c"],
+            vec![
+                vec!["a0".into(), "a1".into()],
+                vec!["b0".into(), "b1".into(), "b2".into()],
+                vec!["c0".into(), "c1".into()],
+            ],
+            Counter::new,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn lazily_created_in_index_order() {
+        let f = family();
+        assert!(f.is_empty());
+        f.get(&[1, 2, 1]).unwrap().inc();
+        f.get(&[0, 1, 0]).unwrap().inc_by(2);
+        f.get(&[1, 2, 1]).unwrap().inc();
+        assert_eq!(f.len(), 2);
+        let mut buf = Vec::new();
+        f.encode("x_total", "", &mut Encoder::new(&mut buf, crate::exposition::Format::Text));
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "x_total{a=\"a0\",b=\"b1\",c=\"c0\"} 2\nx_total{a=\"a1\",b=\"b2\",c=\"c1\"} 2\n"
+        );
+    }
+
+    #[test]
+    fn out_of_range_is_none() {
+        let f = family();
+        assert!(f.get(&[2, 0, 0]).is_none());
+        assert!(f.get(&[0, 3, 0]).is_none());
+        assert!(f.get(&[0, 0, 2]).is_none());
+        assert!(f.get(&[0, 0]).is_none());
+        assert!(f.get(&[]).is_none());
+        assert!(f.is_empty());
+    }
+}

@@ -1,0 +1,46 @@
+//! Hand-written, lock-free metric types and the registry that renders them.
+//!
+//! Why not a metrics crate: the request path of an exporter should cost a few atomic
+//! instructions, a scrape must never show a torn histogram, and the binary must stay
+//! small. Every type here is a cheap-to-clone handle around atomics; observing never
+//! locks, allocates or hashes. Rendering is delegated to [`crate::exposition`].
+//!
+//! * [`Counter`], [`Gauge`], [`Histogram`]: single series.
+//! * [`Family`]: series keyed by label values known only at run time.
+//! * [`IndexedFamily`]: series keyed by positions in label value lists known up front.
+//! * [`Registry`]: named families, rendered in registration order.
+
+mod counter;
+mod error;
+mod family;
+mod gauge;
+mod histogram;
+mod indexed;
+mod name;
+mod registry;
+
+pub use counter::Counter;
+pub use error::MetricError;
+pub use family::{DEFAULT_MAX_SERIES, Family};
+pub use gauge::Gauge;
+pub use histogram::{Buckets, Histogram, HistogramSnapshot, HistogramTimer};
+pub use indexed::IndexedFamily;
+pub use name::{validate_label_name, validate_label_names, validate_metric_name};
+pub use registry::{Collector, Registry};
+
+use crate::exposition::{Encoder, MetricKind};
+
+/// Anything a [`Registry`] can render as one family.
+pub trait Metric: Send + Sync + 'static {
+    /// The family type written on the `# TYPE` line.
+    fn kind(&self) -> MetricKind;
+    /// Writes this metric's samples (not the HELP/TYPE lines) named `name`, with the
+    /// pre-rendered, escaped label pairs `labels` (possibly empty).
+    fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>);
+}
+
+/// A metric type whose kind is known statically, so families of it know theirs.
+pub trait TypedMetric: Metric {
+    /// The kind of every metric of this type.
+    const KIND: MetricKind;
+}
