@@ -14,6 +14,7 @@ pub mod exposition;
 pub mod http;
 pub mod metrics;
 pub mod process;
+pub mod signals;
 
 /// The crate version, as reported by `--version` and `tinyprom_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -255,7 +255,10 @@ mod tests {
             e.family("a_total", "A.", MetricKind::Counter, None);
             e.counter("a_total", "x=\"1\"", 5);
         });
-        assert_eq!(text, "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 5\n");
+        assert_eq!(
+            text,
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 5\n"
+        );
         let om = render(Format::OpenMetrics, |e| {
             e.family("a_total", "A.", MetricKind::Counter, None);
             e.counter("a_total", "x=\"1\"", 5);

@@ -2,7 +2,7 @@
 //!
 //! The metric types in [`crate::metrics`] hold values; this module owns every byte of
 //! the wire format, so the format rules live in one place (see the [`values`] functions
-//! for floats and escaping, [`Encoder`] for line structure, [`negotiate`] for choosing a
+//! for floats and escaping, [`Encoder`] for line structure, [`negotiate()`] for choosing a
 //! format from an `Accept` header).
 
 mod encoder;

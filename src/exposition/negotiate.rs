@@ -49,7 +49,10 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
         let key = key.trim();
         let value = value.trim().trim_matches('"');
         if key.eq_ignore_ascii_case("q") {
-            q = value.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q))?;
+            q = value
+                .parse::<f32>()
+                .ok()
+                .filter(|q| (0.0..=1.0).contains(q))?;
         } else if key.eq_ignore_ascii_case("version") {
             version = Some(value);
         }
@@ -86,11 +89,15 @@ mod tests {
     #[test]
     fn q_values_are_honoured() {
         assert_eq!(
-            negotiate(Some("application/openmetrics-text;version=1.0.0;q=0.2,text/plain;q=0.9")),
+            negotiate(Some(
+                "application/openmetrics-text;version=1.0.0;q=0.2,text/plain;q=0.9"
+            )),
             Format::Text
         );
         assert_eq!(
-            negotiate(Some("text/plain;q=0.1, application/openmetrics-text; q=0.5")),
+            negotiate(Some(
+                "text/plain;q=0.1, application/openmetrics-text; q=0.5"
+            )),
             Format::OpenMetrics
         );
         assert_eq!(

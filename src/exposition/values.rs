@@ -61,10 +61,18 @@ pub fn le_openmetrics(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if v.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // `{:e}` gives the shortest round-trip digits as `d.ddde±x`; Go's shortest `%g`
     // (strconv.FormatFloat(v, 'g', -1, 64)) uses the exponent form when the decimal
@@ -166,7 +174,7 @@ mod tests {
             f64::MIN_POSITIVE,
             -2.5e20,
             1e15 + 0.5,
-            9.999999999999999e15,
+            9.999_999_999_999_998e15,
         ] {
             assert_eq!(f(v).parse::<f64>().unwrap(), v, "{v}");
         }

@@ -40,7 +40,10 @@ impl fmt::Display for MetricError {
                 "invalid label name {n:?}: use [a-zA-Z_][a-zA-Z0-9_]*, no leading \"__\", not \"le\" or \"quantile\""
             ),
             MetricError::DuplicateLabelName(n) => {
-                write!(f, "label name {n:?} is given twice: label names must be unique")
+                write!(
+                    f,
+                    "label name {n:?} is given twice: label names must be unique"
+                )
             }
             MetricError::DuplicateMetric(n) => write!(
                 f,
@@ -60,4 +63,3 @@ impl fmt::Display for MetricError {
 }
 
 impl std::error::Error for MetricError {}
-

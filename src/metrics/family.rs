@@ -121,9 +121,9 @@ impl<M: Clone + Send + Sync + 'static> Family<M> {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match series.binary_search_by(|s| compare(&s.values, values)) {
             Ok(i) => Ok(series[i].metric.clone()),
-            Err(_) if series.len() >= self.inner.max_series => Err(MetricError::TooManySeries(
-                self.inner.max_series,
-            )),
+            Err(_) if series.len() >= self.inner.max_series => {
+                Err(MetricError::TooManySeries(self.inner.max_series))
+            }
             Err(i) => {
                 let metric = (self.inner.make)();
                 series.insert(
@@ -218,7 +218,10 @@ mod tests {
         let f: Family<Counter> = Family::new(&["a"]).unwrap().with_max_series(2);
         assert_eq!(
             f.with_label_values(&["x", "y"]).unwrap_err(),
-            MetricError::LabelCount { expected: 1, got: 2 }
+            MetricError::LabelCount {
+                expected: 1,
+                got: 2
+            }
         );
         f.with_label_values(&["1"]).unwrap();
         f.with_label_values(&["2"]).unwrap();
@@ -233,10 +236,9 @@ mod tests {
     #[test]
     fn histogram_family_escapes_labels() {
         let buckets = crate::metrics::Buckets::new(&[1.0]).unwrap();
-        let f = Family::with_constructor(&["path"], move || {
-            Histogram::with_buckets(buckets.clone())
-        })
-        .unwrap();
+        let f =
+            Family::with_constructor(&["path"], move || Histogram::with_buckets(buckets.clone()))
+                .unwrap();
         f.with_label_values(&["a\"b\\c\nd"]).unwrap().observe(0.5);
         let r = Registry::new();
         r.register("h_seconds", "H.", f).unwrap();

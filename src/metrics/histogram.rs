@@ -88,8 +88,18 @@ impl Buckets {
         let om = |v: f64| le_openmetrics(v).into_boxed_str();
         Ok(Arc::new(Buckets {
             bounds: bounds.into(),
-            le_text: bounds.iter().copied().chain([f64::INFINITY]).map(text).collect(),
-            le_openmetrics: bounds.iter().copied().chain([f64::INFINITY]).map(om).collect(),
+            le_text: bounds
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .map(text)
+                .collect(),
+            le_openmetrics: bounds
+                .iter()
+                .copied()
+                .chain([f64::INFINITY])
+                .map(om)
+                .collect(),
         }))
     }
 
@@ -428,7 +438,10 @@ mod tests {
         assert!(Buckets::new(&[1.0, 1.0]).is_err());
         assert!(Buckets::new(&[f64::NAN]).is_err());
         assert!(Buckets::new(&[1.0, f64::INFINITY, 2.0]).is_err());
-        assert_eq!(Buckets::new(&[1.0, f64::INFINITY]).unwrap().bounds(), &[1.0]);
+        assert_eq!(
+            Buckets::new(&[1.0, f64::INFINITY]).unwrap().bounds(),
+            &[1.0]
+        );
         let many: Vec<f64> = (1..=20).map(f64::from).collect();
         let h = Histogram::new(&many).unwrap();
         h.observe(3.0);
@@ -470,7 +483,10 @@ mod tests {
                 let mut lo = 0.0;
                 let mut hi = 0.0;
                 let mut below = 0;
-                let rounded: Vec<f64> = values.iter().map(|v| (v * 1024.0f64).round() / 1024.0).collect();
+                let rounded: Vec<f64> = values
+                    .iter()
+                    .map(|v| (v * 1024.0f64).round() / 1024.0)
+                    .collect();
                 for (i, &c) in snap.cumulative.iter().enumerate() {
                     let n = (c - below) as f64;
                     below = c;
@@ -484,7 +500,10 @@ mod tests {
                         hi += n * in_bucket.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     }
                 }
-                assert!(snap.sum >= lo - 1e-9 && snap.sum <= hi + 1e-9, "{snap:?} not in [{lo}, {hi}]");
+                assert!(
+                    snap.sum >= lo - 1e-9 && snap.sum <= hi + 1e-9,
+                    "{snap:?} not in [{lo}, {hi}]"
+                );
             }
         });
         let snap = h.snapshot();

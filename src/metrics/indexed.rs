@@ -11,7 +11,7 @@
 //! only when one of its series is first used. A series is created once and never moved
 //! or freed while the family lives, so the hot path hands out plain references.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::name::validate_label_names;
 use super::{Metric, MetricError, TypedMetric};
@@ -33,12 +33,27 @@ use crate::exposition::{Encoder, MetricKind};
 /// assert!(registry.render_text().ends_with("requests_total{method=\"POST\",code=\"200\"} 1\n"));
 /// ```
 pub struct IndexedFamily<M> {
+    inner: Arc<Inner<M>>,
+}
+
+impl<M> Clone for IndexedFamily<M> {
+    fn clone(&self) -> Self {
+        IndexedFamily {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<M> {
     label_names: Box<[Box<str>]>,
     values: Box<[Box<[Box<str>]>]>,
-    rows: Box<[OnceLock<Box<[OnceLock<Series<M>>]>>]>,
+    rows: Box<[OnceLock<Row<M>>]>,
     row_len: usize,
     make: Box<dyn Fn() -> M + Send + Sync>,
 }
+
+/// The lazily created series of one row (the last dimension).
+type Row<M> = Box<[OnceLock<Series<M>>]>;
 
 struct Series<M> {
     labels: Box<str>,
@@ -66,14 +81,16 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
             .map(|v| v.len().max(1))
             .product();
         Ok(IndexedFamily {
-            label_names: label_names.iter().map(|n| Box::from(*n)).collect(),
-            values: values
-                .into_iter()
-                .map(|v| v.into_iter().map(String::into_boxed_str).collect())
-                .collect(),
-            rows: (0..rows).map(|_| OnceLock::new()).collect(),
-            row_len,
-            make: Box::new(make),
+            inner: Arc::new(Inner {
+                label_names: label_names.iter().map(|n| Box::from(*n)).collect(),
+                values: values
+                    .into_iter()
+                    .map(|v| v.into_iter().map(String::into_boxed_str).collect())
+                    .collect(),
+                rows: (0..rows).map(|_| OnceLock::new()).collect(),
+                row_len,
+                make: Box::new(make),
+            }),
         })
     }
 
@@ -81,6 +98,23 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
     /// when a position is out of range.
     #[inline]
     pub fn get(&self, index: &[usize]) -> Option<&M> {
+        self.inner.get(index)
+    }
+
+    /// The number of series created so far.
+    pub fn len(&self) -> usize {
+        self.inner.series().count()
+    }
+
+    /// True when no series has been used yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<M: Send + Sync + 'static> Inner<M> {
+    #[inline]
+    fn get(&self, index: &[usize]) -> Option<&M> {
         let (&last, rest) = index.split_last()?;
         if index.len() != self.values.len() || last >= self.values[index.len() - 1].len() {
             return None;
@@ -93,9 +127,8 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
             }
             row = row * n + i;
         }
-        let slots = self.rows[row].get_or_init(|| {
-            (0..self.row_len).map(|_| OnceLock::new()).collect()
-        });
+        let slots =
+            self.rows[row].get_or_init(|| (0..self.row_len).map(|_| OnceLock::new()).collect());
         let series = slots[last].get_or_init(|| self.create(index));
         Some(&series.metric)
     }
@@ -113,16 +146,6 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
         }
     }
 
-    /// The number of series created so far.
-    pub fn len(&self) -> usize {
-        self.series().count()
-    }
-
-    /// True when no series has been used yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn series(&self) -> impl Iterator<Item = &Series<M>> {
         self.rows
             .iter()
@@ -137,7 +160,7 @@ impl<M: TypedMetric> Metric for IndexedFamily<M> {
     }
 
     fn encode(&self, name: &str, _labels: &str, enc: &mut Encoder<'_>) {
-        for series in self.series() {
+        for series in self.inner.series() {
             series.metric.encode(name, &series.labels, enc);
         }
     }
@@ -170,7 +193,11 @@ mod tests {
         f.get(&[1, 2, 1]).unwrap().inc();
         assert_eq!(f.len(), 2);
         let mut buf = Vec::new();
-        f.encode("x_total", "", &mut Encoder::new(&mut buf, crate::exposition::Format::Text));
+        f.encode(
+            "x_total",
+            "",
+            &mut Encoder::new(&mut buf, crate::exposition::Format::Text),
+        );
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "x_total{a=\"a0\",b=\"b1\",c=\"c0\"} 2\nx_total{a=\"a1\",b=\"b2\",c=\"c1\"} 2\n"

@@ -75,7 +75,9 @@ mod tests {
         for good in ["a", "_a", "method", "code2", "A_b"] {
             assert_eq!(validate_label_name(good), Ok(()), "{good}");
         }
-        for bad in ["", "9a", "a:b", "__name__", "__x", "le", "quantile", "a-b", "ü"] {
+        for bad in [
+            "", "9a", "a:b", "__name__", "__x", "le", "quantile", "a-b", "ü",
+        ] {
             assert!(validate_label_name(bad).is_err(), "{bad}");
         }
     }

@@ -59,12 +59,7 @@ impl Registry {
     }
 
     /// Registers a metric (or family) under `name` with a HELP text.
-    pub fn register(
-        &self,
-        name: &str,
-        help: &str,
-        metric: impl Metric,
-    ) -> Result<(), MetricError> {
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) -> Result<(), MetricError> {
         self.register_boxed(name, help, None, Box::new(metric))
     }
 
@@ -99,13 +94,17 @@ impl Registry {
     }
 
     /// Registers a [`Collector`] that writes whole families at scrape time.
-    pub fn register_collector(&self, collector: impl Collector + 'static) -> Result<(), MetricError> {
+    pub fn register_collector(
+        &self,
+        collector: impl Collector + 'static,
+    ) -> Result<(), MetricError> {
         let families = collector.families();
         for (name, _) in &families {
             validate_metric_name(name)?;
         }
         self.claim(&families)?;
-        self.write_sources().push(Source::Collector(Box::new(collector)));
+        self.write_sources()
+            .push(Source::Collector(Box::new(collector)));
         Ok(())
     }
 

@@ -1,0 +1,518 @@
+//! The server: a tiny_http listener, a fixed pool of workers, graceful shutdown.
+//!
+//! Request path: tiny_http's accept thread hands each connection to a connection
+//! thread, which parses requests and queues them; a fixed number of worker threads take
+//! them with `recv_timeout`, route them (see [`super::routes`]), answer, and record the
+//! RED metrics (see [`super::red`]). `/synthetic` is parked in a
+//! [`DelayQueue`] and answered by its timer thread, so a slow
+//! endpoint never holds a worker. `/metrics` renders into a buffer each worker keeps,
+//! so a warm scrape allocates nothing for the body.
+//!
+//! Shutdown: [`Server::run`] returns after its stop flag is set (SIGTERM/SIGINT in the
+//! binary): it closes the listening socket first (new connections are refused at once),
+//! lets parked and running requests finish, answers anything newer on kept-alive
+//! connections without delay, and gives up after the shutdown timeout.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tiny_http::{Header, Request, Response, StatusCode};
+
+use super::delay::{DelayQueue, Due};
+use super::red::RedMetrics;
+use super::routes::{Endpoint, Handler, Reply, Router, method_index};
+use crate::config::Config;
+use crate::exposition::{Format, negotiate};
+use crate::metrics::{Counter, Gauge, IndexedFamily, MetricError, Registry};
+use crate::process::ProcessCollector;
+
+/// The most `/synthetic` requests waiting for their delay at once; more get a 503.
+pub const MAX_PARKED: usize = 16_384;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug)]
+pub enum ServeError {
+    /// Binding the listening socket failed (address in use, permission denied...).
+    Bind(SocketAddr, io::Error),
+    /// Setting up the server failed.
+    Io(String, io::Error),
+    /// Registering a metric failed (a custom route or registry clashed with ours).
+    Metric(MetricError),
+    /// tiny_http's accept loop ended: the server can no longer take connections.
+    AcceptLoopEnded(io::Error),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Bind(addr, e) => {
+                let hint = match e.kind() {
+                    io::ErrorKind::AddrInUse => {
+                        ": pick another --web.listen-address or stop the other process"
+                    }
+                    io::ErrorKind::PermissionDenied => {
+                        ": ports below 1024 need privileges; use a higher port"
+                    }
+                    io::ErrorKind::AddrNotAvailable => ": that address is not on this machine",
+                    _ => "",
+                };
+                write!(f, "cannot listen on {addr}: {e}{hint}")
+            }
+            ServeError::Io(what, e) => write!(f, "{what}: {e}"),
+            ServeError::Metric(e) => write!(f, "metric registration failed: {e}"),
+            ServeError::AcceptLoopEnded(e) => {
+                write!(
+                    f,
+                    "the HTTP accept loop ended ({e}); exiting so a supervisor can restart"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+impl From<MetricError> for ServeError {
+    fn from(e: MetricError) -> Self {
+        ServeError::Metric(e)
+    }
+}
+
+/// Configures a [`Server`] before it binds: extra routes, a caller's registry.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use tinyprom::config::Config;
+/// use tinyprom::http::{Reply, Server};
+/// use tinyprom::metrics::{Counter, Registry};
+///
+/// let registry = Arc::new(Registry::new());
+/// let hellos = Counter::new();
+/// registry.register("hellos_total", "Greetings sent.", hellos.clone()).unwrap();
+/// let server = Server::builder(Config::default())
+///     .registry(registry)
+///     .route("/hello", move |_req| {
+///         hellos.inc();
+///         Reply::text(200, "hello\n")
+///     })
+///     .bind()
+///     .unwrap();
+/// let running = server.spawn().unwrap();
+/// // ... later:
+/// running.stop().unwrap();
+/// ```
+pub struct ServerBuilder {
+    config: Config,
+    router: Router,
+    registry: Option<Arc<Registry>>,
+}
+
+impl ServerBuilder {
+    /// Adds a route answered by `handler` on a worker thread (keep it quick).
+    pub fn route(
+        mut self,
+        path: &str,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let handler: Handler = Arc::new(handler);
+        self.router.add(path, Endpoint::Custom(handler));
+        self
+    }
+
+    /// Renders (and adds tinyprom's own metrics to) this registry instead of a new one.
+    pub fn registry(mut self, registry: Arc<Registry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Registers the metrics, binds the listening socket and starts tiny_http's accept
+    /// thread. Requests are answered once [`Server::run`] or [`Server::spawn`] starts
+    /// the workers (until then they wait in the listen backlog).
+    pub fn bind(self) -> Result<Server, ServeError> {
+        let config = self.config;
+        let registry = self.registry.unwrap_or_default();
+        let red = Arc::new(RedMetrics::register(&registry, self.router.label_values())?);
+        let scrapes: IndexedFamily<Counter> = IndexedFamily::new(
+            &["format"],
+            vec![vec!["text".into(), "openmetrics".into()]],
+            Counter::new,
+        )?;
+        registry.register(
+            "tinyprom_scrapes_total",
+            "Scrapes of the metrics endpoint, by the exposition format served.",
+            scrapes.clone(),
+        )?;
+        let build_info: IndexedFamily<Gauge> =
+            IndexedFamily::new(&["version"], vec![vec![crate::VERSION.into()]], Gauge::new)?;
+        if let Some(g) = build_info.get(&[0]) {
+            g.set(1.0);
+        }
+        registry.register(
+            "tinyprom_build_info",
+            "A metric with a constant 1 value labeled by the version of tinyprom.",
+            build_info,
+        )?;
+        if config.process_metrics {
+            registry.register_collector(ProcessCollector::new())?;
+        }
+        let listener = TcpListener::bind(config.listen_address)
+            .map_err(|e| ServeError::Bind(config.listen_address, e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| ServeError::Io("reading the bound address".into(), e))?;
+        let control = listener
+            .try_clone()
+            .map_err(|e| ServeError::Io("duplicating the listening socket".into(), e))?;
+        let http = tiny_http::Server::from_listener(listener, None).map_err(|e| {
+            ServeError::Io("starting tiny_http".into(), io::Error::other(e.to_string()))
+        })?;
+        let delay = DelayQueue::start(MAX_PARKED)
+            .map_err(|e| ServeError::Io("starting the delay thread".into(), e))?;
+        Ok(Server {
+            http: Arc::new(http),
+            control,
+            local_addr,
+            shared: Arc::new(Shared {
+                router: self.router,
+                registry,
+                red,
+                scrapes,
+                delay: Mutex::new(Some(delay)),
+                parked: Arc::new(AtomicUsize::new(0)),
+                stopping: AtomicBool::new(false),
+                finished: AtomicBool::new(false),
+                busy: AtomicUsize::new(0),
+            }),
+            workers: config.max_workers,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+}
+
+/// A bound server; call [`Server::run`] (blocking) or [`Server::spawn`].
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    /// A second handle on the listening socket, used to shut it down on stop.
+    control: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    workers: usize,
+    shutdown_timeout: Duration,
+}
+
+struct Shared {
+    router: Router,
+    registry: Arc<Registry>,
+    red: Arc<RedMetrics>,
+    scrapes: IndexedFamily<Counter>,
+    delay: Mutex<Option<DelayQueue<Parked>>>,
+    /// Requests parked in the delay queue or being answered by its thread.
+    parked: Arc<AtomicUsize>,
+    /// Set when shutdown begins: no new delays, listener closed.
+    stopping: AtomicBool,
+    /// Set when in-flight work is done (or the grace period is over): workers exit.
+    finished: AtomicBool,
+    /// Requests a worker is handling right now.
+    busy: AtomicUsize,
+}
+
+impl Server {
+    /// A builder for a server with the three built-in routes.
+    pub fn builder(config: Config) -> ServerBuilder {
+        ServerBuilder {
+            router: Router::new(&config.telemetry_path),
+            config,
+            registry: None,
+        }
+    }
+
+    /// Binds a server with the built-in routes and a new registry.
+    pub fn bind(config: Config) -> Result<Server, ServeError> {
+        Server::builder(config).bind()
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The number of worker threads `run` starts.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The registry `/metrics` renders.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.shared.registry
+    }
+
+    /// Serves until `stop` becomes true, then shuts down gracefully (see the module
+    /// documentation). Returns an error if the accept loop dies.
+    pub fn run(self, stop: &AtomicBool) -> Result<(), ServeError> {
+        let (fatal_tx, fatal_rx) = mpsc::channel::<io::Error>();
+        let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(self.workers);
+        for i in 0..self.workers {
+            let http = Arc::clone(&self.http);
+            let shared = Arc::clone(&self.shared);
+            let fatal = fatal_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("tinyprom-worker-{i}"))
+                .spawn(move || {
+                    if let Some(e) = work(&http, &shared) {
+                        let _ = fatal.send(e);
+                    }
+                })
+                .map_err(|e| ServeError::Io("starting a worker thread".into(), e));
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    self.finish(handles);
+                    return Err(e);
+                }
+            }
+        }
+        let mut result = Ok(());
+        while !stop.load(Ordering::Relaxed) {
+            match fatal_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(e) => {
+                    result = Err(ServeError::AcceptLoopEnded(e));
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.finish(handles);
+        result
+    }
+
+    /// Closes the listener, drains in-flight work within the shutdown timeout, stops
+    /// the workers and the delay thread.
+    fn finish(self, handles: Vec<JoinHandle<()>>) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // SAFETY: shutdown(2) on a descriptor we own; it makes tiny_http's blocked
+        // accept() fail, ending its accept loop, and refuses new connections.
+        unsafe {
+            libc::shutdown(self.control.as_raw_fd(), libc::SHUT_RDWR);
+        }
+        let deadline = Instant::now() + self.shutdown_timeout;
+        while Instant::now() < deadline
+            && (self.shared.parked.load(Ordering::SeqCst) > 0
+                || self.shared.busy.load(Ordering::SeqCst) > 0)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.shared.finished.store(true, Ordering::SeqCst);
+        for h in handles {
+            let _ = h.join();
+        }
+        let delay = self
+            .shared
+            .delay
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(delay);
+    }
+
+    /// Runs the server on a background thread; the returned handle stops it.
+    pub fn spawn(self) -> io::Result<RunningServer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let addr = self.local_addr;
+        let thread = std::thread::Builder::new()
+            .name("tinyprom-server".into())
+            .spawn(move || self.run(&flag))?;
+        Ok(RunningServer { stop, thread, addr })
+    }
+}
+
+/// A server running on a background thread.
+pub struct RunningServer {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<(), ServeError>>,
+    addr: SocketAddr,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub fn stop(self) -> Result<(), ServeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_else(|_| {
+            Err(ServeError::Io(
+                "server thread".into(),
+                io::Error::other("panicked"),
+            ))
+        })
+    }
+}
+
+/// A worker: takes requests until shutdown is finished. Returns the accept loop's
+/// error if it died while the server was meant to be running.
+fn work(http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    while !shared.finished.load(Ordering::SeqCst) {
+        match http.recv_timeout(Duration::from_millis(10)) {
+            Ok(Some(request)) => {
+                shared.busy.fetch_add(1, Ordering::SeqCst);
+                handle(request, shared, &mut buf);
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(None) => {}
+            Err(e) if shared.stopping.load(Ordering::SeqCst) => {
+                // The accept loop ending is how shutdown closes the listener.
+                let _ = e;
+            }
+            Err(e) => return Some(e),
+        }
+    }
+    None
+}
+
+/// A `/synthetic` request waiting for its delay.
+struct Parked {
+    request: Request,
+    code: u16,
+    method: usize,
+    route: usize,
+    received: Instant,
+    red: Arc<RedMetrics>,
+    parked: Arc<AtomicUsize>,
+}
+
+impl Due for Parked {
+    fn run(self) {
+        let code = respond_text(self.request, self.code, &self.code.to_string(), &[]);
+        self.red
+            .finish(self.method, self.route, code, self.received.elapsed());
+        self.parked.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The status codes `/synthetic` draws from, uniformly.
+pub const SYNTHETIC_CODES: [u16; 8] = [200, 200, 200, 200, 200, 400, 401, 500];
+
+fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
+    let received = Instant::now();
+    shared.red.start();
+    let method = method_index(request.method());
+    let route = shared.router.find(request.url());
+    let get_or_head = method <= 1;
+    let code = match shared.router.endpoint(route) {
+        None => respond_text(request, 404, "404 page not found\n", &[]),
+        Some(_) if !get_or_head => respond_text(
+            request,
+            405,
+            "405 method not allowed\n",
+            &[("Allow", "GET, HEAD")],
+        ),
+        Some(Endpoint::Up) => respond_text(request, 200, "I am running!", &[]),
+        Some(Endpoint::Metrics) => {
+            let accept = header(&request, "Accept");
+            let format = negotiate(accept);
+            if let Some(c) = shared
+                .scrapes
+                .get(&[(format == Format::OpenMetrics) as usize])
+            {
+                c.inc();
+            }
+            buf.clear();
+            shared.registry.encode(buf, format);
+            respond_bytes(request, 200, format.content_type(), buf, &[])
+        }
+        Some(Endpoint::Synthetic) => {
+            if shared.stopping.load(Ordering::SeqCst) {
+                respond_text(request, 503, "503 shutting down\n", &[])
+            } else {
+                let delay = Duration::from_millis(fastrand::u64(1..=50));
+                let code = SYNTHETIC_CODES[fastrand::usize(..SYNTHETIC_CODES.len())];
+                let job = Parked {
+                    request,
+                    code,
+                    method,
+                    route,
+                    received,
+                    red: Arc::clone(&shared.red),
+                    parked: Arc::clone(&shared.parked),
+                };
+                shared.parked.fetch_add(1, Ordering::SeqCst);
+                let refused = {
+                    let delay_queue = shared.delay.lock().unwrap_or_else(|p| p.into_inner());
+                    match delay_queue.as_ref() {
+                        Some(q) => q.schedule(received + delay, job).err(),
+                        None => Some(job),
+                    }
+                };
+                match refused {
+                    None => return, // answered and recorded by the delay thread
+                    Some(job) => {
+                        shared.parked.fetch_sub(1, Ordering::SeqCst);
+                        respond_text(job.request, 503, "503 too many requests waiting\n", &[])
+                    }
+                }
+            }
+        }
+        Some(Endpoint::Custom(handler)) => {
+            let reply = catch_unwind(AssertUnwindSafe(|| handler(&request)))
+                .unwrap_or_else(|_| Reply::text(500, "500 handler panicked\n"));
+            let status = if (100..=599).contains(&reply.status) {
+                reply.status
+            } else {
+                500
+            };
+            respond_bytes(request, status, &reply.content_type, &reply.body, &[])
+        }
+    };
+    shared.red.finish(method, route, code, received.elapsed());
+}
+
+fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn respond_text(request: Request, code: u16, body: &str, extra: &[(&str, &str)]) -> u16 {
+    respond_bytes(
+        request,
+        code,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        extra,
+    )
+}
+
+/// Writes a response and returns its status code. A client that went away is not an
+/// error worth more than that: the response was attempted and is recorded as such.
+fn respond_bytes(
+    request: Request,
+    code: u16,
+    content_type: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> u16 {
+    let mut headers = Vec::with_capacity(1 + extra.len());
+    for (name, value) in [("Content-Type", content_type)].iter().chain(extra) {
+        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            headers.push(h);
+        }
+    }
+    let response = Response::new(StatusCode(code), headers, body, Some(body.len()), None);
+    let _ = request.respond(response);
+    code
+}

@@ -1,0 +1,35 @@
+//! SIGTERM and SIGINT as a flag the server polls.
+//!
+//! The handler only stores to an atomic (async-signal-safe); the server notices within
+//! a few milliseconds and shuts down gracefully. A second signal while shutdown is in
+//! progress exits at once, for the impatient operator.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_signal: libc::c_int) {
+    if STOP.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(1) };
+    }
+}
+
+/// Installs the handlers and returns the flag they set.
+pub fn install() -> std::io::Result<&'static AtomicBool> {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; we set
+        // the handler to a function that only touches an atomic and calls _exit.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(&STOP)
+}

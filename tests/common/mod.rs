@@ -1,0 +1,276 @@
+//! Helpers shared by the integration tests: start the real binary on a loopback port,
+//! speak HTTP/1.1 over a real socket, parse scrapes with independent parsers.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `tinyprom` binary; killed when dropped.
+pub struct Tinyprom {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Tinyprom {
+    /// Starts the binary on 127.0.0.1:0 with extra arguments and waits for its
+    /// start-up line (at most 10 s).
+    pub fn start(args: &[&str]) -> Tinyprom {
+        Self::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Tinyprom {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tinyprom"));
+        cmd.arg("--web.listen-address=127.0.0.1:0")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start tinyprom");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(a) => a.parse().expect("address in the start-up line"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no start-up line; stderr: {:?}", lines.lock().unwrap());
+            }
+        };
+        Tinyprom {
+            child,
+            addr,
+            stderr: lines,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path, &[])
+    }
+
+    /// Sends a signal and waits (bounded) for the exit status.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: i32,
+        limit: Duration,
+    ) -> Option<(ExitStatus, Duration)> {
+        let start = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        wait_for_exit(&mut self.child, limit).map(|s| (s, start.elapsed()))
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Tinyprom {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// An HTTP response as received.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+}
+
+/// One request on a fresh connection (`Connection: close`), 10 s timeouts.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw, method == "HEAD")
+}
+
+pub fn parse_response(raw: &[u8], head: bool) -> Response {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head_text = std::str::from_utf8(&raw[..split]).expect("ASCII headers");
+    let mut lines = head_text.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if !head {
+        if let Some(len) = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Content-Length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+        {
+            assert_eq!(body.len(), len, "body length matches Content-Length");
+        }
+    } else {
+        body.clear();
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A parsed sample.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed family.
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub name: String,
+    pub kind: String,
+    pub unit: String,
+    pub samples: Vec<Sample>,
+}
+
+/// Parses an exposition with Python's prometheus_client (`format`: "text" or
+/// "openmetrics"); panics with the parser's message if it is rejected.
+pub fn python_parse(body: &[u8], format: &str) -> Vec<Family> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/parse_exposition.py"
+    );
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(format)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (run `make deps`)");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected the {format} exposition (is it installed? `make deps`): {}\n--- input ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(body)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| Family {
+            name: f["name"].as_str().unwrap().to_string(),
+            kind: f["type"].as_str().unwrap().to_string(),
+            unit: f["unit"].as_str().unwrap_or("").to_string(),
+            samples: f["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| Sample {
+                    name: s["name"].as_str().unwrap().to_string(),
+                    labels: s["labels"]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect(),
+                    value: match &s["value"] {
+                        serde_json::Value::String(v) if v == "NaN" => f64::NAN,
+                        serde_json::Value::String(v) if v == "+Inf" => f64::INFINITY,
+                        serde_json::Value::String(v) if v == "-Inf" => f64::NEG_INFINITY,
+                        v => v.as_f64().unwrap(),
+                    },
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// All samples of all families, flattened.
+pub fn samples(families: &[Family]) -> Vec<Sample> {
+    families.iter().flat_map(|f| f.samples.clone()).collect()
+}
+
+/// Runs `promtool check metrics` on a scrape; returns its combined output (empty when
+/// clean) and whether it succeeded.
+pub fn promtool_check(body: &[u8]) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; run `make deps`)");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
