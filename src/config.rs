@@ -24,6 +24,9 @@ pub struct Config {
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT
     /// (`--web.shutdown-timeout`).
     pub shutdown_timeout: Duration,
+    /// How long a connection may take to send a request, or sit idle between requests,
+    /// before it is closed (`--web.read-timeout`).
+    pub read_timeout: Duration,
 }
 
 /// The default worker count: handlers never block (the `/synthetic` delay runs on a
@@ -39,6 +42,7 @@ impl Default for Config {
             max_workers: DEFAULT_MAX_WORKERS,
             process_metrics: true,
             shutdown_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -52,6 +56,9 @@ pub enum Command {
     Help,
     /// Print the version and exit 0.
     Version,
+    /// GET `/up` on the configured address and exit 0 if it answers 200, else 1 (the
+    /// container HEALTHCHECK: a `FROM scratch` image has no curl).
+    HealthCheck(Config),
 }
 
 /// A configuration mistake, explained in one line.
@@ -84,8 +91,13 @@ Flags (each also read from the environment variable shown):
   --web.shutdown-timeout=DUR   grace period for in-flight requests on SIGTERM/SIGINT,
                                e.g. 500ms, 5s, 1m [default: 5s]
                                env TINYPROM_WEB_SHUTDOWN_TIMEOUT
+  --web.read-timeout=DUR       close connections that take longer than this to send a
+                               request or sit idle between requests [default: 10s]
+                               env TINYPROM_WEB_READ_TIMEOUT
   --no-process-metrics         do not export process_* metrics
                                env TINYPROM_NO_PROCESS_METRICS=true
+  --health-check               GET /up on --web.listen-address and exit 0 if it answers
+                               200, 1 otherwise (for container health checks)
   -h, --help                   print this help and exit
   --version                    print the version and exit
 
@@ -99,7 +111,7 @@ struct Flag {
     takes_value: bool,
 }
 
-const FLAGS: [Flag; 5] = [
+const FLAGS: [Flag; 6] = [
     Flag {
         name: "web.listen-address",
         env: "TINYPROM_WEB_LISTEN_ADDRESS",
@@ -118,6 +130,11 @@ const FLAGS: [Flag; 5] = [
     Flag {
         name: "web.shutdown-timeout",
         env: "TINYPROM_WEB_SHUTDOWN_TIMEOUT",
+        takes_value: true,
+    },
+    Flag {
+        name: "web.read-timeout",
+        env: "TINYPROM_WEB_READ_TIMEOUT",
         takes_value: true,
     },
     Flag {
@@ -144,10 +161,15 @@ where
 {
     let mut values: [Option<String>; FLAGS.len()] = Default::default();
     let mut args = args.into_iter().map(Into::into);
+    let mut health_check = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--version" => return Ok(Command::Version),
+            "--health-check" => {
+                health_check = true;
+                continue;
+            }
             _ => {}
         }
         let Some(body) = arg.strip_prefix("--") else {
@@ -186,6 +208,9 @@ where
         apply(&mut config, flag.name, &value)
             .map_err(|why| ConfigError(format!("invalid {source} {value:?}: {why}")))?;
     }
+    if health_check {
+        return Ok(Command::HealthCheck(config));
+    }
     Ok(Command::Run(config))
 }
 
@@ -209,6 +234,12 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
                 .ok_or("expected a whole number from 1 to 256")?;
         }
         "web.shutdown-timeout" => config.shutdown_timeout = parse_duration(value)?,
+        "web.read-timeout" => {
+            config.read_timeout = parse_duration(value)?;
+            if config.read_timeout.is_zero() {
+                return Err("must be more than 0s".into());
+            }
+        }
         "no-process-metrics" => {
             config.process_metrics = !parse_bool(value)?;
         }
@@ -371,5 +402,11 @@ mod tests {
         assert_eq!(parse(["--help"], |_| None).unwrap(), Command::Help);
         assert_eq!(parse(["-h"], |_| None).unwrap(), Command::Help);
         assert_eq!(parse(["--version"], |_| None).unwrap(), Command::Version);
+        let Command::HealthCheck(c) =
+            parse(["--health-check", "--web.listen-address=:9"], |_| None).unwrap()
+        else {
+            panic!("health check expected")
+        };
+        assert_eq!(c.listen_address.port(), 9);
     }
 }

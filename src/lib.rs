@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod exposition;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod process;

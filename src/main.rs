@@ -2,6 +2,7 @@
 //! Everything else lives in the library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tinyprom::config::{self, Command};
 use tinyprom::http::Server;
@@ -17,6 +18,15 @@ fn main() -> ExitCode {
         Ok(Command::Version) => {
             println!("tinyprom {}", tinyprom::VERSION);
             return ExitCode::SUCCESS;
+        }
+        Ok(Command::HealthCheck(config)) => {
+            return match tinyprom::health::check(config.listen_address, Duration::from_secs(2)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tinyprom: health check failed: {e}");
+                    ExitCode::from(1)
+                }
+            };
         }
         Err(e) => {
             eprintln!("tinyprom: {e}");

@@ -132,3 +132,30 @@ fn sigterm_lets_in_flight_synthetic_requests_finish() {
         assert!([200, 400, 401, 500, 503].contains(&code), "{code}");
     }
 }
+
+#[test]
+fn health_check_reports_the_server_state() {
+    let server = Tinyprom::start(&[]);
+    let addr = format!("--web.listen-address={}", server.addr);
+    let (code, _, err) = run(&["--health-check", &addr], &[]);
+    assert_eq!(code, 0, "{err}");
+    // Through the environment, with the all-interfaces address (reached via loopback).
+    let any = format!("0.0.0.0:{}", server.addr.port());
+    let (code, _, err) = run(
+        &["--health-check"],
+        &[("TINYPROM_WEB_LISTEN_ADDRESS", &any)],
+    );
+    assert_eq!(code, 0, "{err}");
+    drop(server);
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, _, err) = run(
+        &["--health-check", &format!("--web.listen-address={free}")],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("health check failed"), "{err}");
+}
