@@ -1,4 +1,5 @@
-//! [`Histogram`]: lock-free observations, scrapes that are never torn.
+//! [`Histogram`]: lock-free observations, scrapes that are never torn, and no shared
+//! cache line between threads that observe the same series at the same time.
 //!
 //! # Why a hot/cold pair
 //!
@@ -9,47 +10,83 @@
 //! different set of observations than the counts. Prometheus then computes nonsense
 //! quantiles and rates.
 //!
-//! We use the technique client_golang's `histogram.go` settled on. The series keeps two
-//! complete copies ("halves") of its state, and one word, `count_and_hot`, whose top bit
-//! says which half is hot and whose lower 63 bits count observations *started*:
+//! We use the technique client_golang's `histogram.go` settled on, one atomic step
+//! shorter. A *shard* keeps two complete copies ("halves") of the state, each a `_sum`
+//! and one count per bucket including `+Inf` (not cumulative; `_count` is their total),
+//! and one control word whose top bit says which half is hot and whose lower 63 bits
+//! count the observations the halves hold (see `shard.rs`):
 //!
-//! * **Observe** (lock-free, no allocation): `fetch_add(1)` on `count_and_hot` both
-//!   claims a slot and learns the hot half; then bump the bucket and add to `_sum` in
-//!   that half; finally bump that half's own `count`, which marks the observation
-//!   *completed*.
-//! * **Collect** (serialised by a per-series mutex that only collectors take): flip the
-//!   hot bit with `fetch_add(1 << 63)`, which also returns `n`, the number of
-//!   observations started before the flip. Every one of them went to the now-cold half,
-//!   and no later one can. Wait until the cold half's completed `count` reaches `n`; the
-//!   cold half is then a frozen, complete snapshot of exactly `n` observations, so its
-//!   buckets, sum and count agree. Render it, then add it into the new hot half and zero
+//! * **Observe** (lock-free, no allocation, three atomic read-modify-writes):
+//!   `fetch_add(1)` on the control word both claims a slot and learns the hot half;
+//!   add to `_sum` in that half (compare-exchange loop); finally increment the bucket,
+//!   which marks the observation *completed*. Go keeps a separate completed-count
+//!   word; here the buckets themselves are the completion count, saving one step.
+//! * **Collect** (serialised by a collect lock that observers never take): flip the hot
+//!   bit with `fetch_add(1 << 63)`, which also returns `n`, the observations held. Every
+//!   one of them went to the now-cold half, and no later one can. Wait until the cold
+//!   half's buckets add up to `n`: buckets only grow while frozen and their final
+//!   values add up to `n`, so the loaded values do exactly when every one is final.
+//!   The cold half is then a frozen, complete snapshot of exactly `n` observations:
+//!   buckets, sum and count agree. Render it, then add it into the hot half and zero
 //!   it, so the hot half again holds every observation ever made.
 //!
-//! Memory orderings, each for one reason:
-//! * observe's `fetch_add` on `count_and_hot` is `Acquire`: the observer must see the
-//!   cold half's zeroing done by the collector that made this half hot again (that
-//!   collector's flip was `Release` via `AcqRel`), or its increments could land on stale
-//!   values that the zeroing then overwrites.
-//! * bucket and sum updates are `Relaxed`: they are published by the completion below.
-//! * the completion `fetch_add` on the half's `count` is `Release`: it publishes the
-//!   bucket and sum updates of this observation to the collector.
+//! # Why stripes, and why only sometimes
+//!
+//! Two threads observing one series both write its control word and hot half, so each
+//! observation waits for the cache line to come back from the other core: two threads
+//! together are slower than one alone. Per-thread shards fix that but cost memory on
+//! every series, and most series are never contended. So a series starts with one
+//! shard (the *base*) and, the first time an observation's compare-exchange on the
+//! sum loses a race, allocates *stripes*: more shards on separate cache lines, one
+//! picked per thread (see `stripes.rs`). Collection then freezes the base, freezes each
+//! stripe in turn and moves its frozen half into the base's frozen half, then renders
+//! the base's frozen half: the union of complete per-shard snapshots, so every scrape
+//! is still consistent (cumulative buckets non-decreasing, `+Inf` equal to `_count`,
+//! `_sum` from the same observations) and never goes backwards. The base thus holds
+//! the running total and a stripe only what arrived since the last collection.
+//!
+//! Memory with the default five buckets (four bounds and `+Inf`): 128 bytes per series
+//! in one allocation (`storage.rs`), plus, once contended, one 128-byte block per
+//! stripe (twice the CPUs, rounded up to a power of two, 2 to 16 stripes).
+//!
+//! # Memory orderings, each for one reason
+//!
+//! * observe's `fetch_add` on the control word is `Acquire`: the observer must see the
+//!   zeroing of its half done by the collector that made the half hot again (that
+//!   collector's flip was `Release`), or its increments could land on stale values
+//!   that the zeroing then overwrites.
+//! * the sum's compare-exchange is `Relaxed`: it is published by the completion below.
+//! * the completing bucket `fetch_add` is `Release`: it publishes this observation's
+//!   sum update to the collector.
 //! * the collector's flip is `AcqRel`: `Release` to publish the previous collection's
-//!   zeroing to observers (see the first point), `Acquire` for symmetry with them.
-//! * the collector's wait loads `count` with `Acquire`: reading the value `n` synchronises
-//!   with every completing `fetch_add` in that atomic's release sequence, so all their
-//!   bucket and sum writes are visible to the reads that follow, which can be `Relaxed`.
-//! * folding cold into hot and zeroing cold are `Relaxed` read-modify-writes and stores:
-//!   the next collector reads them after taking the same mutex (which orders them), and
-//!   observers reach them only through the next flip (first point).
+//!   zeroing to observers (first point), `Acquire` to keep the reads of the frozen
+//!   half after the flip.
+//! * the collector's wait loads buckets with `Acquire`: reading a bucket's final value
+//!   synchronises with every completing `fetch_add` in that atomic's release sequence,
+//!   so all their sum writes are visible to the reads that follow, which are `Relaxed`.
+//! * draining a frozen half (into the hot half or into the base's frozen half), zeroing
+//!   it, and moving counts between control words are `Relaxed`: the next collector reads
+//!   them after taking the same lock (which orders them), and observers reach them only
+//!   through the next flip (first point; read-modify-writes on the control word continue
+//!   the flip's release sequence).
+//! * the stripes pointer is installed with a `Release` compare-exchange and loaded with
+//!   `Acquire`, so an observer that finds it sees initialised stripes.
+//! * the reference count of `storage.rs` follows `Arc`: `Relaxed` increments, `Release`
+//!   decrements, an `Acquire` fence before freeing.
+
+mod shard;
+mod storage;
+mod stripes;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::gauge::add_f64;
 use super::{Metric, MetricError, TypedMetric};
 use crate::exposition::values::{le_openmetrics, le_text};
 use crate::exposition::{Encoder, Format, MetricKind, Value};
+use shard::{FIRST_BUCKET, SUM};
+use storage::Storage;
 
 /// The bucket bounds shared by every series of a histogram family, with their `le`
 /// strings rendered once for each format.
@@ -113,11 +150,14 @@ impl Buckets {
     #[inline]
     fn index(&self, v: f64) -> usize {
         if self.bounds.len() <= 8 {
-            // A short linear scan beats binary search for the usual handful of buckets.
+            // A short linear scan beats binary search for the usual handful of buckets;
+            // NaN compares false everywhere and falls through to `+Inf`.
             self.bounds
                 .iter()
                 .position(|&b| v <= b)
                 .unwrap_or(self.bounds.len())
+        } else if v.is_nan() {
+            self.bounds.len()
         } else {
             self.bounds.partition_point(|&b| b < v)
         }
@@ -150,26 +190,8 @@ impl Buckets {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Histogram {
-    core: Arc<Core>,
+    storage: Storage,
 }
-
-#[derive(Debug)]
-struct Core {
-    buckets: Arc<Buckets>,
-    /// Top bit: index of the hot half. Lower 63 bits: observations started.
-    count_and_hot: AtomicU64,
-    /// Both halves, each laid out as `[count, sum bits, bucket 0, ..., bucket n-1]`,
-    /// where bucket i counts observations in (bound i-1, bound i] (not cumulative) and
-    /// observations above every bound are counted only in `count`.
-    cells: Box<[AtomicU64]>,
-    /// Serialises collectors; observers never touch it.
-    collect: Mutex<()>,
-}
-
-const HOT_BIT: u64 = 1 << 63;
-const COUNT: usize = 0;
-const SUM: usize = 1;
-const FIRST_BUCKET: usize = 2;
 
 /// A consistent copy of a histogram series.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +204,11 @@ pub struct HistogramSnapshot {
     pub count: u64,
 }
 
+/// Locks that serialise collectors, shared by all series (a series hashes to one by
+/// its address). A scrape collects series one at a time and never holds two, so
+/// sharing cannot deadlock, and it keeps eight bytes of mutex out of every series.
+static COLLECT_LOCKS: [Mutex<()>; 16] = [const { Mutex::new(()) }; 16];
+
 impl Histogram {
     /// A histogram with the given upper bounds (see [`Buckets::new`]).
     pub fn new(bounds: &[f64]) -> Result<Histogram, MetricError> {
@@ -190,42 +217,40 @@ impl Histogram {
 
     /// A histogram sharing already validated bounds (what families use).
     pub fn with_buckets(buckets: Arc<Buckets>) -> Histogram {
-        let stride = FIRST_BUCKET + buckets.bounds.len();
-        let cells = (0..2 * stride).map(|_| AtomicU64::new(0)).collect();
         Histogram {
-            core: Arc::new(Core {
-                buckets,
-                count_and_hot: AtomicU64::new(0),
-                cells,
-                collect: Mutex::new(()),
-            }),
+            storage: Storage::new(buckets),
         }
     }
 
     /// The bucket bounds.
     pub fn buckets(&self) -> &Arc<Buckets> {
-        &self.core.buckets
+        self.storage.buckets_arc()
     }
 
-    /// Records one value. Lock-free: four atomic read-modify-writes (one of them a
-    /// compare-exchange loop for the float sum), no allocation.
+    /// Records one value. Lock-free: three atomic read-modify-writes (one of them a
+    /// compare-exchange loop for the float sum), no allocation; on a contended series,
+    /// on a stripe no other running thread writes.
     ///
     /// NaN counts towards `_count` and the `+Inf` bucket only, and makes `_sum` NaN, as
     /// in the Go client.
     #[inline]
     pub fn observe(&self, v: f64) {
-        let core = &*self.core;
-        let bucket = core.buckets.index(v);
-        // Acquire: see the module docs (first ordering point).
-        let started = core.count_and_hot.fetch_add(1, Ordering::Acquire);
-        let stride = FIRST_BUCKET + core.buckets.bounds.len();
-        let half = &core.cells[(started >> 63) as usize * stride..][..stride];
-        if bucket < core.buckets.bounds.len() {
-            half[FIRST_BUCKET + bucket].fetch_add(1, Ordering::Relaxed);
+        let storage = &self.storage;
+        let bounds = storage.buckets().bounds.len();
+        let bucket = storage.buckets().index(v);
+        let stride = shard::stride(bounds);
+        match storage.stripes() {
+            None => {
+                if shard::observe(storage.cells(), stride, bucket, v) {
+                    storage.install_stripes();
+                }
+            }
+            Some(stripes) => {
+                if shard::observe(stripes.for_this_thread(), stride, bucket, v) {
+                    stripes::move_probe();
+                }
+            }
         }
-        add_f64(&half[SUM], v);
-        // Release: publishes the two updates above to the collector.
-        half[COUNT].fetch_add(1, Ordering::Release);
     }
 
     /// Records a duration in seconds.
@@ -258,63 +283,44 @@ impl Histogram {
 
     /// Takes a consistent snapshot (the same procedure a scrape uses).
     pub fn snapshot(&self) -> HistogramSnapshot {
-        self.collect(|cold, bounds| {
-            let mut cumulative = Vec::with_capacity(bounds + 1);
-            let mut acc = 0;
-            for i in 0..bounds {
-                acc += cold[FIRST_BUCKET + i].load(Ordering::Relaxed);
+        self.collect(|half| {
+            let mut cumulative = Vec::with_capacity(half.len() - FIRST_BUCKET);
+            let mut acc = 0u64;
+            for bucket in &half[FIRST_BUCKET..] {
+                acc = acc.wrapping_add(bucket.load(Ordering::Relaxed));
                 cumulative.push(acc);
             }
-            let count = cold[COUNT].load(Ordering::Relaxed);
-            cumulative.push(count);
             HistogramSnapshot {
                 cumulative,
-                sum: f64::from_bits(cold[SUM].load(Ordering::Relaxed)),
-                count,
+                sum: f64::from_bits(half[SUM].load(Ordering::Relaxed)),
+                count: acc,
             }
         })
     }
 
-    /// Freezes the cold half, hands it to `read`, then folds it back into the hot half.
-    /// See the module documentation for the algorithm and its orderings.
-    fn collect<R>(&self, read: impl FnOnce(&[AtomicU64], usize) -> R) -> R {
-        let core = &*self.core;
-        // A poisoned mutex only means another collector panicked while holding it; the
+    /// Freezes every shard, gathers them into the base shard's frozen half, hands that
+    /// half (`[sum, bucket 0 ..= +Inf]`, not cumulative) to `read`, then folds it back
+    /// into the hot half. See the module documentation for the algorithm.
+    fn collect<R>(&self, read: impl FnOnce(&[AtomicU64]) -> R) -> R {
+        let storage = &self.storage;
+        let lock = &COLLECT_LOCKS[(storage.cells().as_ptr() as usize >> 7) % COLLECT_LOCKS.len()];
+        // A poisoned lock only means another collector panicked while holding it; the
         // protocol state it guards lives in atomics and is still consistent.
-        let _guard = core
-            .collect
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bounds = core.buckets.bounds.len();
-        let stride = FIRST_BUCKET + bounds;
-        let after_flip = core
-            .count_and_hot
-            .fetch_add(HOT_BIT, Ordering::AcqRel)
-            .wrapping_add(HOT_BIT);
-        let started = after_flip & !HOT_BIT;
-        let hot_index = (after_flip >> 63) as usize;
-        let hot = &core.cells[hot_index * stride..][..stride];
-        let cold = &core.cells[(hot_index ^ 1) * stride..][..stride];
-        let mut spins = 0u32;
-        while cold[COUNT].load(Ordering::Acquire) != started {
-            // An observer between its two fetch_adds: a few instructions away, unless it
-            // was preempted, in which case give it the CPU.
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let stride = shard::stride(storage.buckets().bounds.len());
+        let base = storage.cells();
+        let frozen = shard::freeze(base, stride);
+        if let Some(stripes) = storage.stripes() {
+            for stripe in stripes.iter() {
+                let part = shard::freeze(stripe, stride);
+                if part.held > 0 {
+                    shard::drain_into(part.cold, frozen.cold);
+                    shard::transfer_count(stripe, base, part.held);
+                }
             }
         }
-        let result = read(cold, bounds);
-        for i in 0..bounds {
-            let c = cold[FIRST_BUCKET + i].swap(0, Ordering::Relaxed);
-            hot[FIRST_BUCKET + i].fetch_add(c, Ordering::Relaxed);
-        }
-        let sum = f64::from_bits(cold[SUM].swap(0f64.to_bits(), Ordering::Relaxed));
-        add_f64(&hot[SUM], sum);
-        let count = cold[COUNT].swap(0, Ordering::Relaxed);
-        hot[COUNT].fetch_add(count, Ordering::Relaxed);
+        let result = read(frozen.cold);
+        shard::drain_into(frozen.cold, frozen.hot);
         result
     }
 }
@@ -325,21 +331,18 @@ impl Metric for Histogram {
     }
 
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>) {
-        let buckets = &*self.core.buckets;
-        self.collect(|cold, bounds| {
+        let buckets = self.storage.buckets();
+        self.collect(|half| {
             let format = enc.format();
-            let mut acc = 0;
-            for i in 0..bounds {
-                acc += cold[FIRST_BUCKET + i].load(Ordering::Relaxed);
+            let mut acc = 0u64;
+            for (i, bucket) in half[FIRST_BUCKET..].iter().enumerate() {
+                acc = acc.wrapping_add(bucket.load(Ordering::Relaxed));
                 let le = buckets.le(format, i);
                 enc.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(acc));
             }
-            let count = cold[COUNT].load(Ordering::Relaxed);
-            let le = buckets.le(format, bounds);
-            enc.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(count));
-            let sum = f64::from_bits(cold[SUM].load(Ordering::Relaxed));
+            let sum = f64::from_bits(half[SUM].load(Ordering::Relaxed));
             enc.sample_f64(name, "_sum", labels, sum);
-            enc.sample_u64(name, "_count", labels, count);
+            enc.sample_u64(name, "_count", labels, acc);
         });
     }
 }
@@ -446,17 +449,66 @@ mod tests {
         let h = Histogram::new(&many).unwrap();
         h.observe(3.0);
         h.observe(20.5);
+        h.observe(f64::NAN);
         let s = h.snapshot();
         assert_eq!(s.cumulative[1], 0);
         assert_eq!(s.cumulative[2], 1);
-        assert_eq!(s.cumulative[20], 2);
+        assert_eq!(s.cumulative[19], 1, "NaN is in no finite bucket");
+        assert_eq!(s.cumulative[20], 3);
     }
 
     /// Several threads observe while this thread snapshots thousands of times; every
     /// snapshot must be internally consistent and the final counts exact.
     #[test]
     fn concurrent_snapshots_are_never_torn() {
+        assert_never_torn(http_buckets());
+    }
+
+    /// The same with the stripes in place from the start, so every observation goes
+    /// through a stripe and every snapshot gathers stripes into the base.
+    #[test]
+    fn concurrent_snapshots_of_a_striped_series_are_never_torn() {
+        let striped = http_buckets();
+        striped.storage.install_stripes();
+        assert!(striped.storage.stripes().is_some());
+        assert_never_torn(striped);
+        // A series striped mid-way keeps what it held before the stripes.
         let h = http_buckets();
+        h.observe(0.05);
+        assert_eq!(h.snapshot().count, 1);
+        h.storage.install_stripes();
+        h.observe(0.3);
+        let after = h.snapshot();
+        assert_eq!(after.cumulative, vec![0, 1, 2, 2, 2]);
+        assert!((after.sum - 0.35).abs() < 1e-12);
+    }
+
+    #[test]
+    fn contention_installs_stripes() {
+        let h = http_buckets();
+        assert!(h.storage.stripes().is_none());
+        // Two threads hammer one series until the sum's compare-exchange loses a race;
+        // bounded by five seconds on a machine too busy to run both at once.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                let h = h.clone();
+                s.spawn(move || {
+                    while h.storage.stripes().is_none() && Instant::now() < deadline {
+                        for _ in 0..1_000 {
+                            h.observe(0.05);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(h.storage.stripes().is_some(), "no contention seen");
+        let snap = h.snapshot();
+        assert_eq!(snap.cumulative[4], snap.count);
+        assert_eq!(snap.cumulative[1], snap.count);
+    }
+
+    fn assert_never_torn(h: Histogram) {
         let threads = 4;
         let per_thread = 200_000u64;
         let values = [0.005, 0.05, 0.3, 1.0, 5.0];

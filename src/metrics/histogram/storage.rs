@@ -1,0 +1,226 @@
+//! [`Storage`]: a series' whole state in one heap allocation.
+//!
+//! A family can hold ten thousand series, most of them idle, so the bytes of one series
+//! matter. `Arc<Core>` plus a boxed slice of cells would be two allocations and 160
+//! bytes for the usual five buckets; this reference-counted block with the cells
+//! trailing its header is one allocation of 128 bytes: a count, the shared bucket
+//! bounds, the pointer to stripes (null until the series is contended), then the base
+//! shard's cells.
+//!
+//! This is the one place in the histogram that uses `unsafe`: each block is commented
+//! with why it is sound.
+
+use std::alloc::{self, Layout};
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use super::Buckets;
+use super::shard::shard_len;
+use super::stripes::Stripes;
+
+/// The start of the block; the cells follow it.
+#[repr(C)]
+struct Header {
+    refs: AtomicUsize,
+    buckets: Arc<Buckets>,
+    /// Null, or a `Box<Stripes>` leaked into this pointer and owned by the block.
+    stripes: AtomicPtr<Stripes>,
+}
+
+/// A counted reference to one series' block (cloning shares it, like `Arc`).
+pub(super) struct Storage {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: the block holds only atomics and an `Arc<Buckets>` (itself Send + Sync), and
+// every mutation after construction goes through atomics, so handles may move between
+// and be shared across threads.
+unsafe impl Send for Storage {}
+// SAFETY: as above.
+unsafe impl Sync for Storage {}
+
+/// Byte offset of the first cell: the header's size, as its alignment (8) is the
+/// cells' alignment, so no padding sits between them (checked in `layout`).
+const CELLS_OFFSET: usize = std::mem::size_of::<Header>();
+
+/// The block's layout for `cells` cells.
+fn layout(cells: usize) -> Layout {
+    let cells = Layout::array::<AtomicU64>(cells).expect("cell count fits in memory");
+    let (layout, offset) = Layout::new::<Header>()
+        .extend(cells)
+        .expect("header plus cells fits in memory");
+    assert_eq!(offset, CELLS_OFFSET, "cells follow the header without padding");
+    layout.pad_to_align()
+}
+
+impl Storage {
+    /// A block with every cell zero.
+    pub(super) fn new(buckets: Arc<Buckets>) -> Storage {
+        let layout = layout(shard_len(buckets.bounds().len()));
+        // SAFETY: the layout is non-zero-sized (the header alone is 24 bytes).
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
+            alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: `ptr` is freshly allocated, aligned for `Header` and large enough;
+        // writing does not drop the (zeroed, meaningless) old contents. The cells stay
+        // zeroed, which is a valid `AtomicU64` 0.
+        unsafe {
+            ptr.as_ptr().write(Header {
+                refs: AtomicUsize::new(1),
+                buckets,
+                stripes: AtomicPtr::new(ptr::null_mut()),
+            });
+        }
+        Storage { ptr }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the block lives while any `Storage` pointing to it does (`refs`), and
+        // the header was initialised in `new`.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// The shared bucket bounds.
+    #[inline]
+    pub(super) fn buckets(&self) -> &Buckets {
+        &self.header().buckets
+    }
+
+    /// The shared bucket bounds, as the `Arc` the series was made with.
+    pub(super) fn buckets_arc(&self) -> &Arc<Buckets> {
+        &self.header().buckets
+    }
+
+    /// The base shard's cells.
+    #[inline]
+    pub(super) fn cells(&self) -> &[AtomicU64] {
+        let len = shard_len(self.buckets().bounds().len());
+        // SAFETY: `new` allocated exactly `len` cells at `CELLS_OFFSET` from the header
+        // (checked by `layout`), all initialised (zeroed), and they live as long as
+        // `self` borrows the block.
+        unsafe {
+            let first = self.ptr.as_ptr().cast::<u8>().add(CELLS_OFFSET).cast::<AtomicU64>();
+            std::slice::from_raw_parts(first, len)
+        }
+    }
+
+    /// The stripes, if the series has been contended.
+    #[inline]
+    pub(super) fn stripes(&self) -> Option<&Stripes> {
+        // Acquire: see the stripes fully initialised by the thread that installed them.
+        let p = self.header().stripes.load(Ordering::Acquire);
+        // SAFETY: non-null only after `install_stripes` published a valid `Box`, which
+        // is freed only with the block.
+        unsafe { p.as_ref() }
+    }
+
+    /// Allocates the stripes unless another thread already did.
+    #[cold]
+    pub(super) fn install_stripes(&self) {
+        if self.stripes().is_some() {
+            return;
+        }
+        let fresh = Box::into_raw(Box::new(Stripes::new(self.buckets().bounds().len())));
+        // Release on success: publishes the initialised stripes to the Acquire loads
+        // in `stripes`. Relaxed on failure: we keep using nothing of the winner's here.
+        let won = self.header().stripes.compare_exchange(
+            ptr::null_mut(),
+            fresh,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        if won.is_err() {
+            // SAFETY: `fresh` came from `Box::into_raw` above and was never shared.
+            drop(unsafe { Box::from_raw(fresh) });
+        }
+    }
+
+    #[cfg(test)]
+    /// Heap bytes of this series: the block plus its stripes, if any.
+    pub(super) fn heap_bytes(&self) -> usize {
+        layout(shard_len(self.buckets().bounds().len())).size()
+            + self.stripes().map_or(0, |s| std::mem::size_of::<Stripes>() + s.heap_bytes())
+    }
+}
+
+impl Clone for Storage {
+    fn clone(&self) -> Self {
+        // Relaxed: the new reference comes from an existing one, which keeps the block
+        // alive meanwhile; nothing else is published (the same reasoning as `Arc`).
+        let old = self.header().refs.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            // Billions of leaked clones: stop before the count can wrap to zero.
+            std::process::abort();
+        }
+        Storage { ptr: self.ptr }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        // Release: every use of the block through this handle happens before the
+        // decrement that may let another thread free it.
+        if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Acquire: pairs with the Release decrements of all other handles, so their
+        // uses happen before the free below.
+        std::sync::atomic::fence(Ordering::Acquire);
+        let layout = layout(shard_len(self.buckets().bounds().len()));
+        // SAFETY: we held the last reference, so nothing else can reach the block. The
+        // stripes pointer, when non-null, came from `Box::into_raw` and is owned by the
+        // block; the header is dropped once, then the memory is freed with the layout
+        // it was allocated with.
+        unsafe {
+            let header = self.ptr.as_ptr();
+            let stripes = (*header).stripes.load(Ordering::Relaxed);
+            if !stripes.is_null() {
+                drop(Box::from_raw(stripes));
+            }
+            ptr::drop_in_place(header);
+            alloc::dealloc(header.cast::<u8>(), layout);
+        }
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("bounds", &self.buckets().bounds())
+            .field("striped", &self.stripes().is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_block_of_128_bytes_for_four_bounds() {
+        let s = Storage::new(Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap());
+        assert_eq!(s.heap_bytes(), 128);
+        assert!(s.cells().iter().all(|c| c.load(Ordering::Relaxed) == 0));
+        assert!(s.stripes().is_none());
+    }
+
+    #[test]
+    fn clones_share_and_last_drop_frees_stripes() {
+        let buckets = Buckets::new(&[1.0]).unwrap();
+        let a = Storage::new(Arc::clone(&buckets));
+        let b = a.clone();
+        a.cells()[1].store(7, Ordering::Relaxed);
+        assert_eq!(b.cells()[1].load(Ordering::Relaxed), 7);
+        b.install_stripes();
+        b.install_stripes();
+        assert!(a.stripes().is_some());
+        assert!(a.heap_bytes() > 128);
+        assert_eq!(Arc::strong_count(&buckets), 2);
+        drop(a);
+        assert_eq!(Arc::strong_count(&buckets), 2);
+        drop(b);
+        assert_eq!(Arc::strong_count(&buckets), 1, "the block dropped its bounds");
+    }
+}
