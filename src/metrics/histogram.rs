@@ -1,7 +1,7 @@
-//! [`Histogram`]: lock-free observations, scrapes that are never torn, and no shared
-//! cache line between threads that observe the same series at the same time.
+//! [`Histogram`]: consistent scrapes, one atomic instruction per observation, and no
+//! shared cache line between threads that observe the same series at the same time.
 //!
-//! # Why a hot/cold pair
+//! # Consistency
 //!
 //! A histogram series is several numbers (per-bucket counts, `_sum`, `_count`) that an
 //! observation updates one after another. A scrape that simply loads them while other
@@ -10,65 +10,52 @@
 //! different set of observations than the counts. Prometheus then computes nonsense
 //! quantiles and rates.
 //!
-//! We use the technique client_golang's `histogram.go` settled on, one atomic step
-//! shorter. A *shard* keeps two complete copies ("halves") of the state, each a `_sum`
-//! and one count per bucket including `+Inf` (not cumulative; `_count` is their total),
-//! and one control word whose top bit says which half is hot and whose lower 63 bits
-//! count the observations the halves hold (see `shard.rs`):
+//! # Why a lock word, and why observers still never wait for each other
 //!
-//! * **Observe** (lock-free, no allocation, three atomic read-modify-writes):
-//!   `fetch_add(1)` on the control word both claims a slot and learns the hot half;
-//!   add to `_sum` in that half (compare-exchange loop); finally increment the bucket,
-//!   which marks the observation *completed*. Go keeps a separate completed-count
-//!   word; here the buckets themselves are the completion count, saving one step.
-//! * **Collect** (serialised by a collect lock that observers never take): flip the hot
-//!   bit with `fetch_add(1 << 63)`, which also returns `n`, the observations held. Every
-//!   one of them went to the now-cold half, and no later one can. Wait until the cold
-//!   half's buckets add up to `n`: buckets only grow while frozen and their final
-//!   values add up to `n`, so the loaded values do exactly when every one is final.
-//!   The cold half is then a frozen, complete snapshot of exactly `n` observations:
-//!   buckets, sum and count agree. Render it, then add it into the hot half and zero
-//!   it, so the hot half again holds every observation ever made.
+//! Each *shard* of a series is a lock word, the `_sum` and one count per bucket
+//! including `+Inf` (not cumulative: `_count` is their total, so the two cannot
+//! disagree). An observation takes the lock with one compare-exchange, updates the sum
+//! and its bucket with plain loads and stores, and releases with a plain store. That is
+//! one atomic read-modify-write instruction per observation. The lock-free alternative
+//! (client_golang's hot and cold halves, which this module used before) needs three
+//! (claim a slot, add to the sum, complete the bucket) plus twice the memory; on the
+//! reference machine each such instruction costs about 5 ns, so it could not get an
+//! observation under 10 ns.
 //!
-//! # Why stripes, and why only sometimes
+//! A lock invites waiting, so observers do not wait: the holder keeps it for a few
+//! instructions, and an observer that finds a shard taken goes elsewhere instead:
 //!
-//! Two threads observing one series both write its control word and hot half, so each
-//! observation waits for the cache line to come back from the other core: two threads
-//! together are slower than one alone. Per-thread shards fix that but cost memory on
-//! every series, and most series are never contended. So a series starts with one
-//! shard (the *base*) and, the first time an observation's compare-exchange on the
-//! sum loses a race, allocates *stripes*: more shards on separate cache lines, one
-//! picked per thread (see `stripes.rs`). Collection then freezes the base, freezes each
-//! stripe in turn and moves its frozen half into the base's frozen half, then renders
-//! the base's frozen half: the union of complete per-shard snapshots, so every scrape
-//! is still consistent (cumulative buckets non-decreasing, `+Inf` equal to `_count`,
-//! `_sum` from the same observations) and never goes backwards. The base thus holds
-//! the running total and a stripe only what arrived since the last collection.
+//! * A series starts with one shard (the *base*). The first time an observer finds
+//!   the base taken (another observer, or a scrape), the series allocates *stripes*:
+//!   more shards, each on its own 128-byte block so no two share a cache line (see
+//!   `stripes.rs`). From then on every observer uses the stripe its thread's probe
+//!   picks, so two threads observing one series write different lines and scale
+//!   instead of fighting over one.
+//! * An observer that finds its stripe taken moves its probe to the next stripe and
+//!   tries there; only when every stripe is taken at once does it spin, then yield.
 //!
-//! Memory with the default five buckets (four bounds and `+Inf`): 128 bytes per series
+//! A scrape (or [`Histogram::snapshot`]) locks the base, then each stripe in turn,
+//! moving the stripe's counts and sum into the base and zeroing the stripe, and reads
+//! the base while still holding it. What it reads is the union of complete
+//! observations (no observation is ever half in a shard outside its lock), so
+//! buckets are cumulative and non-decreasing, `+Inf` equals `_count`, `_sum` comes
+//! from the same observations, and no scrape goes backwards. Locks are taken in one
+//! order (base, then a stripe) and observers hold one at a time, so nothing deadlocks;
+//! the base lock also serialises concurrent scrapes of the series.
+//!
+//! Memory with the default five buckets (four bounds and `+Inf`): 80 bytes per series
 //! in one allocation (`storage.rs`), plus, once contended, one 128-byte block per
-//! stripe (twice the CPUs, rounded up to a power of two, 2 to 16 stripes).
+//! stripe (twice the CPUs, rounded up to a power of two, 2 to 16 stripes: 512 bytes on
+//! two CPUs).
 //!
 //! # Memory orderings, each for one reason
 //!
-//! * observe's `fetch_add` on the control word is `Acquire`: the observer must see the
-//!   zeroing of its half done by the collector that made the half hot again (that
-//!   collector's flip was `Release`), or its increments could land on stale values
-//!   that the zeroing then overwrites.
-//! * the sum's compare-exchange is `Relaxed`: it is published by the completion below.
-//! * the completing bucket `fetch_add` is `Release`: it publishes this observation's
-//!   sum update to the collector.
-//! * the collector's flip is `AcqRel`: `Release` to publish the previous collection's
-//!   zeroing to observers (first point), `Acquire` to keep the reads of the frozen
-//!   half after the flip.
-//! * the collector's wait loads buckets with `Acquire`: reading a bucket's final value
-//!   synchronises with every completing `fetch_add` in that atomic's release sequence,
-//!   so all their sum writes are visible to the reads that follow, which are `Relaxed`.
-//! * draining a frozen half (into the hot half or into the base's frozen half), zeroing
-//!   it, and moving counts between control words are `Relaxed`: the next collector reads
-//!   them after taking the same lock (which orders them), and observers reach them only
-//!   through the next flip (first point; read-modify-writes on the control word continue
-//!   the flip's release sequence).
+//! * taking a shard's lock is an `Acquire` compare-exchange: the new holder sees every
+//!   update of the previous holder. A `Relaxed` load before it is only a hint that
+//!   avoids taking a busy line exclusively.
+//! * releasing is a `Release` store: it publishes this holder's updates to the next.
+//! * cells are read and written `Relaxed` under the lock, which orders them; they are
+//!   atomics so that a series is `Sync` without further `unsafe`.
 //! * the stripes pointer is installed with a `Release` compare-exchange and loaded with
 //!   `Acquire`, so an observer that finds it sees initialised stripes.
 //! * the reference count of `storage.rs` follows `Arc`: `Relaxed` increments, `Release`
@@ -78,15 +65,15 @@ mod shard;
 mod storage;
 mod stripes;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Metric, MetricError, TypedMetric};
 use crate::exposition::values::{le_openmetrics, le_text};
 use crate::exposition::{Encoder, Format, MetricKind, Value};
-use shard::{FIRST_BUCKET, SUM};
+use shard::Guard;
 use storage::Storage;
+use stripes::Stripes;
 
 /// The bucket bounds shared by every series of a histogram family, with their `le`
 /// strings rendered once for each format.
@@ -204,11 +191,6 @@ pub struct HistogramSnapshot {
     pub count: u64,
 }
 
-/// Locks that serialise collectors, shared by all series (a series hashes to one by
-/// its address). A scrape collects series one at a time and never holds two, so
-/// sharing cannot deadlock, and it keeps eight bytes of mutex out of every series.
-static COLLECT_LOCKS: [Mutex<()>; 16] = [const { Mutex::new(()) }; 16];
-
 impl Histogram {
     /// A histogram with the given upper bounds (see [`Buckets::new`]).
     pub fn new(bounds: &[f64]) -> Result<Histogram, MetricError> {
@@ -227,29 +209,32 @@ impl Histogram {
         self.storage.buckets_arc()
     }
 
-    /// Records one value. Lock-free: three atomic read-modify-writes (one of them a
-    /// compare-exchange loop for the float sum), no allocation; on a contended series,
-    /// on a stripe no other running thread writes.
+    /// Records one value: one atomic instruction and no allocation (but once per
+    /// series, when it is first contended). Never waits for another observer unless
+    /// every stripe of the series is taken at the same instant.
     ///
     /// NaN counts towards `_count` and the `+Inf` bucket only, and makes `_sum` NaN, as
     /// in the Go client.
     #[inline]
     pub fn observe(&self, v: f64) {
         let storage = &self.storage;
-        let bounds = storage.buckets().bounds.len();
         let bucket = storage.buckets().index(v);
-        let stride = shard::stride(bounds);
         match storage.stripes() {
-            None => {
-                if shard::observe(storage.cells(), stride, bucket, v) {
-                    storage.install_stripes();
-                }
-            }
-            Some(stripes) => {
-                if shard::observe(stripes.for_this_thread(), stride, bucket, v) {
-                    stripes::move_probe();
-                }
-            }
+            None => match shard::try_lock(storage.cells()) {
+                Some(guard) => guard.record(bucket, v),
+                None => self.observe_contended(bucket, v),
+            },
+            Some(stripes) => observe_striped(stripes, bucket, v),
+        }
+    }
+
+    /// The base was taken: give the series its stripes and use one.
+    #[cold]
+    fn observe_contended(&self, bucket: usize, v: f64) {
+        self.storage.install_stripes();
+        match self.storage.stripes() {
+            Some(stripes) => observe_striped(stripes, bucket, v),
+            None => shard::lock(self.storage.cells()).record(bucket, v),
         }
     }
 
@@ -283,46 +268,48 @@ impl Histogram {
 
     /// Takes a consistent snapshot (the same procedure a scrape uses).
     pub fn snapshot(&self) -> HistogramSnapshot {
-        self.collect(|half| {
-            let mut cumulative = Vec::with_capacity(half.len() - FIRST_BUCKET);
+        self.collect(|base| {
             let mut acc = 0u64;
-            for bucket in &half[FIRST_BUCKET..] {
-                acc = acc.wrapping_add(bucket.load(Ordering::Relaxed));
-                cumulative.push(acc);
-            }
+            let cumulative = base
+                .buckets()
+                .map(|n| {
+                    acc = acc.wrapping_add(n);
+                    acc
+                })
+                .collect();
             HistogramSnapshot {
                 cumulative,
-                sum: f64::from_bits(half[SUM].load(Ordering::Relaxed)),
+                sum: base.sum(),
                 count: acc,
             }
         })
     }
 
-    /// Freezes every shard, gathers them into the base shard's frozen half, hands that
-    /// half (`[sum, bucket 0 ..= +Inf]`, not cumulative) to `read`, then folds it back
-    /// into the hot half. See the module documentation for the algorithm.
-    fn collect<R>(&self, read: impl FnOnce(&[AtomicU64]) -> R) -> R {
-        let storage = &self.storage;
-        let lock = &COLLECT_LOCKS[(storage.cells().as_ptr() as usize >> 7) % COLLECT_LOCKS.len()];
-        // A poisoned lock only means another collector panicked while holding it; the
-        // protocol state it guards lives in atomics and is still consistent.
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let stride = shard::stride(storage.buckets().bounds.len());
-        let base = storage.cells();
-        let frozen = shard::freeze(base, stride);
-        if let Some(stripes) = storage.stripes() {
+    /// Locks the base, moves every stripe into it, and hands it to `read` while still
+    /// holding it. See the module documentation.
+    fn collect<R>(&self, read: impl FnOnce(&Guard<'_>) -> R) -> R {
+        let base = shard::lock(self.storage.cells());
+        if let Some(stripes) = self.storage.stripes() {
             for stripe in stripes.iter() {
-                let part = shard::freeze(stripe, stride);
-                if part.held > 0 {
-                    shard::drain_into(part.cold, frozen.cold);
-                    shard::transfer_count(stripe, base, part.held);
-                }
+                shard::lock(stripe).drain_into(&base);
             }
         }
-        let result = read(frozen.cold);
-        shard::drain_into(frozen.cold, frozen.hot);
-        result
+        read(&base)
     }
+}
+
+/// Records into the calling thread's stripe, moving to the next one while they are
+/// taken; waits only if every stripe is.
+#[inline]
+fn observe_striped(stripes: &Stripes, bucket: usize, v: f64) {
+    for _ in 0..stripes.len() {
+        if let Some(guard) = shard::try_lock(stripes.for_this_thread()) {
+            guard.record(bucket, v);
+            return;
+        }
+        stripes::move_probe();
+    }
+    shard::lock(stripes.for_this_thread()).record(bucket, v);
 }
 
 impl Metric for Histogram {
@@ -332,16 +319,15 @@ impl Metric for Histogram {
 
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>) {
         let buckets = self.storage.buckets();
-        self.collect(|half| {
+        self.collect(|base| {
             let format = enc.format();
             let mut acc = 0u64;
-            for (i, bucket) in half[FIRST_BUCKET..].iter().enumerate() {
-                acc = acc.wrapping_add(bucket.load(Ordering::Relaxed));
+            for (i, n) in base.buckets().enumerate() {
+                acc = acc.wrapping_add(n);
                 let le = buckets.le(format, i);
                 enc.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(acc));
             }
-            let sum = f64::from_bits(half[SUM].load(Ordering::Relaxed));
-            enc.sample_f64(name, "_sum", labels, sum);
+            enc.sample_f64(name, "_sum", labels, base.sum());
             enc.sample_u64(name, "_count", labels, acc);
         });
     }

@@ -1,9 +1,9 @@
 //! [`Storage`]: a series' whole state in one heap allocation.
 //!
 //! A family can hold ten thousand series, most of them idle, so the bytes of one series
-//! matter. `Arc<Core>` plus a boxed slice of cells would be two allocations and 160
+//! matter. `Arc<Core>` plus a boxed slice of cells would be two allocations and 104
 //! bytes for the usual five buckets; this reference-counted block with the cells
-//! trailing its header is one allocation of 128 bytes: a count, the shared bucket
+//! trailing its header is one allocation of 80 bytes: a count, the shared bucket
 //! bounds, the pointer to stripes (null until the series is contended), then the base
 //! shard's cells.
 //!
@@ -50,7 +50,10 @@ fn layout(cells: usize) -> Layout {
     let (layout, offset) = Layout::new::<Header>()
         .extend(cells)
         .expect("header plus cells fits in memory");
-    assert_eq!(offset, CELLS_OFFSET, "cells follow the header without padding");
+    assert_eq!(
+        offset, CELLS_OFFSET,
+        "cells follow the header without padding"
+    );
     layout.pad_to_align()
 }
 
@@ -101,7 +104,12 @@ impl Storage {
         // (checked by `layout`), all initialised (zeroed), and they live as long as
         // `self` borrows the block.
         unsafe {
-            let first = self.ptr.as_ptr().cast::<u8>().add(CELLS_OFFSET).cast::<AtomicU64>();
+            let first = self
+                .ptr
+                .as_ptr()
+                .cast::<u8>()
+                .add(CELLS_OFFSET)
+                .cast::<AtomicU64>();
             std::slice::from_raw_parts(first, len)
         }
     }
@@ -141,7 +149,9 @@ impl Storage {
     /// Heap bytes of this series: the block plus its stripes, if any.
     pub(super) fn heap_bytes(&self) -> usize {
         layout(shard_len(self.buckets().bounds().len())).size()
-            + self.stripes().map_or(0, |s| std::mem::size_of::<Stripes>() + s.heap_bytes())
+            + self
+                .stripes()
+                .map_or(0, |s| std::mem::size_of::<Stripes>() + s.heap_bytes())
     }
 }
 
@@ -199,9 +209,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_block_of_128_bytes_for_four_bounds() {
+    fn one_block_of_80_bytes_for_four_bounds() {
         let s = Storage::new(Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap());
-        assert_eq!(s.heap_bytes(), 128);
+        assert_eq!(s.heap_bytes(), 80);
         assert!(s.cells().iter().all(|c| c.load(Ordering::Relaxed) == 0));
         assert!(s.stripes().is_none());
     }
@@ -216,11 +226,15 @@ mod tests {
         b.install_stripes();
         b.install_stripes();
         assert!(a.stripes().is_some());
-        assert!(a.heap_bytes() > 128);
+        assert!(a.heap_bytes() > 80);
         assert_eq!(Arc::strong_count(&buckets), 2);
         drop(a);
         assert_eq!(Arc::strong_count(&buckets), 2);
         drop(b);
-        assert_eq!(Arc::strong_count(&buckets), 1, "the block dropped its bounds");
+        assert_eq!(
+            Arc::strong_count(&buckets),
+            1,
+            "the block dropped its bounds"
+        );
     }
 }

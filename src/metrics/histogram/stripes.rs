@@ -4,9 +4,8 @@
 //! scales negatively: two threads observe more slowly in total than one. Giving every
 //! thread its own copy would cost memory on every series, though most series are never
 //! contended. So a series starts with one shard and allocates stripes only when an
-//! observation finds its sum being updated by another thread at the same moment (the
-//! compare-exchange on the sum failed). From then on each thread observes into the
-//! stripe its probe picks; a thread that collides on a stripe moves to another one.
+//! observation finds that shard taken. From then on each thread observes into the
+//! stripe its probe picks; a thread that finds its stripe taken moves to another one.
 //! Each stripe starts on its own 128-byte boundary (two cache lines, as adjacent-line
 //! prefetchers pair them), so stripes never share a line.
 
@@ -64,6 +63,11 @@ impl Stripes {
         &self.cells[self.start + i * self.pitch..][..self.len]
     }
 
+    /// The number of stripes.
+    pub(super) fn len(&self) -> usize {
+        self.mask + 1
+    }
+
     /// Every stripe, for collection.
     pub(super) fn iter(&self) -> impl Iterator<Item = &[AtomicU64]> {
         (0..=self.mask).map(|i| self.stripe(i))
@@ -113,7 +117,7 @@ fn probe() -> u32 {
     })
 }
 
-/// Moves the calling thread to another stripe after it collided with another thread.
+/// Moves the calling thread to another stripe after it found its own taken.
 #[cold]
 pub(super) fn move_probe() {
     PROBE.with(|p| {

@@ -1,0 +1,499 @@
+//! `make bench`: tinyprom's histogram against the peer crates, measured in one run on
+//! one workload, printed as markdown tables of medians with the range over repetitions
+//! and ratios against tinyprom.
+//!
+//! `cargo bench --bench compare` runs the full measurement (cargo passes `--bench`);
+//! without that flag (as `cargo test --all-targets` runs it) it does a quick smoke run
+//! that exercises every path and checks the renders, so the benchmark cannot rot.
+
+mod alloc;
+mod subjects;
+mod timing;
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use subjects::metrics_rs::MetricsRs;
+use subjects::prom_client::PromClient;
+use subjects::tikv::Tikv;
+use subjects::tinyprom_family::TinypromFamily;
+use subjects::tinyprom_indexed::Tinyprom;
+use subjects::{BOUNDS, Call, Subject, VALUES, traffic};
+use timing::{Plan, Stats, per_iteration};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+/// The peers, in table order (tinyprom's own rows come first).
+const PEERS: [&str; 3] = ["prometheus (tikv)", "prometheus-client", "metrics"];
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let plan = if full { Plan::FULL } else { Plan::SMOKE };
+    let render_sizes: &[usize] = if full { &[1, 1_000, 10_000] } else { &[1, 50] };
+    let memory_series = if full { 10_000 } else { 200 };
+
+    print_machine(plan);
+
+    let mut summary = Summary::default();
+
+    println!("\n### 1. Observe through the label path (single thread, ns/op)\n");
+    let rows = vec![
+        ("tinyprom", labeled::<Tinyprom>(plan)),
+        ("tinyprom Family", labeled::<TinypromFamily>(plan)),
+        (PEERS[0], labeled::<Tikv>(plan)),
+        (PEERS[1], labeled::<PromClient>(plan)),
+        (PEERS[2], labeled::<MetricsRs>(plan)),
+    ];
+    print_table("ns/op", &rows);
+    summary.labeled = Some((rows[0].1, best_peer(&rows)));
+
+    println!("\n### 2. Observe on a pre-resolved series (single thread, ns/op)\n");
+    let bare = bare_atomics(plan);
+    let rows = vec![
+        ("tinyprom", resolved::<Tinyprom>(plan)),
+        (PEERS[0], resolved::<Tikv>(plan)),
+        (PEERS[1], resolved::<PromClient>(plan)),
+        (PEERS[2], resolved::<MetricsRs>(plan)),
+        ("bare atomics (1 CAS + stores)", bare),
+    ];
+    print_table("ns/op", &rows);
+    summary.resolved = Some((rows[0].1, bare));
+
+    println!("\n### 3. Two threads observing the same series\n");
+    let rows = vec![
+        ("tinyprom", two_threads::<Tinyprom>(plan)),
+        (PEERS[0], two_threads::<Tikv>(plan)),
+        (PEERS[1], two_threads::<PromClient>(plan)),
+        (PEERS[2], two_threads::<MetricsRs>(plan)),
+    ];
+    println!(
+        "| library | ns/op per thread | min–max | total Mops/s | min–max | tinyprom's total ÷ this |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, (per_op, mops)) in &rows {
+        println!(
+            "| {name} | {:.2} | {:.2}–{:.2} | {:.1} | {:.1}–{:.1} | {:.2}x |",
+            per_op.median,
+            per_op.min,
+            per_op.max,
+            mops.median,
+            mops.min,
+            mops.max,
+            rows[0].1.1.median / mops.median
+        );
+    }
+    summary.two_threads = Some(rows[0].1.1);
+
+    println!("\n### 4. Render a scrape of N histogram series (text format)\n");
+    println!(
+        "| library | series | ms/scrape | min–max | ns/series | bytes allocated per scrape after the first | scrape bytes | ÷ tinyprom |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in render_sizes {
+        let rows = vec![
+            ("tinyprom", render::<Tinyprom>(plan, n)),
+            (PEERS[0], render::<Tikv>(plan, n)),
+            (PEERS[1], render::<PromClient>(plan, n)),
+            (PEERS[2], render::<MetricsRs>(plan, n)),
+        ];
+        for (name, r) in &rows {
+            println!(
+                "| {name} | {n} | {:.4} | {:.4}–{:.4} | {:.0} | {} | {} | {:.2}x |",
+                r.ns.median / 1e6,
+                r.ns.min / 1e6,
+                r.ns.max / 1e6,
+                r.ns.median / n as f64,
+                r.allocated_after_first,
+                r.bytes,
+                r.ns.median / rows[0].1.ns.median
+            );
+        }
+        if n == render_sizes[render_sizes.len() - 1] {
+            summary.render = Some((rows[0].1, rows[2].1, n));
+        }
+    }
+
+    println!("\n### 5. Memory per series ({memory_series} series, 4 bounds + +Inf)\n");
+    println!("| library | bytes per series | what is counted |");
+    println!("|---|---:|---|");
+    let alone = bytes_per_bare_histogram(memory_series);
+    println!("| tinyprom `Histogram` | {alone:.0} | the series' state (one allocation) |");
+    let rows = [
+        (
+            "tinyprom `IndexedFamily`",
+            bytes_per_series::<Tinyprom>(memory_series),
+            "state + lazily allocated rows of 500 code slots + label text",
+        ),
+        (
+            "tinyprom `Family`",
+            bytes_per_series::<TinypromFamily>(memory_series),
+            "state + label values + label text",
+        ),
+        (
+            PEERS[0],
+            bytes_per_series::<Tikv>(memory_series),
+            "everything the family holds",
+        ),
+        (
+            PEERS[1],
+            bytes_per_series::<PromClient>(memory_series),
+            "everything the family holds",
+        ),
+        (
+            PEERS[2],
+            bytes_per_series::<MetricsRs>(memory_series),
+            "everything the recorder holds",
+        ),
+    ];
+    for (name, bytes, what) in rows {
+        println!("| {name} | {bytes:.0} | {what} |");
+    }
+    summary.bytes_per_series = Some(alone);
+    summary.striped_extra = Some(striped_extra_bytes());
+
+    if full {
+        summary.print();
+    } else {
+        println!(
+            "\nSmoke run (no `--bench`): every path ran and every render checked out; the figures above are not measurements. Run `make bench`."
+        );
+    }
+}
+
+fn print_machine(plan: Plan) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("## tinyprom benchmark\n");
+    println!(
+        "Machine: {cpu}, {cpus} CPUs available. Repetitions: {} of about {} ms each (median, min–max).",
+        plan.reps,
+        plan.batch.as_millis()
+    );
+    println!("Versions: {}.", versions());
+    println!(
+        "Workload: histogram `{}` with labels method, url, code and buckets {BOUNDS:?}.",
+        subjects::NAME
+    );
+}
+
+/// The peers' versions, read from the lock file the benchmark was built with.
+fn versions() -> String {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for name in [
+        "prometheus",
+        "prometheus-client",
+        "metrics",
+        "metrics-exporter-prometheus",
+    ] {
+        let needle = format!("name = \"{name}\"\nversion = \"");
+        let version = lock
+            .split_once(&needle)
+            .and_then(|(_, rest)| rest.split('"').next())
+            .unwrap_or("?");
+        out.push(format!("{name} {version}"));
+    }
+    out.join(", ")
+}
+
+/// The peer with the lowest median.
+fn best_peer(rows: &[(&str, Stats)]) -> (&'static str, Stats) {
+    PEERS
+        .iter()
+        .filter_map(|p| rows.iter().find(|(n, _)| n == p).map(|(_, s)| (*p, *s)))
+        .min_by(|a, b| a.1.median.total_cmp(&b.1.median))
+        .expect("peers measured")
+}
+
+fn print_table(unit: &str, rows: &[(&str, Stats)]) {
+    println!("| library | {unit} | min–max | ÷ tinyprom |");
+    println!("|---|---:|---:|---:|");
+    for (name, s) in rows {
+        println!(
+            "| {name} | {:.2} | {:.2}–{:.2} | {:.2}x |",
+            s.median,
+            s.min,
+            s.max,
+            s.median / rows[0].1.median
+        );
+    }
+}
+
+/// A value index that walks all eight values in a different order from the calls.
+#[inline]
+fn value(i: u64) -> f64 {
+    VALUES[((i + (i >> 3)) & 7) as usize]
+}
+
+fn labeled<S: Subject>(plan: Plan) -> Stats {
+    let subject = S::new();
+    let calls = traffic();
+    for call in &calls {
+        subject.observe_labeled(call, 0.1);
+    }
+    per_iteration(plan, |n| {
+        for i in 0..n {
+            subject.observe_labeled(black_box(&calls[(i & 7) as usize]), black_box(value(i)));
+        }
+    })
+}
+
+fn resolved<S: Subject>(plan: Plan) -> Stats {
+    let subject = S::new();
+    let series = subject.series(&traffic()[0]);
+    per_iteration(plan, |n| {
+        for i in 0..n {
+            S::observe(black_box(&series), black_box(value(i)));
+        }
+    })
+}
+
+/// The atomic operations a consistent observation needs and nothing else: take a
+/// lock word with one compare-exchange, add to a sum and a bucket with plain loads and
+/// stores, release with a store; one cache line, no lookup. The floor for a
+/// pre-resolved observe.
+fn bare_atomics(plan: Plan) -> Stats {
+    #[repr(align(128))]
+    struct Line([AtomicU64; 7]);
+    let line = Line(Default::default());
+    let bucket_of: Vec<usize> = VALUES
+        .iter()
+        .map(|v| BOUNDS.iter().position(|b| v <= b).unwrap_or(BOUNDS.len()))
+        .collect();
+    per_iteration(plan, |n| {
+        let cells = black_box(&line.0);
+        for i in 0..n {
+            let k = ((i + (i >> 3)) & 7) as usize;
+            let v = black_box(VALUES[k]);
+            while cells[0]
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                std::hint::spin_loop();
+            }
+            let sum = &cells[1];
+            sum.store(
+                (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
+                Ordering::Relaxed,
+            );
+            let bucket = &cells[2 + bucket_of[k]];
+            bucket.store(bucket.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            cells[0].store(0, Ordering::Release);
+        }
+    })
+}
+
+/// Two threads observe one series for a calibrated number of iterations each; returns
+/// wall-clock ns per observation per thread and total millions of observations a second.
+fn two_threads<S: Subject>(plan: Plan) -> (Stats, Stats) {
+    let subject = S::new();
+    let series = subject.series(&traffic()[0]);
+    let single = resolved::<S>(Plan {
+        reps: 1,
+        batch: plan.batch / 4,
+    });
+    let n = ((plan.batch.as_nanos() as f64 / single.median) as u64).max(100);
+    let mut per_op = Vec::with_capacity(plan.reps);
+    let mut mops = Vec::with_capacity(plan.reps);
+    for rep in 0..=plan.reps {
+        let barrier = Barrier::new(3);
+        let mut start = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..2u64 {
+                let series = series.clone();
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    for i in 0..n {
+                        S::observe(black_box(&series), black_box(value(i + t)));
+                    }
+                });
+            }
+            barrier.wait();
+            start = Instant::now();
+        });
+        let ns = start.elapsed().as_nanos() as f64;
+        if rep > 0 {
+            per_op.push(ns / n as f64);
+            mops.push(2.0 * n as f64 / ns * 1e3);
+        }
+    }
+    (Stats::of(per_op), Stats::of(mops))
+}
+
+#[derive(Clone, Copy)]
+struct RenderResult {
+    ns: Stats,
+    allocated_after_first: u64,
+    bytes: usize,
+}
+
+fn render<S: Subject>(plan: Plan, series: usize) -> RenderResult {
+    let mut subject = S::new();
+    for i in 0..series {
+        subject.observe_labeled(&Call::nth(i), value(i as u64) * (1.0 + i as f64 / 7.0));
+    }
+    subject.render();
+    let mark = alloc::mark();
+    let bytes = subject.render();
+    let allocated_after_first = mark.allocated_since();
+    check_render(S::NAME, &subject.last_render(), series);
+    let ns = per_iteration(plan, |n| {
+        for _ in 0..n {
+            black_box(subject.render());
+        }
+    });
+    RenderResult {
+        ns,
+        allocated_after_first,
+        bytes,
+    }
+}
+
+/// Every library must have rendered `series` histograms with five buckets each, and
+/// each series' `+Inf` bucket must equal its `_count` (the rendering is what we time,
+/// so it has to be the same rendering everywhere).
+fn check_render(name: &str, text: &str, series: usize) {
+    let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let counts = samples.iter().filter(|l| l.contains("_count")).count();
+    let buckets = samples.iter().filter(|l| l.contains("_bucket")).count();
+    let inf: Vec<&str> = samples
+        .iter()
+        .filter(|l| l.contains("le=\"+Inf\""))
+        .filter_map(|l| l.rsplit(' ').next())
+        .collect();
+    assert_eq!(counts, series, "{name}: {counts} _count lines");
+    assert_eq!(buckets, 5 * series, "{name}: {buckets} _bucket lines");
+    assert_eq!(inf.len(), series, "{name}: +Inf buckets");
+    assert!(
+        inf.iter().all(|v| *v == "1"),
+        "{name}: +Inf buckets {inf:?}"
+    );
+}
+
+/// Heap bytes a library keeps per series: create `n` series (one observation each)
+/// and divide what stays allocated by `n`.
+fn bytes_per_series<S: Subject>(n: usize) -> f64 {
+    let subject = S::new();
+    subject.observe_labeled(&Call::nth(0), 0.1);
+    let mark = alloc::mark();
+    for i in 1..=n {
+        subject.observe_labeled(&Call::nth(i), 0.1);
+    }
+    let retained = mark.retained_since();
+    black_box(&subject);
+    retained as f64 / n as f64
+}
+
+fn bytes_per_bare_histogram(n: usize) -> f64 {
+    let buckets = tinyprom::metrics::Buckets::new(&BOUNDS).expect("valid bounds");
+    let mut kept = Vec::with_capacity(n);
+    let mark = alloc::mark();
+    for _ in 0..n {
+        let h = tinyprom::metrics::Histogram::with_buckets(buckets.clone());
+        h.observe(0.1);
+        kept.push(h);
+    }
+    mark.retained_since() as f64 / n as f64
+}
+
+/// Extra heap bytes a series takes once contended (its stripes): two threads observe
+/// until one of them has allocated them, and each reports what it allocated and kept.
+fn striped_extra_bytes() -> i64 {
+    let h = tinyprom::metrics::Histogram::new(&BOUNDS).expect("valid bounds");
+    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let h = h.clone();
+                s.spawn(move || {
+                    let mark = alloc::mark();
+                    // Bounded by time; a few thousand rounds are normally enough.
+                    while mark.retained_since() == 0 && Instant::now() < deadline {
+                        for _ in 0..1_000 {
+                            h.observe(0.1);
+                        }
+                    }
+                    mark.retained_since()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    })
+}
+
+/// The issue's targets, checked against this run's figures.
+#[derive(Default)]
+struct Summary {
+    labeled: Option<(Stats, (&'static str, Stats))>,
+    resolved: Option<(Stats, Stats)>,
+    two_threads: Option<Stats>,
+    render: Option<(RenderResult, RenderResult, usize)>,
+    bytes_per_series: Option<f64>,
+    striped_extra: Option<i64>,
+}
+
+impl Summary {
+    fn print(&self) {
+        println!("\n### Targets\n");
+        println!("| target | this run | met |");
+        println!("|---|---|---|");
+        let yes = |ok: bool| if ok { "yes" } else { "**no**" };
+        if let Some((t, (peer, p))) = self.labeled {
+            let ratio = p.median / t.median;
+            println!(
+                "| labeled observe ≤ 10 ns and ≥ 2.5x faster than the fastest peer | {:.2} ns, {ratio:.1}x faster than {peer} | {} |",
+                t.median,
+                yes(t.median <= 10.0 && ratio >= 2.5)
+            );
+        }
+        if let Some((t, bare)) = self.resolved {
+            let ratio = t.median / bare.median;
+            println!(
+                "| pre-resolved observe within 1.5x of its bare atomics | {:.2} ns vs {:.2} ns = {ratio:.2}x | {} |",
+                t.median,
+                bare.median,
+                yes(ratio <= 1.5)
+            );
+        }
+        if let Some(m) = self.two_threads {
+            println!(
+                "| two threads on one series ≥ 200 Mops/s in total | {:.1} Mops/s | {} |",
+                m.median,
+                yes(m.median >= 200.0)
+            );
+        }
+        if let Some((t, client, n)) = self.render {
+            let per = t.ns.median / n as f64;
+            let ratio = client.ns.median / t.ns.median;
+            println!(
+                "| render ≤ 250 ns per series, ≥ 4x faster than prometheus-client ({n} series) | {per:.0} ns/series, {ratio:.1}x | {} |",
+                yes(per <= 250.0 && ratio >= 4.0)
+            );
+            println!(
+                "| no allocation per scrape after warm-up | {} bytes | {} |",
+                t.allocated_after_first,
+                yes(t.allocated_after_first == 0)
+            );
+        }
+        if let Some(b) = self.bytes_per_series {
+            let extra = self.striped_extra.unwrap_or(0);
+            println!(
+                "| ≤ 128 bytes per series (5 buckets) | {b:.0} bytes; a contended series adds its stripes ({extra} bytes here) | {} |",
+                yes(b <= 128.0)
+            );
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! tinyprom through [`IndexedFamily`], the path its HTTP server takes: method, route
+//! and status code are positions, so the series is found by arithmetic.
+
+use tinyprom::exposition::Format;
+use tinyprom::metrics::{Buckets, Histogram, IndexedFamily, Registry};
+
+use super::{BOUNDS, Call, FIRST_CODE, HELP, METHODS, NAME, Subject, codes, routes};
+
+pub struct Tinyprom {
+    registry: Registry,
+    family: IndexedFamily<Histogram>,
+    buf: Vec<u8>,
+}
+
+impl Subject for Tinyprom {
+    const NAME: &'static str = "tinyprom";
+    type Series = Histogram;
+
+    fn new() -> Self {
+        let buckets = Buckets::new(&BOUNDS).expect("valid bounds");
+        let values = vec![
+            METHODS.iter().map(|m| m.to_string()).collect(),
+            routes().iter().map(|r| r.to_string()).collect(),
+            codes().iter().map(|c| c.to_string()).collect(),
+        ];
+        let family = IndexedFamily::new(&["method", "url", "code"], values, move || {
+            Histogram::with_buckets(buckets.clone())
+        })
+        .expect("valid family");
+        let registry = Registry::new();
+        registry
+            .register(NAME, HELP, family.clone())
+            .expect("registers");
+        Tinyprom {
+            registry,
+            family,
+            buf: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn observe_labeled(&self, call: &Call, v: f64) {
+        let index = [
+            call.method_index,
+            call.route_index,
+            usize::from(call.code - FIRST_CODE),
+        ];
+        if let Some(h) = self.family.get(&index) {
+            h.observe(v);
+        }
+    }
+
+    fn series(&self, call: &Call) -> Histogram {
+        let index = [
+            call.method_index,
+            call.route_index,
+            usize::from(call.code - FIRST_CODE),
+        ];
+        self.family.get(&index).expect("index in range").clone()
+    }
+
+    #[inline]
+    fn observe(series: &Histogram, v: f64) {
+        series.observe(v);
+    }
+
+    fn render(&mut self) -> usize {
+        self.buf.clear();
+        self.registry.encode(&mut self.buf, Format::Text);
+        self.buf.len()
+    }
+
+    fn last_render(&self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+}
