@@ -1,8 +1,13 @@
 # tinyprom: common tasks. `make help` lists them.
 CARGO ?= cargo
 BIN   := target/release/tinyprom
+# The static binary: glibc linked in (+crt-static; no musl target is installed here),
+# non-PIE (saves the relocation tables), built with the size-first `static` profile.
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+STATIC_BIN  := dist/tinyprom
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 
-.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean
+.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean bench bench-http static static-test
 
 help:
 	@echo "make build        release binary at $(BIN)"
@@ -13,6 +18,10 @@ help:
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
+	@echo "make bench        histogram benchmarks against the peer crates (markdown tables)"
+	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up"
+	@echo "make static       statically linked, stripped binary at $(STATIC_BIN)"
+	@echo "make static-test  run $(STATIC_BIN) alone in an empty root as an unprivileged user (root only)"
 
 build:
 	$(CARGO) build --release
@@ -42,6 +51,22 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+
+bench:
+	@rustc -V
+	$(CARGO) bench --bench compare
+
+bench-http: static
+	scripts/bench-http.sh
+
+static:
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile static --target $(HOST_TRIPLE) --bin tinyprom
+	mkdir -p dist
+	cp target/$(HOST_TRIPLE)/static/tinyprom $(STATIC_BIN)
+	@ls -l $(STATIC_BIN)
+
+static-test: static
+	STATIC_BIN=$(STATIC_BIN) scripts/static-test.sh
 
 clean:
 	$(CARGO) clean
