@@ -9,7 +9,7 @@ help:
 	@echo "make run          cargo run --release (listens on 0.0.0.0:8000)"
 	@echo "make deps         install prometheus, promtool, wrk (apt-get, as root) and Python prometheus_client"
 	@echo "make test         deps + lint + cargo test + rule checks + scrape-test against a real Prometheus"
-	@echo "make unit-test    cargo test (unit, doc and integration tests)"
+	@echo "make unit-test    cargo test --release (unit, doc and integration tests; release so load tests measure the real thing)"
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
@@ -26,8 +26,8 @@ deps:
 test: deps lint unit-test check-rules scrape-test
 
 unit-test:
-	$(CARGO) test --all-targets
-	$(CARGO) test --doc
+	$(CARGO) test --release --all-targets
+	$(CARGO) test --release --doc
 
 scrape-test: build
 	TINYPROM_BIN=$(BIN) scripts/scrape-test.sh
