@@ -56,14 +56,31 @@ impl MetricKind {
         }
     }
 
-    /// The sample-name suffixes this kind produces, used to detect collisions between
-    /// families at registration time.
-    pub fn sample_suffixes(self) -> &'static [&'static str] {
+    /// Every name a family of this kind registered as `name` can put on the wire in
+    /// either format, plus the names OpenMetrics parsers reserve for it (`_created`).
+    /// The registry refuses a family whose names overlap another's, because strict
+    /// parsers reject such a scrape as a whole ("clashing name").
+    ///
+    /// `name` is the registered name; an info family's must already end with `_info`
+    /// (the registry appends it).
+    pub(crate) fn reserved_names(self, name: &str) -> Vec<String> {
+        let with = |base: &str, suffixes: &[&str]| -> Vec<String> {
+            suffixes.iter().map(|s| format!("{base}{s}")).collect()
+        };
         match self {
-            MetricKind::Counter | MetricKind::Gauge => &[""],
-            MetricKind::Histogram => &["_bucket", "_sum", "_count"],
-            MetricKind::Summary => &["", "_sum", "_count"],
-            MetricKind::Info => &["_info"],
+            MetricKind::Counter => {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                let mut names = with(base, &["", "_total", "_created"]);
+                names.push(name.to_string());
+                names
+            }
+            MetricKind::Gauge => vec![name.to_string()],
+            MetricKind::Histogram => with(name, &["", "_bucket", "_sum", "_count", "_created"]),
+            MetricKind::Summary => with(name, &["", "_sum", "_count", "_created"]),
+            MetricKind::Info => {
+                let base = name.strip_suffix("_info").unwrap_or(name);
+                with(base, &["", "_info"])
+            }
         }
     }
 }
@@ -99,8 +116,10 @@ impl<'a> Encoder<'a> {
     ///
     /// `name` is the registered name; in OpenMetrics a counter family drops its `_total`
     /// suffix and an info family its `_info` suffix here (samples carry them). `unit` is
-    /// written only in OpenMetrics and only when `name` ends with `_<unit>`, as the
-    /// specification requires.
+    /// written only in OpenMetrics, only when the family name ends with `_<unit>` and
+    /// never for info families, as the specification requires. A counter registered as
+    /// `x_seconds_total` is the family `x_seconds`, so it does get `# UNIT x_seconds
+    /// seconds` (the specification's own example does this).
     pub fn family(&mut self, name: &str, help: &str, kind: MetricKind, unit: Option<&str>) {
         let family = self.family_name(name, kind);
         self.out.extend_from_slice(b"# HELP ");
@@ -116,6 +135,8 @@ impl<'a> Encoder<'a> {
         self.out
             .extend_from_slice(kind.type_word(self.format).as_bytes());
         self.out.push(b'\n');
+        // OpenMetrics forbids a unit on info families.
+        let unit = unit.filter(|_| kind != MetricKind::Info);
         if let (Format::OpenMetrics, Some(unit)) = (self.format, unit) {
             let suffix_ok = family
                 .strip_suffix(unit)

@@ -31,7 +31,7 @@ use super::red::RedMetrics;
 use super::routes::{Endpoint, Handler, Reply, Router, method_index};
 use crate::config::Config;
 use crate::exposition::{Format, negotiate};
-use crate::metrics::{Counter, Gauge, IndexedFamily, MetricError, Registry};
+use crate::metrics::{Counter, IndexedFamily, Info, MetricError, Registry};
 use crate::process::ProcessCollector;
 
 /// The most `/synthetic` requests waiting for their delay at once; more get a 503.
@@ -150,15 +150,12 @@ impl ServerBuilder {
             "Scrapes of the metrics endpoint, by the exposition format served.",
             scrapes.clone(),
         )?;
-        let build_info: IndexedFamily<Gauge> =
-            IndexedFamily::new(&["version"], vec![vec![crate::VERSION.into()]], Gauge::new)?;
-        if let Some(g) = build_info.get(&[0]) {
-            g.set(1.0);
-        }
+        // An info family: `tinyprom_build_info{version=...} 1`, a gauge in text 0.0.4,
+        // the info family `tinyprom_build` in OpenMetrics.
         registry.register(
             "tinyprom_build_info",
             "A metric with a constant 1 value labeled by the version of tinyprom.",
-            build_info,
+            Info::new(&[("version", crate::VERSION)])?,
         )?;
         if config.process_metrics {
             registry.register_collector(ProcessCollector::new())?;

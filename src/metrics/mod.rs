@@ -5,28 +5,37 @@
 //! small. Every type here is a cheap-to-clone handle around atomics; observing never
 //! locks, allocates or hashes. Rendering is delegated to [`crate::exposition`].
 //!
-//! * [`Counter`], [`Gauge`], [`Histogram`]: single series.
+//! * [`Counter`], [`Gauge`], [`Histogram`], [`Summary`]: single series you update.
+//! * [`Info`]: constant labels describing the target (build information).
+//! * [`CallbackGauge`], [`CallbackCounter`]: values computed by a closure at scrape time.
 //! * [`Family`]: series keyed by label values known only at run time.
 //! * [`IndexedFamily`]: series keyed by positions in label value lists known up front.
-//! * [`Registry`]: named families, rendered in registration order.
+//! * [`Registry`]: named families, rendered in registration order; [`default_registry`]
+//!   is a process-wide one.
 
+mod callback;
 mod counter;
 mod error;
 mod family;
 mod gauge;
 mod histogram;
 mod indexed;
+mod info;
 mod name;
 mod registry;
+mod summary;
 
+pub use callback::{CallbackCounter, CallbackGauge};
 pub use counter::Counter;
 pub use error::MetricError;
 pub use family::{DEFAULT_MAX_SERIES, Family};
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, HistogramTimer};
 pub use indexed::IndexedFamily;
+pub use info::Info;
 pub use name::{validate_label_name, validate_label_names, validate_metric_name};
-pub use registry::{Collector, Registry};
+pub use registry::{Collector, Registry, default_registry};
+pub use summary::{Quantiles, Summary, SummarySnapshot, SummaryTimer};
 
 use crate::exposition::{Encoder, MetricKind};
 
