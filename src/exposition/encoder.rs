@@ -112,7 +112,9 @@ impl<'a> Encoder<'a> {
         self.format
     }
 
-    /// Writes the `# HELP`, `# TYPE` (and, in OpenMetrics, `# UNIT`) lines of a family.
+    /// Writes the metadata lines of a family: `# HELP` and `# TYPE` in text 0.0.4;
+    /// `# TYPE`, `# UNIT` (when known) and `# HELP` in OpenMetrics, the order its
+    /// specification recommends.
     ///
     /// `name` is the registered name; in OpenMetrics a counter family drops its `_total`
     /// suffix and an info family its `_info` suffix here (samples carry them). `unit` is
@@ -122,33 +124,45 @@ impl<'a> Encoder<'a> {
     /// seconds` (the specification's own example does this).
     pub fn family(&mut self, name: &str, help: &str, kind: MetricKind, unit: Option<&str>) {
         let family = self.family_name(name, kind);
-        self.out.extend_from_slice(b"# HELP ");
-        self.out.extend_from_slice(family.as_bytes());
-        self.out.push(b' ');
         match self.format {
-            Format::Text => write_help_text(self.out, help),
-            Format::OpenMetrics => write_help_openmetrics(self.out, help),
-        }
-        self.out.extend_from_slice(b"\n# TYPE ");
-        self.out.extend_from_slice(family.as_bytes());
-        self.out.push(b' ');
-        self.out
-            .extend_from_slice(kind.type_word(self.format).as_bytes());
-        self.out.push(b'\n');
-        // OpenMetrics forbids a unit on info families.
-        let unit = unit.filter(|_| kind != MetricKind::Info);
-        if let (Format::OpenMetrics, Some(unit)) = (self.format, unit) {
-            let suffix_ok = family
-                .strip_suffix(unit)
-                .is_some_and(|rest| rest.ends_with('_'));
-            if suffix_ok {
-                self.out.extend_from_slice(b"# UNIT ");
-                self.out.extend_from_slice(family.as_bytes());
-                self.out.push(b' ');
-                self.out.extend_from_slice(unit.as_bytes());
+            Format::Text => {
+                self.metadata(b"# HELP ", family);
+                write_help_text(self.out, help);
+                self.out.push(b'\n');
+                self.metadata(b"# TYPE ", family);
+                self.out
+                    .extend_from_slice(kind.type_word(self.format).as_bytes());
+                self.out.push(b'\n');
+            }
+            Format::OpenMetrics => {
+                self.metadata(b"# TYPE ", family);
+                self.out
+                    .extend_from_slice(kind.type_word(self.format).as_bytes());
+                self.out.push(b'\n');
+                // OpenMetrics forbids a unit on info families.
+                let unit = unit.filter(|u| {
+                    kind != MetricKind::Info
+                        && family
+                            .strip_suffix(u)
+                            .is_some_and(|rest| rest.ends_with('_'))
+                });
+                if let Some(unit) = unit {
+                    self.metadata(b"# UNIT ", family);
+                    self.out.extend_from_slice(unit.as_bytes());
+                    self.out.push(b'\n');
+                }
+                self.metadata(b"# HELP ", family);
+                write_help_openmetrics(self.out, help);
                 self.out.push(b'\n');
             }
         }
+    }
+
+    /// Starts a metadata line: `# KEYWORD family `.
+    fn metadata(&mut self, keyword: &[u8], family: &str) {
+        self.out.extend_from_slice(keyword);
+        self.out.extend_from_slice(family.as_bytes());
+        self.out.push(b' ');
     }
 
     fn family_name<'n>(&self, name: &'n str, kind: MetricKind) -> &'n str {
@@ -286,7 +300,7 @@ mod tests {
         });
         assert_eq!(
             om,
-            "# HELP a A.\n# TYPE a counter\na_total{x=\"1\"} 5\n# EOF\n"
+            "# TYPE a counter\n# HELP a A.\na_total{x=\"1\"} 5\n# EOF\n"
         );
     }
 

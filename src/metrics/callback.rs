@@ -97,7 +97,7 @@ impl Metric for CallbackGauge {
 /// bytes.fetch_add(1500, Ordering::Relaxed);
 /// assert_eq!(
 ///     registry.render(Format::OpenMetrics),
-///     "# HELP sent_bytes Bytes sent.\n# TYPE sent_bytes counter\n# UNIT sent_bytes bytes\nsent_bytes_total 1500\n# EOF\n",
+///     "# TYPE sent_bytes counter\n# UNIT sent_bytes bytes\n# HELP sent_bytes Bytes sent.\nsent_bytes_total 1500\n# EOF\n",
 /// );
 /// ```
 #[derive(Clone)]
@@ -186,8 +186,8 @@ mod tests {
         r.register("ok", "O.", CallbackGauge::new(|| 1.0)).unwrap();
         assert_eq!(
             r.render(Format::OpenMetrics),
-            "# HELP neg N.\n# TYPE neg counter\n# HELP nan N.\n# TYPE nan counter\n\
-             # HELP boom B.\n# TYPE boom gauge\n# HELP ok O.\n# TYPE ok gauge\nok 1\n# EOF\n"
+            "# TYPE neg counter\n# HELP neg N.\n# TYPE nan counter\n# HELP nan N.\n\
+             # TYPE boom gauge\n# HELP boom B.\n# TYPE ok gauge\n# HELP ok O.\nok 1\n# EOF\n"
         );
     }
 }

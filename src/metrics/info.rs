@@ -29,7 +29,7 @@ use crate::exposition::{Encoder, MetricKind};
 ///     "# TYPE myapp_build_info gauge\nmyapp_build_info{version=\"1.2.3\",commit=\"abc123\"} 1\n"
 /// ));
 /// assert!(registry.render(Format::OpenMetrics).ends_with(
-///     "# TYPE myapp_build info\nmyapp_build_info{version=\"1.2.3\",commit=\"abc123\"} 1\n# EOF\n"
+///     "# TYPE myapp_build info\n# HELP myapp_build Build information.\nmyapp_build_info{version=\"1.2.3\",commit=\"abc123\"} 1\n# EOF\n"
 /// ));
 /// ```
 #[derive(Clone, Debug)]

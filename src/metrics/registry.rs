@@ -170,7 +170,7 @@ impl Registry {
     /// registry.register("jobs_total", "Jobs run.", Counter::new()).unwrap();
     /// assert_eq!(
     ///     registry.render(Format::OpenMetrics),
-    ///     "# HELP jobs Jobs run.\n# TYPE jobs counter\njobs_total 0\n# EOF\n",
+    ///     "# TYPE jobs counter\n# HELP jobs Jobs run.\njobs_total 0\n# EOF\n",
     /// );
     /// ```
     pub fn render(&self, format: Format) -> String {
@@ -287,7 +287,7 @@ mod tests {
         );
         assert_eq!(
             r.render(Format::OpenMetrics),
-            "# HELP app App.\n# TYPE app info\napp_info{v=\"1\"} 1\n# EOF\n"
+            "# TYPE app info\n# HELP app App.\napp_info{v=\"1\"} 1\n# EOF\n"
         );
     }
 }

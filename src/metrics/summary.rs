@@ -220,7 +220,7 @@ impl Quantiles {
 /// let median = snap.quantiles[0].1;
 /// assert!((median - 50.0 * 1024.0).abs() <= 50.0 * 1024.0 / 129.0);
 /// let om = registry.render(Format::OpenMetrics);
-/// assert!(om.contains("# TYPE upload_size_bytes summary\n# UNIT upload_size_bytes bytes\n"));
+/// assert!(om.contains("# TYPE upload_size_bytes summary\n# UNIT upload_size_bytes bytes\n# HELP upload_size_bytes Upload sizes.\n"));
 /// assert!(om.contains("upload_size_bytes_count 100\n"));
 /// ```
 #[derive(Clone)]
