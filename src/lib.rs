@@ -75,4 +75,8 @@ pub mod process;
 pub mod signals;
 
 /// The crate version, as reported by `--version` and `tinyprom_build_info`.
+///
+/// ```
+/// assert_eq!(tinyprom::VERSION, env!("CARGO_PKG_VERSION"));
+/// ```
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

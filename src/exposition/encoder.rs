@@ -10,6 +10,13 @@
 use super::values::{write_f64, write_help_openmetrics, write_help_text, write_u64};
 
 /// The exposition format a scrape is rendered in.
+///
+/// ```
+/// use tinyprom::exposition::{negotiate, Format};
+/// let format = negotiate(Some("application/openmetrics-text; version=1.0.0"));
+/// assert_eq!(format, Format::OpenMetrics);
+/// assert_eq!(format.content_type(), "application/openmetrics-text; version=1.0.0; charset=utf-8");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
@@ -28,7 +35,18 @@ impl Format {
     }
 }
 
-/// The type of a metric family, as written on its `# TYPE` line.
+/// The type of a metric family, as written on its `# TYPE` line. Info is spelled
+/// differently per format:
+///
+/// ```
+/// use tinyprom::exposition::{Encoder, Format, MetricKind};
+/// let mut buf = Vec::new();
+/// Encoder::new(&mut buf, Format::Text).family("app_info", "App.", MetricKind::Info, None);
+/// assert_eq!(buf, b"# HELP app_info App.\n# TYPE app_info gauge\n");
+/// buf.clear();
+/// Encoder::new(&mut buf, Format::OpenMetrics).family("app_info", "App.", MetricKind::Info, None);
+/// assert_eq!(buf, b"# TYPE app info\n# HELP app App.\n");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
     /// A monotonically increasing total.
@@ -264,6 +282,15 @@ impl<'a> Encoder<'a> {
 }
 
 /// A sample value: integers print without going through float formatting.
+///
+/// ```
+/// use tinyprom::exposition::{Encoder, Format, Value};
+/// let mut buf = Vec::new();
+/// let mut enc = Encoder::new(&mut buf, Format::OpenMetrics);
+/// enc.sample_with_extra_label("rt", "", "", "quantile", "0.5", Value::Float(0.25));
+/// enc.sample_with_extra_label("h", "_bucket", "", "le", "+Inf", Value::Int(3));
+/// assert_eq!(buf, b"rt{quantile=\"0.5\"} 0.25\nh_bucket{le=\"+Inf\"} 3\n");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
     /// An exact count.

@@ -2,7 +2,17 @@
 
 use std::fmt;
 
-/// Why a metric could not be registered or created.
+/// Why a metric could not be registered or created. Every variant's message says
+/// what to do about it.
+///
+/// ```
+/// use tinyprom::metrics::{Counter, MetricError, Registry};
+/// let registry = Registry::new();
+/// registry.register("jobs_total", "Jobs.", Counter::new()).unwrap();
+/// let err = registry.register("jobs_total", "Again.", Counter::new()).unwrap_err();
+/// assert_eq!(err, MetricError::DuplicateMetric("jobs_total".into()));
+/// assert!(err.to_string().contains("register each family once"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetricError {
     /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*` or starts with `__`.

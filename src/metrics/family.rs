@@ -18,6 +18,15 @@ use crate::exposition::values::render_label_pairs;
 use crate::exposition::{Encoder, MetricKind};
 
 /// The default bound on distinct label sets per family.
+///
+/// ```
+/// use tinyprom::metrics::{Counter, Family, DEFAULT_MAX_SERIES};
+/// let f: Family<Counter> = Family::new(&["user"]).unwrap().with_max_series(2);
+/// assert!(DEFAULT_MAX_SERIES > 2);
+/// f.with_label_values(&["a"]).unwrap();
+/// f.with_label_values(&["b"]).unwrap();
+/// assert!(f.with_label_values(&["c"]).is_err(), "full: no unbounded growth");
+/// ```
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
 /// A family of metrics of one type, one series per distinct set of label values.

@@ -39,7 +39,30 @@ pub use summary::{Quantiles, Summary, SummarySnapshot, SummaryTimer};
 
 use crate::exposition::{Encoder, MetricKind};
 
-/// Anything a [`Registry`] can render as one family.
+/// Anything a [`Registry`] can render as one family. Implement it to expose a value
+/// of your own type; the [`Encoder`] writes the bytes.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use tinyprom::exposition::{Encoder, MetricKind};
+/// use tinyprom::metrics::{Metric, Registry};
+///
+/// /// Bytes in use, with a fixed label.
+/// struct Pool(AtomicU64);
+///
+/// impl Metric for Pool {
+///     fn kind(&self) -> MetricKind {
+///         MetricKind::Gauge
+///     }
+///     fn encode(&self, name: &str, _labels: &str, enc: &mut Encoder<'_>) {
+///         enc.sample_u64(name, "", "pool=\"main\"", self.0.load(Ordering::Relaxed));
+///     }
+/// }
+///
+/// let registry = Registry::new();
+/// registry.register("pool_bytes", "Bytes in use.", Pool(AtomicU64::new(4096))).unwrap();
+/// assert!(registry.render_text().ends_with("pool_bytes{pool=\"main\"} 4096\n"));
+/// ```
 pub trait Metric: Send + Sync + 'static {
     /// The family type written on the `# TYPE` line.
     fn kind(&self) -> MetricKind;
@@ -49,6 +72,12 @@ pub trait Metric: Send + Sync + 'static {
 }
 
 /// A metric type whose kind is known statically, so families of it know theirs.
+///
+/// ```
+/// use tinyprom::exposition::MetricKind;
+/// use tinyprom::metrics::{Summary, TypedMetric};
+/// assert_eq!(Summary::KIND, MetricKind::Summary);
+/// ```
 pub trait TypedMetric: Metric {
     /// The kind of every metric of this type.
     const KIND: MetricKind;

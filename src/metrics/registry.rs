@@ -12,7 +12,35 @@ use super::{Metric, MetricError};
 use crate::exposition::{Encoder, Format, MetricKind};
 
 /// A source of whole families with their own HELP/TYPE lines, computed at scrape time
-/// (the process collector reads `/proc` this way).
+/// (the process collector reads `/proc` this way): use it when one reading yields
+/// several families, or when the set of series is only known at scrape time.
+///
+/// ```
+/// use tinyprom::exposition::values::render_label_pairs;
+/// use tinyprom::exposition::{Encoder, Format, MetricKind};
+/// use tinyprom::metrics::{Collector, Registry};
+///
+/// struct Disks;
+///
+/// impl Collector for Disks {
+///     fn families(&self) -> Vec<(String, MetricKind)> {
+///         vec![("disk_free_bytes".into(), MetricKind::Gauge)]
+///     }
+///     fn encode(&self, enc: &mut Encoder<'_>) {
+///         enc.family("disk_free_bytes", "Free space.", MetricKind::Gauge, Some("bytes"));
+///         for (disk, free) in [("sda", 1e9), ("sdb", 2e9)] {
+///             let labels = render_label_pairs(&["disk"], &[disk]);
+///             enc.sample_f64("disk_free_bytes", "", &labels, free);
+///         }
+///     }
+/// }
+///
+/// let registry = Registry::new();
+/// registry.register_collector(Disks).unwrap();
+/// assert!(registry.render(Format::OpenMetrics).contains(
+///     "# UNIT disk_free_bytes bytes\n# HELP disk_free_bytes Free space.\ndisk_free_bytes{disk=\"sda\"} 1000000000\n"
+/// ));
+/// ```
 pub trait Collector: Send + Sync {
     /// The families this collector writes: name and kind, for collision checks.
     fn families(&self) -> Vec<(String, MetricKind)>;

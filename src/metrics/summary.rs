@@ -97,6 +97,21 @@ const HOT_BIT: u64 = 1 << 63;
 
 /// Which quantiles a summary reports and over which sliding window. Shared by every
 /// series of a summary family, with the `quantile` label values rendered once.
+///
+/// ```
+/// use std::time::Duration;
+/// use tinyprom::metrics::{Family, Quantiles, Registry, Summary};
+/// // p50 and p99 over the last minute, sliding in 6 steps of 10 s.
+/// let quantiles = Quantiles::with_window(&[0.5, 0.99], Duration::from_secs(60), 6).unwrap();
+/// let latency = Family::with_constructor(&["route"], move || {
+///     Summary::with_quantiles(quantiles.clone())
+/// })
+/// .unwrap();
+/// let registry = Registry::new();
+/// registry.register("route_latency_seconds", "Latency.", latency.clone()).unwrap();
+/// latency.with_label_values(&["/a"]).unwrap().observe(0.2);
+/// assert!(registry.render_text().contains("route_latency_seconds_count{route=\"/a\"} 1\n"));
+/// ```
 #[derive(Debug)]
 pub struct Quantiles {
     quantiles: Box<[f64]>,
@@ -275,6 +290,18 @@ enum Bin {
 }
 
 /// A consistent copy of a summary series.
+///
+/// ```
+/// use tinyprom::metrics::{Quantiles, Summary};
+/// let s = Summary::with_quantiles(Quantiles::new(&[0.5]).unwrap());
+/// s.observe(3.0);
+/// s.observe(5.0);
+/// let snap = s.snapshot();
+/// assert_eq!((snap.count, snap.sum), (2, 8.0));
+/// let (q, median) = snap.quantiles[0];
+/// assert_eq!(q, 0.5);
+/// assert!((median - 3.0).abs() <= 3.0 * Quantiles::RELATIVE_ERROR);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummarySnapshot {
     /// Number of observations (ever).
