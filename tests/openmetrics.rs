@@ -75,6 +75,13 @@ fn fixed_registry() -> Registry {
         temps,
     )
     .unwrap();
+    let no_gauges: Family<Gauge> = Family::new(&["sensor"]).unwrap();
+    r.register(
+        "golden_humidity_ratio",
+        "A gauge family with no series.",
+        no_gauges,
+    )
+    .unwrap();
     r.register(
         "golden_queue_length",
         "A gauge read at scrape time.",
@@ -216,6 +223,8 @@ fn both_renderings_parse_strictly_and_agree() {
     assert_eq!(kinds["golden_requests"], ("counter", ""));
     assert_eq!(kinds["golden_cpu_seconds"], ("counter", "seconds"));
     assert_eq!(kinds["golden_empty"], ("counter", ""));
+    assert_eq!(kinds["golden_humidity_ratio"], ("gauge", ""));
+    assert_eq!(kinds["golden_unused_seconds"], ("histogram", ""));
     assert_eq!(kinds["golden_temperature_celsius"], ("gauge", "celsius"));
     assert_eq!(kinds["golden_latency_seconds"], ("histogram", "seconds"));
     assert_eq!(kinds["golden_payload_bytes"], ("summary", "bytes"));
