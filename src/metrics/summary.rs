@@ -35,7 +35,10 @@
 //!
 //! The bin of a value comes straight from the bits of the `f64` (exponent and top six
 //! mantissa bits), with no logarithm. Bins are allocated lazily, one page per power of
-//! two the values actually reach, so latencies from 1 ms to 10 s use 14 pages.
+//! two the values actually reach, so latencies from 1 ms to 10 s use 14 pages. The
+//! first observation that reaches a new power of two allocates its page (through a
+//! `OnceLock`, so concurrent first observers wait for that one allocation); this
+//! happens once per page in the life of the summary.
 //!
 //! **Sliding window.** The window (`max_age`, default 10 minutes) is cut into
 //! `age_buckets` (default 5) periods, each with its own row of counters. The current
