@@ -42,8 +42,8 @@
 //!
 //! **Sliding window.** The window (`max_age`, default 10 minutes) is cut into
 //! `age_buckets` (default 5) periods, each with its own row of counters. The current
-//! period is `now / (max_age / age_buckets)` on a coarse monotonic clock (a few
-//! nanoseconds to read); an observation goes to the row of its period. A scrape merges
+//! period is `now / (max_age / age_buckets)` on a coarse monotonic clock (cheaper to read
+//! than the precise one); an observation goes to the row of its period. A scrape merges
 //! the rows of the last `age_buckets` periods, so it covers between
 //! `(age_buckets - 1) / age_buckets` of `max_age` and all of it. A row is reused for a
 //! new period after it has aged out: the first observation of that period zeroes it
@@ -649,8 +649,9 @@ fn representative(page: usize, sub: usize) -> f64 {
     2.0 * a * b / (a + b)
 }
 
-/// Nanoseconds on a monotonic clock. On Linux the coarse clock (a few nanoseconds to
-/// read, resolution of a few milliseconds, far below the one-second minimum period).
+/// Nanoseconds on a monotonic clock. On Linux the coarse clock: cheaper to read than
+/// the precise one, with a resolution of a few milliseconds, far below the one-second
+/// minimum period.
 fn now_nanos() -> u64 {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
