@@ -73,3 +73,58 @@ fn slow_synthetic_never_starves_up_and_metrics() {
     );
     assert!(!report.contains("Socket errors"), "{report}");
 }
+
+/// Reads one response (headers + Content-Length body) from a kept-alive connection.
+fn read_response(stream: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 4096];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if raw.len() >= end + 4 + len {
+                return raw;
+            }
+        }
+        let n = stream.read(&mut byte).expect("read");
+        assert!(n > 0, "connection closed early");
+        raw.extend_from_slice(&byte[..n]);
+    }
+}
+
+/// tiny_http writes a response head and body separately; with Nagle's algorithm on,
+/// a keep-alive client's delayed ACK then stalls every multi-kilobyte response by about
+/// 40 ms. Scrapes over one kept-alive connection must not pay that.
+#[test]
+fn keep_alive_scrapes_do_not_stall_on_delayed_acks() {
+    use std::io::Write;
+    let server = Tinyprom::start(&[]);
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut times = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let raw = read_response(&mut stream);
+        times.push(t.elapsed());
+        assert!(
+            raw.len() > 1024,
+            "larger than tiny_http's 1 KiB write buffer"
+        );
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    assert!(
+        median < Duration::from_millis(20),
+        "median scrape {median:?} (delayed-ACK stall?)"
+    );
+}

@@ -123,11 +123,7 @@ impl<M: Clone + Send + Sync + 'static> Family<M> {
                 return Ok(series[i].metric.clone());
             }
         }
-        let mut series = self
-            .inner
-            .series
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut series = self.write();
         match series.binary_search_by(|s| compare(&s.values, values)) {
             Ok(i) => Ok(series[i].metric.clone()),
             Err(_) if series.len() >= self.inner.max_series => {
@@ -150,11 +146,7 @@ impl<M: Clone + Send + Sync + 'static> Family<M> {
 
     /// Removes the series with these label values; returns whether it existed.
     pub fn remove(&self, values: &[&str]) -> bool {
-        let mut series = self
-            .inner
-            .series
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut series = self.write();
         match series.binary_search_by(|s| compare(&s.values, values)) {
             Ok(i) => {
                 series.remove(i);
@@ -172,6 +164,14 @@ impl<M: Clone + Send + Sync + 'static> Family<M> {
     /// True when no series has been created.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Series<M>>> {
+        // See `read` on poisoning.
+        self.inner
+            .series
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Series<M>>> {
