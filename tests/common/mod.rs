@@ -279,3 +279,18 @@ pub fn promtool_check(body: &[u8]) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// Scrapes `path` (text format) until `done` accepts the parsed samples, for at most two
+/// seconds, and returns the last samples. A response reaches the client a moment before
+/// the server records it (it is observed once fully written), so a test that scrapes
+/// right after its own requests may need a second look.
+pub fn scrape_until(addr: SocketAddr, path: &str, done: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let start = Instant::now();
+    loop {
+        let all = samples(&python_parse(&request(addr, "GET", path, &[]).body, "text"));
+        if done(&all) || start.elapsed() > Duration::from_secs(2) {
+            return all;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
