@@ -7,14 +7,14 @@ HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 STATIC_BIN  := dist/tinyprom
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 
-.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean bench bench-http static static-test
+.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean bench bench-http static static-test container-check
 
 help:
 	@echo "make build        release binary at $(BIN)"
 	@echo "make run          cargo run --release (listens on 0.0.0.0:8000)"
 	@echo "make deps         install prometheus, promtool, wrk (apt-get, as root) and Python prometheus_client"
-	@echo "make test         deps + lint + cargo test + rule checks + scrape-test against a real Prometheus"
-	@echo "make unit-test    cargo test (unit, doc and integration tests)"
+	@echo "make test         deps + lint + cargo test + rule checks + scrape-test against a real Prometheus + static-test + container-check"
+	@echo "make unit-test    cargo test --release (unit, doc and integration tests; release so load tests measure the real thing)"
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up"
 	@echo "make static       statically linked, stripped binary at $(STATIC_BIN)"
 	@echo "make static-test  run $(STATIC_BIN) alone in an empty root as an unprivileged user (root only)"
+	@echo "make container-check  docker-compose.yml, its Prometheus config and the Dockerfile, without an engine"
 
 build:
 	$(CARGO) build --release
@@ -32,11 +33,11 @@ run:
 deps:
 	scripts/deps.sh
 
-test: deps lint unit-test check-rules scrape-test
+test: deps lint unit-test check-rules scrape-test static-test container-check
 
 unit-test:
-	$(CARGO) test --all-targets
-	$(CARGO) test --doc
+	$(CARGO) test --release --all-targets
+	$(CARGO) test --release --doc
 
 scrape-test: build
 	TINYPROM_BIN=$(BIN) scripts/scrape-test.sh
@@ -67,6 +68,9 @@ static:
 
 static-test: static
 	STATIC_BIN=$(STATIC_BIN) scripts/static-test.sh
+
+container-check:
+	scripts/container-check.sh
 
 clean:
 	$(CARGO) clean

@@ -1,11 +1,68 @@
 //! tinyprom: a tiny Prometheus exporter and the metrics library it is built on.
 //!
-//! * [`metrics`]: lock-free counters, gauges, histograms, labeled families, a registry.
-//! * [`exposition`]: the text format 0.0.4 and OpenMetrics renderers, content negotiation.
+//! * [`metrics`]: lock-free counters, gauges, histograms, summaries, info and callback
+//!   metrics, labeled families, a registry.
+//! * [`exposition`]: the text format 0.0.4 and OpenMetrics 1.0 renderers, content
+//!   negotiation.
 //! * [`http`]: a blocking, fixed-pool HTTP server on `tiny_http` serving `/up`,
 //!   `/synthetic` and `/metrics`, instrumented with the RED method.
 //! * [`process`]: process metrics read from `/proc`.
 //! * [`config`]: command-line and environment configuration of the binary.
+//!
+//! # Embedding
+//!
+//! Register your own metrics in a [`metrics::Registry`] and render it yourself:
+//!
+//! ```
+//! use tinyprom::exposition::Format;
+//! use tinyprom::metrics::{Counter, Family, Histogram, Registry};
+//!
+//! let registry = Registry::new();
+//! let jobs: Family<Counter> = Family::new(&["queue"]).unwrap();
+//! registry.register("jobs_total", "Jobs run.", jobs.clone()).unwrap();
+//! let latency = Histogram::new(&[0.1, 1.0]).unwrap();
+//! registry
+//!     .register_with_unit("job_duration_seconds", "Job latency.", "seconds", latency.clone())
+//!     .unwrap();
+//!
+//! jobs.with_label_values(&["mail"]).unwrap().inc();
+//! latency.time(|| { /* the job */ });
+//!
+//! let text = registry.render(Format::Text); // Prometheus text 0.0.4
+//! assert!(text.contains("jobs_total{queue=\"mail\"} 1\n"));
+//! let om = registry.render(Format::OpenMetrics); // OpenMetrics 1.0
+//! assert!(om.contains("# TYPE jobs counter\n") && om.ends_with("# EOF\n"));
+//! ```
+//!
+//! or serve it, with routes of your own, from tinyprom's server on a background thread
+//! (see [`http::ServerBuilder`]; `/metrics` then negotiates the format with the
+//! scraper):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tinyprom::config::Config;
+//! use tinyprom::http::{Reply, Server};
+//! use tinyprom::metrics::{Counter, Registry};
+//!
+//! let registry = Arc::new(Registry::new());
+//! let hellos = Counter::new();
+//! registry.register("hellos_total", "Greetings sent.", hellos.clone()).unwrap();
+//! let mut config = Config::default();
+//! config.listen_address = "127.0.0.1:0".parse().unwrap();
+//! let server = Server::builder(config)
+//!     .registry(Arc::clone(&registry))
+//!     .route("/hello", move |_request| {
+//!         hellos.inc();
+//!         Reply::text(200, "hello\n")
+//!     })
+//!     .bind()
+//!     .unwrap();
+//! println!("serving on http://{}", server.local_addr());
+//! let running = server.spawn().unwrap();
+//! running.stop().unwrap();
+//! ```
+//!
+//! The `examples/` directory has both as complete programs.
 
 #![warn(missing_docs)]
 
@@ -18,4 +75,8 @@ pub mod process;
 pub mod signals;
 
 /// The crate version, as reported by `--version` and `tinyprom_build_info`.
+///
+/// ```
+/// assert_eq!(tinyprom::VERSION, env!("CARGO_PKG_VERSION"));
+/// ```
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

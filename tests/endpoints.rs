@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Tinyprom, promtool_check, python_parse, request, samples};
+use common::{Tinyprom, promtool_check, python_parse, request, samples, scrape_until};
 
 #[test]
 fn up_answers_i_am_running() {
@@ -86,23 +86,26 @@ fn synthetic_draws_from_the_seed_mix_and_the_histogram_counts_every_response() {
     // (the chance that any one is missing is below 1e-17).
     assert_eq!(by_code.len(), 4, "{by_code:?}");
 
-    let scrape = server.get("/metrics");
-    let families = python_parse(&scrape.body, "text");
-    let mut counted: BTreeMap<String, u64> = BTreeMap::new();
-    for s in samples(&families) {
-        if s.name == "http_request_duration_seconds_count" && s.labels["url"] == "/synthetic" {
-            assert_eq!(s.labels["method"], "GET");
-            counted.insert(s.labels["code"].clone(), s.value as u64);
-        }
-    }
+    let synthetic_counts = |all: &[common::Sample]| -> BTreeMap<String, u64> {
+        all.iter()
+            .filter(|s| {
+                s.name == "http_request_duration_seconds_count" && s.labels["url"] == "/synthetic"
+            })
+            .map(|s| {
+                assert_eq!(s.labels["method"], "GET");
+                (s.labels["code"].clone(), s.value as u64)
+            })
+            .collect()
+    };
+    let all = scrape_until(addr, "/metrics", |all| synthetic_counts(all) == by_code);
+    let counted = synthetic_counts(&all);
     assert_eq!(
         counted, by_code,
         "histogram counts per code equal the responses received"
     );
 
-    // Latency lands in the buckets its sleep allows: 1..=50 ms, so nothing above 0.5 s
-    // and at least some below 0.1 s.
-    for s in samples(&families) {
+    // Latency lands where its sleep allows: at least 1 ms and well under 0.5 s each.
+    for s in &all {
         if s.name == "http_request_duration_seconds_sum" && s.labels["url"] == "/synthetic" {
             let n = counted[&s.labels["code"]] as f64;
             assert!(s.value >= 0.001 * n && s.value < 0.5 * n, "{s:?}");
@@ -233,21 +236,13 @@ fn telemetry_path_is_configurable() {
     assert_eq!(server.get("/metrics").status, 404);
     let r = server.get("/prom");
     assert_eq!(r.status, 200);
-    let families = python_parse(&r.body, "text");
-    let urls: Vec<String> = samples(&families)
-        .into_iter()
-        .filter(|s| s.name == "http_request_duration_seconds_count")
-        .map(|s| s.labels["url"].clone())
-        .collect();
-    assert_eq!(
-        urls,
-        ["unmatched"],
-        "the /prom scrape is still in flight, the /metrics 404 is recorded"
-    );
-    let again = python_parse(&server.get("/prom").body, "text");
-    assert!(
-        samples(&again)
-            .iter()
-            .any(|s| s.name == "http_request_duration_seconds_count" && s.labels["url"] == "/prom")
-    );
+    let urls = |all: &[common::Sample]| -> Vec<String> {
+        all.iter()
+            .filter(|s| s.name == "http_request_duration_seconds_count")
+            .map(|s| s.labels["url"].clone())
+            .collect()
+    };
+    // The 404 for /metrics is recorded under "unmatched", earlier scrapes under "/prom".
+    let all = scrape_until(server.addr, "/prom", |all| urls(all).len() == 2);
+    assert_eq!(urls(&all), ["/prom", "unmatched"]);
 }

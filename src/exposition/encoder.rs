@@ -10,6 +10,13 @@
 use super::values::{write_f64, write_help_openmetrics, write_help_text, write_u64};
 
 /// The exposition format a scrape is rendered in.
+///
+/// ```
+/// use tinyprom::exposition::{negotiate, Format};
+/// let format = negotiate(Some("application/openmetrics-text; version=1.0.0"));
+/// assert_eq!(format, Format::OpenMetrics);
+/// assert_eq!(format.content_type(), "application/openmetrics-text; version=1.0.0; charset=utf-8");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
@@ -28,7 +35,18 @@ impl Format {
     }
 }
 
-/// The type of a metric family, as written on its `# TYPE` line.
+/// The type of a metric family, as written on its `# TYPE` line. Info is spelled
+/// differently per format:
+///
+/// ```
+/// use tinyprom::exposition::{Encoder, Format, MetricKind};
+/// let mut buf = Vec::new();
+/// Encoder::new(&mut buf, Format::Text).family("app_info", "App.", MetricKind::Info, None);
+/// assert_eq!(buf, b"# HELP app_info App.\n# TYPE app_info gauge\n");
+/// buf.clear();
+/// Encoder::new(&mut buf, Format::OpenMetrics).family("app_info", "App.", MetricKind::Info, None);
+/// assert_eq!(buf, b"# TYPE app info\n# HELP app App.\n");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
     /// A monotonically increasing total.
@@ -56,14 +74,31 @@ impl MetricKind {
         }
     }
 
-    /// The sample-name suffixes this kind produces, used to detect collisions between
-    /// families at registration time.
-    pub fn sample_suffixes(self) -> &'static [&'static str] {
+    /// Every name a family of this kind registered as `name` can put on the wire in
+    /// either format, plus the names OpenMetrics parsers reserve for it (`_created`).
+    /// The registry refuses a family whose names overlap another's, because strict
+    /// parsers reject such a scrape as a whole ("clashing name").
+    ///
+    /// `name` is the registered name; an info family's must already end with `_info`
+    /// (the registry appends it).
+    pub(crate) fn reserved_names(self, name: &str) -> Vec<String> {
+        let with = |base: &str, suffixes: &[&str]| -> Vec<String> {
+            suffixes.iter().map(|s| format!("{base}{s}")).collect()
+        };
         match self {
-            MetricKind::Counter | MetricKind::Gauge => &[""],
-            MetricKind::Histogram => &["_bucket", "_sum", "_count"],
-            MetricKind::Summary => &["", "_sum", "_count"],
-            MetricKind::Info => &["_info"],
+            MetricKind::Counter => {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                let mut names = with(base, &["", "_total", "_created"]);
+                names.push(name.to_string());
+                names
+            }
+            MetricKind::Gauge => vec![name.to_string()],
+            MetricKind::Histogram => with(name, &["", "_bucket", "_sum", "_count", "_created"]),
+            MetricKind::Summary => with(name, &["", "_sum", "_count", "_created"]),
+            MetricKind::Info => {
+                let base = name.strip_suffix("_info").unwrap_or(name);
+                with(base, &["", "_info"])
+            }
         }
     }
 }
@@ -95,39 +130,57 @@ impl<'a> Encoder<'a> {
         self.format
     }
 
-    /// Writes the `# HELP`, `# TYPE` (and, in OpenMetrics, `# UNIT`) lines of a family.
+    /// Writes the metadata lines of a family: `# HELP` and `# TYPE` in text 0.0.4;
+    /// `# TYPE`, `# UNIT` (when known) and `# HELP` in OpenMetrics, the order its
+    /// specification recommends.
     ///
     /// `name` is the registered name; in OpenMetrics a counter family drops its `_total`
     /// suffix and an info family its `_info` suffix here (samples carry them). `unit` is
-    /// written only in OpenMetrics and only when `name` ends with `_<unit>`, as the
-    /// specification requires.
+    /// written only in OpenMetrics, only when the family name ends with `_<unit>` and
+    /// never for info families, as the specification requires. A counter registered as
+    /// `x_seconds_total` is the family `x_seconds`, so it does get `# UNIT x_seconds
+    /// seconds` (the specification's own example does this).
     pub fn family(&mut self, name: &str, help: &str, kind: MetricKind, unit: Option<&str>) {
         let family = self.family_name(name, kind);
-        self.out.extend_from_slice(b"# HELP ");
-        self.out.extend_from_slice(family.as_bytes());
-        self.out.push(b' ');
         match self.format {
-            Format::Text => write_help_text(self.out, help),
-            Format::OpenMetrics => write_help_openmetrics(self.out, help),
-        }
-        self.out.extend_from_slice(b"\n# TYPE ");
-        self.out.extend_from_slice(family.as_bytes());
-        self.out.push(b' ');
-        self.out
-            .extend_from_slice(kind.type_word(self.format).as_bytes());
-        self.out.push(b'\n');
-        if let (Format::OpenMetrics, Some(unit)) = (self.format, unit) {
-            let suffix_ok = family
-                .strip_suffix(unit)
-                .is_some_and(|rest| rest.ends_with('_'));
-            if suffix_ok {
-                self.out.extend_from_slice(b"# UNIT ");
-                self.out.extend_from_slice(family.as_bytes());
-                self.out.push(b' ');
-                self.out.extend_from_slice(unit.as_bytes());
+            Format::Text => {
+                self.metadata(b"# HELP ", family);
+                write_help_text(self.out, help);
+                self.out.push(b'\n');
+                self.metadata(b"# TYPE ", family);
+                self.out
+                    .extend_from_slice(kind.type_word(self.format).as_bytes());
+                self.out.push(b'\n');
+            }
+            Format::OpenMetrics => {
+                self.metadata(b"# TYPE ", family);
+                self.out
+                    .extend_from_slice(kind.type_word(self.format).as_bytes());
+                self.out.push(b'\n');
+                // OpenMetrics forbids a unit on info families.
+                let unit = unit.filter(|u| {
+                    kind != MetricKind::Info
+                        && family
+                            .strip_suffix(u)
+                            .is_some_and(|rest| rest.ends_with('_'))
+                });
+                if let Some(unit) = unit {
+                    self.metadata(b"# UNIT ", family);
+                    self.out.extend_from_slice(unit.as_bytes());
+                    self.out.push(b'\n');
+                }
+                self.metadata(b"# HELP ", family);
+                write_help_openmetrics(self.out, help);
                 self.out.push(b'\n');
             }
         }
+    }
+
+    /// Starts a metadata line: `# KEYWORD family `.
+    fn metadata(&mut self, keyword: &[u8], family: &str) {
+        self.out.extend_from_slice(keyword);
+        self.out.extend_from_slice(family.as_bytes());
+        self.out.push(b' ');
     }
 
     fn family_name<'n>(&self, name: &'n str, kind: MetricKind) -> &'n str {
@@ -229,6 +282,15 @@ impl<'a> Encoder<'a> {
 }
 
 /// A sample value: integers print without going through float formatting.
+///
+/// ```
+/// use tinyprom::exposition::{Encoder, Format, Value};
+/// let mut buf = Vec::new();
+/// let mut enc = Encoder::new(&mut buf, Format::OpenMetrics);
+/// enc.sample_with_extra_label("rt", "", "", "quantile", "0.5", Value::Float(0.25));
+/// enc.sample_with_extra_label("h", "_bucket", "", "le", "+Inf", Value::Int(3));
+/// assert_eq!(buf, b"rt{quantile=\"0.5\"} 0.25\nh_bucket{le=\"+Inf\"} 3\n");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
     /// An exact count.
@@ -265,7 +327,7 @@ mod tests {
         });
         assert_eq!(
             om,
-            "# HELP a A.\n# TYPE a counter\na_total{x=\"1\"} 5\n# EOF\n"
+            "# TYPE a counter\n# HELP a A.\na_total{x=\"1\"} 5\n# EOF\n"
         );
     }
 

@@ -17,6 +17,12 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 
 /// Appends `v` in decimal, without allocating. Two digits per division: a scrape is
 /// mostly integers (every bucket and count), so this is the renderer's inner loop.
+///
+/// ```
+/// let mut out = b"n=".to_vec();
+/// tinyprom::exposition::values::write_u64(&mut out, 42);
+/// assert_eq!(out, b"n=42");
+/// ```
 pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
@@ -40,6 +46,16 @@ pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
 /// Appends `v` as the exposition formats spell it: `+Inf`, `-Inf`, `NaN`, plain decimal
 /// for magnitudes in `[1e-5, 1e16)` and zero, scientific notation (`1e300`) otherwise.
 /// Rust prints the shortest digits that round-trip in both notations.
+///
+/// ```
+/// use tinyprom::exposition::values::write_f64;
+/// let mut out = Vec::new();
+/// for v in [0.1, 2.0, f64::INFINITY, f64::NAN, 1e300] {
+///     write_f64(&mut out, v);
+///     out.push(b' ');
+/// }
+/// assert_eq!(out, b"0.1 2 +Inf NaN 1e300 ");
+/// ```
 pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
@@ -62,6 +78,10 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
 }
 
 /// Formats `v` the way the text format 0.0.4 writes an `le` bound (`0.01`, `2`, `+Inf`).
+///
+/// ```
+/// assert_eq!(tinyprom::exposition::values::le_text(2.0), "2");
+/// ```
 pub fn le_text(v: f64) -> String {
     let mut out = Vec::new();
     write_f64(&mut out, v);
@@ -71,6 +91,13 @@ pub fn le_text(v: f64) -> String {
 /// Formats `v` in OpenMetrics' canonical form for `le` and `quantile` values: Go's `%g`
 /// (shortest digits; exponent form when the decimal exponent is below -4 or at least 6) with
 /// `.0` appended when the result has neither `.` nor `e`: `0.01`, `2.0`, `1e+06`, `+Inf`.
+///
+/// ```
+/// use tinyprom::exposition::values::le_openmetrics;
+/// assert_eq!(le_openmetrics(2.0), "2.0");
+/// assert_eq!(le_openmetrics(1e6), "1e+06");
+/// assert_eq!(le_openmetrics(0.99), "0.99");
+/// ```
 pub fn le_openmetrics(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
@@ -109,6 +136,12 @@ pub fn le_openmetrics(v: f64) -> String {
 }
 
 /// Appends a label value with `\`, `"` and newline escaped (both formats).
+///
+/// ```
+/// let mut out = Vec::new();
+/// tinyprom::exposition::values::write_label_value(&mut out, "a\"b\nü");
+/// assert_eq!(out, "a\\\"b\\nü".as_bytes());
+/// ```
 pub fn write_label_value(out: &mut Vec<u8>, value: &str) {
     for &b in value.as_bytes() {
         match b {
@@ -121,6 +154,12 @@ pub fn write_label_value(out: &mut Vec<u8>, value: &str) {
 }
 
 /// Appends a HELP text for text format 0.0.4: `\` and newline escaped, nothing else.
+///
+/// ```
+/// let mut out = Vec::new();
+/// tinyprom::exposition::values::write_help_text(&mut out, "say \"hi\"\n");
+/// assert_eq!(out, b"say \"hi\"\\n");
+/// ```
 pub fn write_help_text(out: &mut Vec<u8>, help: &str) {
     for &b in help.as_bytes() {
         match b {
@@ -132,11 +171,23 @@ pub fn write_help_text(out: &mut Vec<u8>, help: &str) {
 }
 
 /// Appends a HELP text for OpenMetrics: `\`, `"` and newline escaped.
+///
+/// ```
+/// let mut out = Vec::new();
+/// tinyprom::exposition::values::write_help_openmetrics(&mut out, "say \"hi\"\n");
+/// assert_eq!(out, b"say \\\"hi\\\"\\n");
+/// ```
 pub fn write_help_openmetrics(out: &mut Vec<u8>, help: &str) {
     write_label_value(out, help);
 }
 
-/// Renders a label set `k1="v1",k2="v2"` (escaped, no braces) for caching in a series.
+/// Renders a label set `k1="v1",k2="v2"` (escaped, no braces) for caching in a series,
+/// or for the `labels` argument of the [`super::Encoder`] sample methods.
+///
+/// ```
+/// use tinyprom::exposition::values::render_label_pairs;
+/// assert_eq!(render_label_pairs(&["a", "b"], &["1", "x\"y"]), "a=\"1\",b=\"x\\\"y\"");
+/// ```
 pub fn render_label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>]) -> String {
     let mut out = Vec::new();
     for (i, (name, value)) in names.iter().zip(values).enumerate() {

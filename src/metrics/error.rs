@@ -2,7 +2,17 @@
 
 use std::fmt;
 
-/// Why a metric could not be registered or created.
+/// Why a metric could not be registered or created. Every variant's message says
+/// what to do about it.
+///
+/// ```
+/// use tinyprom::metrics::{Counter, MetricError, Registry};
+/// let registry = Registry::new();
+/// registry.register("jobs_total", "Jobs.", Counter::new()).unwrap();
+/// let err = registry.register("jobs_total", "Again.", Counter::new()).unwrap_err();
+/// assert_eq!(err, MetricError::DuplicateMetric("jobs_total".into()));
+/// assert!(err.to_string().contains("register each family once"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetricError {
     /// The metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*` or starts with `__`.
@@ -17,6 +27,9 @@ pub enum MetricError {
     DuplicateMetric(String),
     /// Histogram bucket bounds must be finite, strictly increasing, and at least one.
     InvalidBuckets(String),
+    /// Summary quantiles must be in `[0, 1]` and strictly increasing, and the window
+    /// cut into 1 to 64 periods of at least a second.
+    InvalidQuantiles(String),
     /// The family already holds its maximum number of series (the number).
     TooManySeries(usize),
     /// The number of label values given does not match the number of label names.
@@ -50,6 +63,7 @@ impl fmt::Display for MetricError {
                 "metric {n:?} is already registered: register each family once and share its handle"
             ),
             MetricError::InvalidBuckets(why) => write!(f, "invalid histogram buckets: {why}"),
+            MetricError::InvalidQuantiles(why) => write!(f, "invalid summary quantiles: {why}"),
             MetricError::TooManySeries(max) => write!(
                 f,
                 "the family already has {max} series: raise its limit or use fewer distinct label values"

@@ -18,6 +18,15 @@ use crate::exposition::values::render_label_pairs;
 use crate::exposition::{Encoder, MetricKind};
 
 /// The default bound on distinct label sets per family.
+///
+/// ```
+/// use tinyprom::metrics::{Counter, Family, DEFAULT_MAX_SERIES};
+/// let f: Family<Counter> = Family::new(&["user"]).unwrap().with_max_series(2);
+/// assert!(DEFAULT_MAX_SERIES > 2);
+/// f.with_label_values(&["a"]).unwrap();
+/// f.with_label_values(&["b"]).unwrap();
+/// assert!(f.with_label_values(&["c"]).is_err(), "full: no unbounded growth");
+/// ```
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
 /// A family of metrics of one type, one series per distinct set of label values.
@@ -114,11 +123,7 @@ impl<M: Clone + Send + Sync + 'static> Family<M> {
                 return Ok(series[i].metric.clone());
             }
         }
-        let mut series = self
-            .inner
-            .series
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut series = self.write();
         match series.binary_search_by(|s| compare(&s.values, values)) {
             Ok(i) => Ok(series[i].metric.clone()),
             Err(_) if series.len() >= self.inner.max_series => {
@@ -141,11 +146,7 @@ impl<M: Clone + Send + Sync + 'static> Family<M> {
 
     /// Removes the series with these label values; returns whether it existed.
     pub fn remove(&self, values: &[&str]) -> bool {
-        let mut series = self
-            .inner
-            .series
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut series = self.write();
         match series.binary_search_by(|s| compare(&s.values, values)) {
             Ok(i) => {
                 series.remove(i);
@@ -163,6 +164,14 @@ impl<M: Clone + Send + Sync + 'static> Family<M> {
     /// True when no series has been created.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Series<M>>> {
+        // See `read` on poisoning.
+        self.inner
+            .series
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Series<M>>> {

@@ -9,6 +9,12 @@
 use super::MetricError;
 
 /// Checks a metric name against `[a-zA-Z_:][a-zA-Z0-9_:]*` and the reserved `__` prefix.
+///
+/// ```
+/// use tinyprom::metrics::validate_metric_name;
+/// assert!(validate_metric_name("http_requests_total").is_ok());
+/// assert!(validate_metric_name("http-requests").is_err());
+/// ```
 pub fn validate_metric_name(name: &str) -> Result<(), MetricError> {
     let bytes = name.as_bytes();
     let ok = match bytes.split_first() {
@@ -29,6 +35,12 @@ pub fn validate_metric_name(name: &str) -> Result<(), MetricError> {
 
 /// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`, the `__` prefix and the names
 /// histograms and summaries reserve (`le`, `quantile`).
+///
+/// ```
+/// use tinyprom::metrics::validate_label_name;
+/// assert!(validate_label_name("method").is_ok());
+/// assert!(validate_label_name("le").is_err());
+/// ```
 pub fn validate_label_name(name: &str) -> Result<(), MetricError> {
     let bytes = name.as_bytes();
     let ok = match bytes.split_first() {
@@ -46,6 +58,12 @@ pub fn validate_label_name(name: &str) -> Result<(), MetricError> {
 }
 
 /// Validates a list of label names: each valid, none repeated.
+///
+/// ```
+/// use tinyprom::metrics::validate_label_names;
+/// assert!(validate_label_names(&["method", "code"]).is_ok());
+/// assert!(validate_label_names(&["code", "code"]).is_err());
+/// ```
 pub fn validate_label_names(names: &[&str]) -> Result<(), MetricError> {
     for (i, name) in names.iter().enumerate() {
         validate_label_name(name)?;

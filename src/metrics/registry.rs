@@ -5,14 +5,42 @@
 //! (`foo` histogram vs. `foo_count` gauge). Families render in registration order, which
 //! makes the output deterministic and lets golden tests pin it byte for byte.
 
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use super::name::validate_metric_name;
 use super::{Metric, MetricError};
 use crate::exposition::{Encoder, Format, MetricKind};
 
 /// A source of whole families with their own HELP/TYPE lines, computed at scrape time
-/// (the process collector reads `/proc` this way).
+/// (the process collector reads `/proc` this way): use it when one reading yields
+/// several families, or when the set of series is only known at scrape time.
+///
+/// ```
+/// use tinyprom::exposition::values::render_label_pairs;
+/// use tinyprom::exposition::{Encoder, Format, MetricKind};
+/// use tinyprom::metrics::{Collector, Registry};
+///
+/// struct Disks;
+///
+/// impl Collector for Disks {
+///     fn families(&self) -> Vec<(String, MetricKind)> {
+///         vec![("disk_free_bytes".into(), MetricKind::Gauge)]
+///     }
+///     fn encode(&self, enc: &mut Encoder<'_>) {
+///         enc.family("disk_free_bytes", "Free space.", MetricKind::Gauge, Some("bytes"));
+///         for (disk, free) in [("sda", 1e9), ("sdb", 2e9)] {
+///             let labels = render_label_pairs(&["disk"], &[disk]);
+///             enc.sample_f64("disk_free_bytes", "", &labels, free);
+///         }
+///     }
+/// }
+///
+/// let registry = Registry::new();
+/// registry.register_collector(Disks).unwrap();
+/// assert!(registry.render(Format::OpenMetrics).contains(
+///     "# UNIT disk_free_bytes bytes\n# HELP disk_free_bytes Free space.\ndisk_free_bytes{disk=\"sda\"} 1000000000\n"
+/// ));
+/// ```
 pub trait Collector: Send + Sync {
     /// The families this collector writes: name and kind, for collision checks.
     fn families(&self) -> Vec<(String, MetricKind)>;
@@ -83,7 +111,8 @@ impl Registry {
         metric: Box<dyn Metric>,
     ) -> Result<(), MetricError> {
         validate_metric_name(name)?;
-        self.claim(&[(name.to_string(), metric.kind())])?;
+        let name = registered_name(name, metric.kind());
+        self.claim(&[(name.clone(), metric.kind())])?;
         self.write_sources().push(Source::Metric {
             name: name.into(),
             help: help.into(),
@@ -98,9 +127,10 @@ impl Registry {
         &self,
         collector: impl Collector + 'static,
     ) -> Result<(), MetricError> {
-        let families = collector.families();
-        for (name, _) in &families {
+        let mut families = collector.families();
+        for (name, kind) in &mut families {
             validate_metric_name(name)?;
+            *name = registered_name(name, *kind);
         }
         self.claim(&families)?;
         self.write_sources()
@@ -108,31 +138,26 @@ impl Registry {
         Ok(())
     }
 
-    /// Reserves the sample names of `families`, or fails without reserving any.
+    /// Reserves every name `families` can put on the wire (see
+    /// `MetricKind::reserved_names`), or fails without reserving any.
     fn claim(&self, families: &[(String, MetricKind)]) -> Result<(), MetricError> {
         let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
-        let mut wanted = Vec::new();
+        let mut wanted: Vec<(String, &str)> = Vec::new();
         for (name, kind) in families {
-            // The family name itself plus every sample name it produces; a counter
-            // `x_total` also claims `x`, its OpenMetrics family name.
-            wanted.push(name.clone());
-            if let Some(base) = name.strip_suffix("_total") {
-                wanted.push(base.to_string());
-            }
-            for suffix in kind.sample_suffixes() {
-                wanted.push(format!("{name}{suffix}"));
+            for reserved in kind.reserved_names(name) {
+                if let Some((_, other)) = wanted.iter().find(|(w, _)| *w == reserved) {
+                    if *other != name.as_str() {
+                        return Err(MetricError::DuplicateMetric(name.clone()));
+                    }
+                    continue;
+                }
+                wanted.push((reserved, name));
             }
         }
-        wanted.sort();
-        wanted.dedup();
-        if let Some(taken) = wanted.iter().find(|w| names.contains(w)) {
-            let family = families
-                .iter()
-                .find(|(n, _)| taken.starts_with(n.as_str()) || n.starts_with(taken.as_str()))
-                .map_or(taken.clone(), |(n, _)| n.clone());
-            return Err(MetricError::DuplicateMetric(family));
+        if let Some((_, family)) = wanted.iter().find(|(w, _)| names.contains(w)) {
+            return Err(MetricError::DuplicateMetric(family.to_string()));
         }
-        names.extend(wanted);
+        names.extend(wanted.into_iter().map(|(w, _)| w));
         Ok(())
     }
 
@@ -162,19 +187,68 @@ impl Registry {
         enc.finish();
     }
 
-    /// Renders a scrape in text format 0.0.4 into a new string (convenient in tests and
-    /// examples; servers should prefer [`Registry::encode`] with a reused buffer).
-    pub fn render_text(&self) -> String {
+    /// Renders a scrape in `format` into a new string (convenient in tests, examples
+    /// and programs that ship the text elsewhere; a server should prefer
+    /// [`Registry::encode`] with a reused buffer).
+    ///
+    /// ```
+    /// use tinyprom::exposition::Format;
+    /// use tinyprom::metrics::{Counter, Registry};
+    /// let registry = Registry::new();
+    /// registry.register("jobs_total", "Jobs run.", Counter::new()).unwrap();
+    /// assert_eq!(
+    ///     registry.render(Format::OpenMetrics),
+    ///     "# TYPE jobs counter\n# HELP jobs Jobs run.\njobs_total 0\n# EOF\n",
+    /// );
+    /// ```
+    pub fn render(&self, format: Format) -> String {
         let mut buf = Vec::new();
-        self.encode(&mut buf, Format::Text);
+        self.encode(&mut buf, format);
         String::from_utf8(buf).expect("the encoder writes UTF-8")
     }
+
+    /// Renders a scrape in text format 0.0.4: `render(Format::Text)`.
+    pub fn render_text(&self) -> String {
+        self.render(Format::Text)
+    }
+}
+
+/// The name a family is stored and rendered under: an info family always ends with
+/// `_info` (its text 0.0.4 gauge and OpenMetrics sample name), whether or not it was
+/// registered with it, so both formats expose the same series.
+fn registered_name(name: &str, kind: MetricKind) -> String {
+    if kind == MetricKind::Info && !name.ends_with("_info") {
+        format!("{name}_info")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The process-wide default registry, created empty on first use.
+///
+/// Convenient when several parts of a program register metrics without passing a
+/// registry around; hand it to [`crate::http::ServerBuilder::registry`] (it is an
+/// `Arc`, so `.clone()` it) to serve it. Libraries should rather take a `&Registry`
+/// from their caller, so that two of them cannot clash on a name by accident.
+///
+/// ```
+/// use tinyprom::metrics::{default_registry, Counter};
+/// let logins = Counter::new();
+/// default_registry()
+///     .register("doc_example_logins_total", "Logins.", logins.clone())
+///     .unwrap();
+/// logins.inc();
+/// assert!(default_registry().render_text().contains("doc_example_logins_total 1\n"));
+/// ```
+pub fn default_registry() -> &'static Arc<Registry> {
+    static DEFAULT: OnceLock<Arc<Registry>> = OnceLock::new();
+    DEFAULT.get_or_init(|| Arc::new(Registry::new()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Counter, Gauge, Histogram};
+    use crate::metrics::{Counter, Gauge, Histogram, Info, Summary};
 
     #[test]
     fn invalid_names_are_refused() {
@@ -197,5 +271,51 @@ mod tests {
         r.register("jobs_total", "x", Counter::new()).unwrap();
         assert!(r.register("jobs", "x", Gauge::new()).is_err());
         assert!(r.register("other", "x", Gauge::new()).is_ok());
+    }
+
+    /// Names strict OpenMetrics parsers reserve are refused too: `_created` of counters,
+    /// histograms and summaries, and both the family and the sample name of an info.
+    #[test]
+    fn openmetrics_reserved_names_are_refused() {
+        let r = Registry::new();
+        r.register("jobs_total", "x", Counter::new()).unwrap();
+        assert_eq!(
+            r.register("jobs_created", "x", Gauge::new()),
+            Err(MetricError::DuplicateMetric("jobs_created".into()))
+        );
+        r.register("lat_seconds", "x", Histogram::new(&[1.0]).unwrap())
+            .unwrap();
+        assert!(
+            r.register("lat_seconds_created", "x", Gauge::new())
+                .is_err()
+        );
+        r.register("build", "x", Info::new(&[("v", "1")]).unwrap())
+            .unwrap();
+        assert!(r.register("build", "x", Gauge::new()).is_err());
+        assert!(r.register("build_info", "x", Gauge::new()).is_err());
+        assert!(
+            r.register("build_info", "x", Info::new(&[]).unwrap())
+                .is_err(),
+            "`build` and `build_info` are the same info family"
+        );
+        r.register("size_bytes", "x", Summary::new()).unwrap();
+        assert!(r.register("size_bytes_sum", "x", Gauge::new()).is_err());
+        // A failed registration reserves nothing.
+        assert!(r.register("jobs_created2", "x", Gauge::new()).is_ok());
+    }
+
+    #[test]
+    fn info_renders_under_one_series_name_in_both_formats() {
+        let r = Registry::new();
+        r.register("app", "App.", Info::new(&[("v", "1")]).unwrap())
+            .unwrap();
+        assert_eq!(
+            r.render(Format::Text),
+            "# HELP app_info App.\n# TYPE app_info gauge\napp_info{v=\"1\"} 1\n"
+        );
+        assert_eq!(
+            r.render(Format::OpenMetrics),
+            "# TYPE app info\n# HELP app App.\napp_info{v=\"1\"} 1\n# EOF\n"
+        );
     }
 }

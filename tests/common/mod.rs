@@ -40,11 +40,16 @@ impl Tinyprom {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                let addr = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string());
+                // Store the line before announcing the address, so a test that reads
+                // stderr right after start() sees the start-up line.
+                sink.lock().unwrap().push(line);
+                if let Some(addr) = addr {
                     let _ = tx.send(addr);
                 }
-                sink.lock().unwrap().push(line);
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(10)) {
@@ -273,4 +278,19 @@ pub fn promtool_check(body: &[u8]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Scrapes `path` (text format) until `done` accepts the parsed samples, for at most two
+/// seconds, and returns the last samples. A response reaches the client a moment before
+/// the server records it (it is observed once fully written), so a test that scrapes
+/// right after its own requests may need a second look.
+pub fn scrape_until(addr: SocketAddr, path: &str, done: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let start = Instant::now();
+    loop {
+        let all = samples(&python_parse(&request(addr, "GET", path, &[]).body, "text"));
+        if done(&all) || start.elapsed() > Duration::from_secs(2) {
+            return all;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

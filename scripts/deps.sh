@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Install what the rule checks and the scrape test need. Idempotent.
+#   prometheus, promtool  (Debian/Ubuntu package: prometheus)
+#   wrk                   (Debian/Ubuntu package: wrk)
+#   prometheus_client     (Python package, pip)
+# As root, missing packages are installed with apt-get; otherwise this prints
+# exactly what to install and exits 1.
+set -euo pipefail
+
+missing_pkgs=()
+for tool in prometheus promtool wrk; do
+    if path=$(command -v "$tool" 2>/dev/null); then
+        echo "deps: $tool found at $path"
+    else
+        case "$tool" in
+            prometheus|promtool) pkg=prometheus ;;
+            *) pkg=$tool ;;
+        esac
+        echo "deps: $tool missing (Debian package: $pkg)"
+        [[ " ${missing_pkgs[*]} " == *" $pkg "* ]] || missing_pkgs+=("$pkg")
+    fi
+done
+
+if ((${#missing_pkgs[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "deps: not root; install them with:" >&2
+        echo "    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing_pkgs[*]}" >&2
+        exit 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "deps: apt-get not available; install ${missing_pkgs[*]} (prometheus >= 2.x with promtool, wrk) with your package manager" >&2
+        exit 1
+    fi
+    # The Debian prometheus package tries to start a prometheus service on
+    # :9090. Forbid service starts during this install with a temporary
+    # policy-rc.d (the standard mechanism invoke-rc.d honours), unless the
+    # system already has one. The scrape test never assumes 9090 is free.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# temporary, created by tinyprom scripts/deps.sh\nexit 101\n' >"$policy"
+        chmod +x "$policy"
+        created_policy=1
+    fi
+    cleanup_policy() { if ((created_policy)); then rm -f "$policy"; fi; }
+    trap cleanup_policy EXIT
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
+    cleanup_policy
+    created_policy=0
+    for tool in prometheus promtool wrk; do
+        if path=$(command -v "$tool" 2>/dev/null); then
+            echo "deps: $tool installed at $path"
+        else
+            echo "deps: $tool still missing after apt-get install" >&2
+            exit 1
+        fi
+    done
+fi
+
+echo "deps: $(prometheus --version 2>&1 | head -n1)"
+
+if python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+    echo "deps: python prometheus_client found"
+else
+    echo "deps: python prometheus_client missing; installing with pip"
+    if ! python3 -m pip install --quiet prometheus_client; then
+        # Externally managed (PEP 668) system Python: use the distro package.
+        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            echo "deps: pip failed; installing python3-prometheus-client with apt-get"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-prometheus-client
+        fi
+    fi
+    if python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+        echo "deps: python prometheus_client installed"
+    else
+        echo "deps: could not install prometheus_client; run: python3 -m pip install prometheus_client" >&2
+        echo "      (or on Debian/Ubuntu: apt-get install python3-prometheus-client)" >&2
+        exit 1
+    fi
+fi

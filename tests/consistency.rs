@@ -1,0 +1,142 @@
+//! Scrapes rendered while other threads observe are never torn.
+//!
+//! Several threads observe into a labeled histogram family while this thread renders
+//! the registry thousands of times and parses every render with an independent parser
+//! (`prometheus-parse`). Every series of every render must have cumulative,
+//! non-decreasing buckets, `le="+Inf"` equal to `_count`, and a `_sum` that belongs to
+//! exactly the observations counted; after the observers stop, the counts are exact.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use prometheus_parse::{Scrape, Value};
+use tinyprom::metrics::{Buckets, Family, Histogram, Registry};
+
+/// Every observed value is a multiple of 1/1024 and the number of observations is small
+/// enough that all sums are exact in f64: a sum either matches the counted
+/// observations exactly or the render is torn.
+const VALUES: [f64; 5] = [0.0048828125, 0.05078125, 0.30078125, 1.0, 5.0];
+
+#[test]
+fn renders_under_concurrent_observation_are_consistent() {
+    let registry = Registry::new();
+    let buckets = Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap();
+    let family = Family::with_constructor(&["worker"], move || {
+        Histogram::with_buckets(buckets.clone())
+    })
+    .unwrap();
+    registry
+        .register("work_duration_seconds", "Work.", family.clone())
+        .unwrap();
+    let threads = 3;
+    let per_thread = 2_000_000usize;
+    let running = Arc::new(AtomicUsize::new(threads));
+    let mut renders = 0;
+    let mut during = 0u64;
+    let mut buf = Vec::new();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            // Two threads share series "a", one has its own: contention on one series
+            // and independent series both happen.
+            let h = family
+                .with_label_values(&[if t == 2 { "b" } else { "a" }])
+                .unwrap();
+            let running = Arc::clone(&running);
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    h.observe(VALUES[(i + t) % VALUES.len()]);
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        // Render until every observer is done, and at least 2,000 times; bounded by
+        // 200,000 renders so the loop always ends.
+        while (running.load(Ordering::SeqCst) > 0 || renders < 2_000) && renders < 200_000 {
+            let observing = running.load(Ordering::SeqCst) > 0;
+            buf.clear();
+            registry.encode(&mut buf, tinyprom::exposition::Format::Text);
+            let checked = check_render(&buf);
+            if observing {
+                during += checked;
+            }
+            renders += 1;
+        }
+    });
+    assert!(renders >= 2_000);
+    assert!(
+        during >= 100,
+        "only {during} series were rendered while observers ran"
+    );
+    buf.clear();
+    registry.encode(&mut buf, tinyprom::exposition::Format::Text);
+    check_render(&buf);
+    let scrape = parse(&buf);
+    let counts: HashMap<String, f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "work_duration_seconds_count")
+        .map(|s| (s.labels.get("worker").unwrap().to_string(), value(&s.value)))
+        .collect();
+    assert_eq!(counts["a"], (2 * per_thread) as f64);
+    assert_eq!(counts["b"], per_thread as f64);
+    eprintln!("{renders} renders, {during} series checked while observers ran");
+}
+
+fn parse(buf: &[u8]) -> Scrape {
+    let text = std::str::from_utf8(buf).expect("UTF-8");
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses")
+}
+
+fn value(v: &Value) -> f64 {
+    match v {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Checks every histogram series in one render; returns how many were checked.
+fn check_render(buf: &[u8]) -> u64 {
+    let scrape = parse(buf);
+    let mut sums = HashMap::new();
+    let mut counts = HashMap::new();
+    let mut buckets = HashMap::new();
+    for s in &scrape.samples {
+        let key = s.labels.get("worker").unwrap().to_string();
+        match (&*s.metric, &s.value) {
+            ("work_duration_seconds_sum", v) => {
+                sums.insert(key, value(v));
+            }
+            ("work_duration_seconds_count", v) => {
+                counts.insert(key, value(v));
+            }
+            (_, Value::Histogram(b)) => {
+                buckets.insert(key, b.clone());
+            }
+            other => panic!("unexpected sample {other:?}"),
+        }
+    }
+    for (key, b) in &buckets {
+        let count = counts[key];
+        let les: Vec<f64> = b.iter().map(|c| c.less_than).collect();
+        assert_eq!(les, [0.01, 0.1, 0.5, 2.0, f64::INFINITY], "bucket order");
+        assert!(
+            b.windows(2).all(|w| w[0].count <= w[1].count),
+            "cumulative: {b:?}"
+        );
+        assert_eq!(b.last().unwrap().count, count, "+Inf == _count");
+        // Each value lands in its own bucket, so the per-bucket counts say exactly how
+        // many of each value were observed; the sum must match them exactly.
+        let mut below = 0.0;
+        let mut expected = 0.0;
+        for (bucket, v) in b.iter().zip(VALUES) {
+            expected += (bucket.count - below) * v;
+            below = bucket.count;
+        }
+        assert_eq!(
+            sums[key], expected,
+            "_sum belongs to the counted observations: {b:?}"
+        );
+    }
+    buckets.len() as u64
+}
