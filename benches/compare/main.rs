@@ -176,7 +176,8 @@ fn print_machine(plan: Plan) {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("## tinyprom benchmark\n");
     println!(
-        "Machine: {cpu}, {cpus} CPUs available. Repetitions: {} of about {} ms each (median, min–max).",
+        "Machine: {cpu}, {cpus} CPUs available, load average {} at the start. Repetitions: {} of about {} ms each (median, min–max).",
+        load_average(),
         plan.reps,
         plan.batch.as_millis()
     );
@@ -185,6 +186,13 @@ fn print_machine(plan: Plan) {
         "Workload: histogram `{}` with labels method, url, code and buckets {BOUNDS:?}.",
         subjects::NAME
     );
+}
+
+/// The 1, 5 and 15 minute load averages: other work on the machine shows up here.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The peers' versions, read from the lock file the benchmark was built with.
