@@ -15,6 +15,15 @@ cd "$(dirname "$0")/.."
 for tool in python3 promtool; do
     command -v "$tool" >/dev/null || { echo "container-check: $tool is missing (make deps)" >&2; exit 1; }
 done
+# PyYAML parses the compose file. Until scripts/deps.sh installs it, fetch it here the
+# way deps.sh fetches prometheus_client.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+    echo "container-check: installing PyYAML with pip" >&2
+    python3 -m pip install --quiet pyyaml || {
+        echo "container-check: PyYAML is missing; run: python3 -m pip install pyyaml" >&2
+        exit 1
+    }
+fi
 
 python3 - <<'PY'
 import os, re, sys
