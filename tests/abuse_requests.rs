@@ -211,7 +211,7 @@ fn random_paths_and_methods_leave_the_series_count_unchanged() {
     let methods = [
         "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "BREW", "X-Y",
     ];
-    let mut random_round = |n: usize| {
+    let random_round = |n: usize| {
         for _ in 0..n {
             let method = methods[fastrand::usize(..methods.len())];
             let path: String = (0..fastrand::usize(1..40))
