@@ -67,6 +67,22 @@ fn set_option<T>(
     Ok(())
 }
 
+/// The most connections `fd_limit` open files can hold: `tiny_http` keeps two
+/// descriptors per connection, and a few are the process's own.
+pub fn connections_within(fd_limit: u64) -> usize {
+    (fd_limit.saturating_sub(64) / 2).max(1) as usize
+}
+
+/// The soft limit on open files, if it can be read.
+pub fn fd_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+}
+
 /// Raises the soft limit on open files to the hard limit, so the connection bound of
 /// [`super::guard`] rather than `EMFILE` is what limits connections. Returns the soft
 /// limit now in force.
@@ -111,5 +127,12 @@ mod tests {
             write_timeout(Duration::from_millis(300)),
             Duration::from_millis(300)
         );
+    }
+
+    #[test]
+    fn connection_bound_fits_the_fd_limit() {
+        assert_eq!(connections_within(1024), 480);
+        assert_eq!(connections_within(10), 1);
+        assert!(fd_limit().is_some_and(|n| n > 0));
     }
 }

@@ -227,7 +227,9 @@ impl ServerBuilder {
             control.as_raw_fd(),
             GuardConfig {
                 read_timeout: config.read_timeout,
-                max_connections: config.max_connections,
+                max_connections: config
+                    .max_connections
+                    .min(listen::fd_limit().map_or(usize::MAX, listen::connections_within)),
             },
             &registry,
         )
