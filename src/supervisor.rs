@@ -16,7 +16,9 @@
 //! * The parent only waits: it logs each death with its cause (exit status or signal),
 //!   forks again at once (with a short back-off only when the child keeps dying within
 //!   a second of starting), forwards SIGTERM/SIGINT to the child, and exits with the
-//!   child's status once a requested shutdown is over.
+//!   child's status once a requested shutdown is over. A child that exits cleanly on
+//!   its own (someone signalled it directly) has closed the socket, so the parent
+//!   exits too.
 //!
 //! The child runs in its own process group (a terminal's Ctrl-C reaches only the
 //! parent, which forwards it once) and is killed by the kernel if the parent dies.
@@ -169,6 +171,12 @@ pub fn supervise(serve: impl Fn(u64) -> u8) -> io::Result<u8> {
                 describe(status)
             );
             return Ok(1);
+        }
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            // A clean exit means the child itself was asked to stop (and has closed
+            // the listening socket): there is nothing left to serve on.
+            eprintln!("tinyprom: serving process {pid} stopped cleanly; exiting");
+            return Ok(0);
         }
         let lived = started.elapsed();
         fast_deaths = if lived < FAST_DEATH {

@@ -134,3 +134,18 @@ fn no_supervisor_runs_in_process() {
         .expect("exits");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn sigterm_sent_to_the_serving_process_itself_ends_tinyprom_cleanly() {
+    let mut server = Tinyprom::start(&[]);
+    let parent = server.child.id();
+    let child = wait_for_child(parent, None, Duration::from_secs(5)).expect("serving child");
+    // SAFETY: kill(2) on the serving child of the server this test started.
+    unsafe { libc::kill(child as i32, libc::SIGTERM) };
+    let status = common::wait_for_exit(&mut server.child, Duration::from_secs(5)).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}", server.stderr_text());
+    assert!(
+        std::net::TcpStream::connect(server.addr).is_err(),
+        "port closed"
+    );
+}
