@@ -417,6 +417,7 @@ impl Server {
     /// Closes the listener, drains in-flight work within the shutdown timeout, stops
     /// the workers and the delay thread.
     fn finish(self, handles: Vec<JoinHandle<()>>) {
+        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
         self.shared.stopping.store(true, Ordering::SeqCst);
         // SAFETY: shutdown(2) on a descriptor we own; it makes tiny_http's blocked
         // accept() fail, ending its accept loop, and refuses new connections.
@@ -425,11 +426,14 @@ impl Server {
         }
         let deadline = Instant::now() + self.shutdown_timeout;
         while Instant::now() < deadline
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
             && (self.shared.parked.load(Ordering::SeqCst) > 0
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 || self.shared.busy.load(Ordering::SeqCst) > 0)
         {
             std::thread::sleep(Duration::from_millis(2));
         }
+        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
         self.shared.finished.store(true, Ordering::SeqCst);
         for h in handles {
             let _ = h.join();
@@ -470,6 +474,7 @@ impl RunningServer {
 
     /// Shuts the server down gracefully and waits for it.
     pub fn stop(self) -> Result<(), ServeError> {
+        // Relaxed: a polled flag or diagnostic reading; staleness only delays by one poll.
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_else(|_| {
             Err(ServeError::Io(
@@ -483,12 +488,14 @@ impl RunningServer {
 /// The watchdog thread: checks the server until shutdown and reports a condemnation.
 fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
     let mut dog = Watchdog::new(addr);
+    // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
     while !shared.stopping.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
         if !dog.due(Instant::now()) {
             continue;
         }
         if let Some(cause) = dog.check(&shared.readings()) {
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
             if !shared.stopping.load(Ordering::SeqCst) {
                 let _ = fatal.send(ServeError::Condemned(cause));
             }
@@ -501,9 +508,11 @@ fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
 /// error if it died while the server was meant to be running.
 fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
     let mut buf = Vec::with_capacity(16 * 1024);
+    // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
             Ok(Some(request)) => {
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 shared.busy.fetch_add(1, Ordering::SeqCst);
                 let started = shared.epoch.elapsed().as_micros() as u64 + 1;
                 // Relaxed: read only by the watchdog, which tolerates staleness.
@@ -513,9 +522,11 @@ fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::E
                 let _ = catch_unwind(AssertUnwindSafe(|| handle(request, shared, &mut buf)));
                 // Relaxed: as above.
                 shared.busy_since[index].store(0, Ordering::Relaxed);
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 shared.busy.fetch_sub(1, Ordering::SeqCst);
             }
             Ok(None) => {}
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
             Err(e) if shared.stopping.load(Ordering::SeqCst) => {
                 // The accept loop ending is how shutdown closes the listener.
                 let _ = e;
@@ -542,6 +553,7 @@ impl Due for Parked {
         let code = respond_text(self.request, self.code, &self.code.to_string(), &[]);
         self.red
             .finish(self.method, self.route, code, self.received.elapsed());
+        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
         self.parked.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -617,6 +629,7 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
             respond_bytes(request, 200, format.content_type(), buf, &[])
         }
         Some(Endpoint::Synthetic) => {
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
             if shared.stopping.load(Ordering::SeqCst) {
                 respond_text(request, 503, "503 shutting down\n", &[])
             } else {
@@ -631,6 +644,7 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
                     red: Arc::clone(&shared.red),
                     parked: Arc::clone(&shared.parked),
                 };
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 shared.parked.fetch_add(1, Ordering::SeqCst);
                 let refused = {
                     let delay_queue = shared.delay.lock().unwrap_or_else(|p| p.into_inner());
@@ -642,6 +656,7 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
                 match refused {
                     None => return, // answered and recorded by the delay thread
                     Some(job) => {
+                        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                         shared.parked.fetch_sub(1, Ordering::SeqCst);
                         respond_text(job.request, 503, "503 too many requests waiting\n", &[])
                     }
