@@ -65,6 +65,14 @@ fn start_with_soft_nofile(args: &[&str], soft: u64) -> Tinyprom {
     }
 }
 
+/// The flood tests each load both cores; run one at a time so their latency
+/// assertions measure tinyprom, not each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn own_soft_nofile() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -82,6 +90,7 @@ fn serving_usage(server: &Tinyprom) -> Usage {
 
 #[test]
 fn three_thousand_idle_connections_under_a_1024_fd_limit() {
+    let _serial = serial();
     let server = start_with_soft_nofile(&[], 1024);
     let addr = server.addr;
     assert_up(addr, Duration::from_secs(1), "at start");
@@ -150,6 +159,7 @@ fn slow_loris(addr: SocketAddr, stop: &AtomicBool, limit: Duration) -> Option<Du
 
 #[test]
 fn slow_loris_crowd_is_cut_off_and_resources_return_to_idle() {
+    let _serial = serial();
     let server = Tinyprom::start(&["--web.read-timeout=3s"]);
     let addr = server.addr;
     assert_up(addr, Duration::from_secs(1), "at start");
@@ -244,6 +254,7 @@ fn keep_alive(addr: SocketAddr, timeout: Duration) -> std::io::Result<BufReader<
 
 #[test]
 fn bursts_of_keep_alive_connections_are_all_answered_within_3s() {
+    let _serial = serial();
     let server = Tinyprom::start(&[]);
     let addr = server.addr;
     let mut kept = Vec::new();
@@ -278,6 +289,7 @@ fn bursts_of_keep_alive_connections_are_all_answered_within_3s() {
 
 #[test]
 fn sixty_four_keep_alive_clients_hammering_are_all_served() {
+    let _serial = serial();
     let server = Tinyprom::start(&[]);
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));

@@ -14,11 +14,19 @@ use std::time::{Duration, Instant};
 use abuse_support::{assert_up, child_pid, quick_get, wait_for_child};
 use common::Tinyprom;
 
+/// One test at a time: the wrk load of one would distort the timings of another.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// One client request: when it started and ended, and its outcome.
 type Outcome = (Instant, Instant, Result<u16, String>);
 
 #[test]
 fn a_dead_serving_process_is_replaced_fast_and_no_connection_is_refused() {
+    let _serial = serial();
     let server = Tinyprom::start(&[]);
     let parent = server.child.id();
     let addr = server.addr;
@@ -98,6 +106,7 @@ fn quick_metrics(addr: std::net::SocketAddr) -> String {
 
 #[test]
 fn sigterm_under_wrk_load_exits_zero_within_the_grace_period() {
+    let _serial = serial();
     let mut server = Tinyprom::start(&["--web.shutdown-timeout=2s"]);
     let parent = server.child.id();
     let child = wait_for_child(parent, None, Duration::from_secs(5)).expect("serving child");
@@ -126,6 +135,7 @@ fn sigterm_under_wrk_load_exits_zero_within_the_grace_period() {
 
 #[test]
 fn no_supervisor_runs_in_process() {
+    let _serial = serial();
     let mut server = Tinyprom::start(&["--no-supervisor"]);
     assert_eq!(child_pid(server.child.id()), None, "no serving child");
     assert_up(server.addr, Duration::from_secs(1), "in-process");
@@ -137,6 +147,7 @@ fn no_supervisor_runs_in_process() {
 
 #[test]
 fn sigterm_sent_to_the_serving_process_itself_ends_tinyprom_cleanly() {
+    let _serial = serial();
     let mut server = Tinyprom::start(&[]);
     let parent = server.child.id();
     let child = wait_for_child(parent, None, Duration::from_secs(5)).expect("serving child");
