@@ -7,7 +7,7 @@ HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 STATIC_BIN  := dist/tinyprom
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 
-.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean bench bench-http static static-test container-check
+.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean soak soak-smoke bench bench-http static static-test container-check
 
 help:
 	@echo "make build        release binary at $(BIN)"
@@ -17,6 +17,7 @@ help:
 	@echo "make unit-test    cargo test --release (unit, doc and integration tests; release so load tests measure the real thing)"
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests"
+	@echo "make soak         wrk on /synthetic and /up, scraped every second (SOAK_SECONDS=60): RSS flat, counters monotonic"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
 	@echo "make bench        histogram benchmarks against the peer crates (markdown tables)"
 	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up"
@@ -33,7 +34,7 @@ run:
 deps:
 	scripts/deps.sh
 
-test: deps lint unit-test check-rules scrape-test static-test container-check
+test: deps lint unit-test check-rules scrape-test soak-smoke static-test container-check
 
 unit-test:
 	$(CARGO) test --release --all-targets
@@ -41,6 +42,15 @@ unit-test:
 
 scrape-test: build
 	TINYPROM_BIN=$(BIN) scripts/scrape-test.sh
+
+SOAK_SECONDS ?= 60
+
+soak: build
+	TINYPROM_BIN=$(BIN) SOAK_SECONDS=$(SOAK_SECONDS) python3 scripts/soak.py
+
+# The soak's checks in 10 s, as part of `make test`.
+soak-smoke: build
+	TINYPROM_BIN=$(BIN) SOAK_SECONDS=10 python3 scripts/soak.py
 
 check-rules:
 	scripts/check-rules.sh

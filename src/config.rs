@@ -27,7 +27,17 @@ pub struct Config {
     /// How long a connection may take to send a request, or sit idle between requests,
     /// before it is closed (`--web.read-timeout`).
     pub read_timeout: Duration,
+    /// The most client connections kept open; past it the longest-idle are closed
+    /// (`--web.max-connections`).
+    pub max_connections: usize,
+    /// Whether a supervising parent process restarts the serving process when it dies
+    /// (off with `--no-supervisor`, for debugging).
+    pub supervise: bool,
 }
+
+/// The default connection bound: far more than the scrapers and probes an exporter
+/// serves, few enough that their threads and buffers stay within a few tens of MB.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// The default worker count: handlers never block (the `/synthetic` delay runs on a
 /// timer thread), so a few workers per core keep every core busy while one of them
@@ -43,6 +53,8 @@ impl Default for Config {
             process_metrics: true,
             shutdown_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(10),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            supervise: true,
         }
     }
 }
@@ -94,8 +106,14 @@ Flags (each also read from the environment variable shown):
   --web.read-timeout=DUR       close connections that take longer than this to send a
                                request or sit idle between requests [default: 10s]
                                env TINYPROM_WEB_READ_TIMEOUT
+  --web.max-connections=N      client connections kept open at most, 16-65536; past it the
+                               longest-idle are closed [default: 512]
+                               env TINYPROM_WEB_MAX_CONNECTIONS
   --no-process-metrics         do not export process_* metrics
                                env TINYPROM_NO_PROCESS_METRICS=true
+  --no-supervisor              serve in this process, with no parent process restarting
+                               it when it dies (for debugging)
+                               env TINYPROM_NO_SUPERVISOR=true
   --health-check               GET /up on --web.listen-address and exit 0 if it answers
                                200, 1 otherwise (for container health checks)
   -h, --help                   print this help and exit
@@ -111,7 +129,7 @@ struct Flag {
     takes_value: bool,
 }
 
-const FLAGS: [Flag; 6] = [
+const FLAGS: [Flag; 8] = [
     Flag {
         name: "web.listen-address",
         env: "TINYPROM_WEB_LISTEN_ADDRESS",
@@ -138,8 +156,18 @@ const FLAGS: [Flag; 6] = [
         takes_value: true,
     },
     Flag {
+        name: "web.max-connections",
+        env: "TINYPROM_WEB_MAX_CONNECTIONS",
+        takes_value: true,
+    },
+    Flag {
         name: "no-process-metrics",
         env: "TINYPROM_NO_PROCESS_METRICS",
+        takes_value: false,
+    },
+    Flag {
+        name: "no-supervisor",
+        env: "TINYPROM_NO_SUPERVISOR",
         takes_value: false,
     },
 ];
@@ -240,8 +268,18 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
                 return Err("must be more than 0s".into());
             }
         }
+        "web.max-connections" => {
+            config.max_connections = value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (16..=65_536).contains(n))
+                .ok_or("expected a whole number from 16 to 65536")?;
+        }
         "no-process-metrics" => {
             config.process_metrics = !parse_bool(value)?;
+        }
+        "no-supervisor" => {
+            config.supervise = !parse_bool(value)?;
         }
         _ => unreachable!("FLAGS and apply list the same flags"),
     }
@@ -379,6 +417,7 @@ mod tests {
             (&["--web.telemetry-path=metrics"], &[], "starting with /"),
             (&["--web.telemetry-path=/up"], &[], "already an endpoint"),
             (&["--web.shutdown-timeout=soon"], &[], "duration"),
+            (&["--web.max-connections=3"], &[], "16 to 65536"),
             (
                 &[],
                 &[("TINYPROM_WEB_MAX_WORKERS", "lots")],

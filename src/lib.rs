@@ -8,6 +8,7 @@
 //!   `/synthetic` and `/metrics`, instrumented with the RED method.
 //! * [`process`]: process metrics read from `/proc`.
 //! * [`config`]: command-line and environment configuration of the binary.
+//! * [`supervisor`]: the parent process that restarts a broken serving process.
 //!
 //! # Embedding
 //!
@@ -73,6 +74,7 @@ pub mod http;
 pub mod metrics;
 pub mod process;
 pub mod signals;
+pub mod supervisor;
 
 /// The crate version, as reported by `--version` and `tinyprom_build_info`.
 ///

@@ -1,11 +1,13 @@
-//! The `tinyprom` binary: parse the configuration, bind, serve until SIGTERM/SIGINT.
-//! Everything else lives in the library.
+//! The `tinyprom` binary: parse the configuration, bind, then serve until SIGTERM/SIGINT
+//! in a supervised child process (see [`tinyprom::supervisor`]). Everything else lives
+//! in the library.
 
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tinyprom::config::{self, Command};
-use tinyprom::http::Server;
+use tinyprom::config::{self, Command, Config};
+use tinyprom::http::{Server, listen, server, watchdog};
 
 fn main() -> ExitCode {
     let command = config::parse(std::env::args().skip(1), |name| std::env::var(name).ok());
@@ -33,35 +35,77 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stop = match tinyprom::signals::install() {
-        Ok(stop) => stop,
+    // Bound here, before any fork, so the socket outlives every serving process.
+    let listener = match server::bind(config.listen_address, config.read_timeout) {
+        Ok(listener) => listener,
         Err(e) => {
-            eprintln!("tinyprom: cannot install signal handlers: {e}");
+            eprintln!("tinyprom: {e}");
             return ExitCode::from(1);
         }
     };
-    let server = match Server::bind(config.clone()) {
-        Ok(server) => server,
+    let local_addr = match listener.local_addr() {
+        Ok(addr) => addr,
         Err(e) => {
-            eprintln!("tinyprom: {e}");
+            eprintln!("tinyprom: reading the bound address: {e}");
             return ExitCode::from(1);
         }
     };
     eprintln!(
         "tinyprom {} listening on http://{} with {} workers, metrics at {}",
         tinyprom::VERSION,
-        server.local_addr(),
-        server.workers(),
+        local_addr,
+        config.max_workers,
         config.telemetry_path
     );
-    match server.run(stop) {
+    if !config.supervise {
+        if let Err(e) = tinyprom::signals::install() {
+            eprintln!("tinyprom: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+        return ExitCode::from(serve(&listener, &config, 0));
+    }
+    match tinyprom::supervisor::supervise(|restarts| serve(&listener, &config, restarts)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tinyprom: supervisor: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The serving process: runs the server on `listener` until a stop signal (exit 0) or
+/// until it breaks (exit 1, for the supervisor to replace it).
+fn serve(listener: &TcpListener, config: &Config, restarts: u64) -> u8 {
+    watchdog::install_panic_hook();
+    if let Err(e) = listen::raise_fd_limit() {
+        eprintln!("tinyprom: cannot read the open-files limit: {e}");
+    }
+    let listener = match listener.try_clone() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tinyprom: duplicating the listening socket: {e}");
+            return 1;
+        }
+    };
+    let server = match Server::builder(config.clone())
+        .listener(listener)
+        .restarts(restarts)
+        .bind()
+    {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("tinyprom: {e}");
+            return 1;
+        }
+    };
+    match server.run(tinyprom::signals::stop_flag()) {
         Ok(()) => {
             eprintln!("tinyprom: shut down cleanly");
-            ExitCode::SUCCESS
+            0
         }
         Err(e) => {
             eprintln!("tinyprom: {e}");
-            ExitCode::from(1)
+            1
         }
     }
 }

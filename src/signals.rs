@@ -9,10 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_signal: libc::c_int) {
+    // SeqCst: the flag is the only state shared with the interrupted program.
     if STOP.swap(true, Ordering::SeqCst) {
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(1) };
     }
+}
+
+/// The flag the handlers set (false until a signal arrives).
+pub fn stop_flag() -> &'static AtomicBool {
+    &STOP
 }
 
 /// Installs the handlers and returns the flag they set.

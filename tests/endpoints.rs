@@ -194,12 +194,13 @@ fn metrics_endpoint_is_text_004_and_lints_clean() {
     assert_eq!(kind("http_request_duration_seconds"), "histogram");
     assert_eq!(kind("process_cpu_seconds"), "counter");
     assert_eq!(kind("http_requests_in_flight"), "gauge");
-    // The scrape itself is in flight while it renders.
+    // The scrape itself is in flight while it renders (other requests may be too: the
+    // previous response is counted out only after it is written, and the watchdog probes).
     let in_flight = samples(&families)
         .into_iter()
         .find(|s| s.name == "http_requests_in_flight")
         .unwrap();
-    assert_eq!(in_flight.value, 1.0);
+    assert!((1.0..=3.0).contains(&in_flight.value), "{in_flight:?}");
     let build = samples(&families)
         .into_iter()
         .find(|s| s.name == "tinyprom_build_info")

@@ -6,9 +6,12 @@
 //! others; see [`server`] for the request path and the shutdown sequence.
 
 pub mod delay;
+pub mod guard;
+pub mod listen;
 pub mod red;
 pub mod routes;
 pub mod server;
+pub mod watchdog;
 
 pub use routes::{METHODS, Reply, Router, UNMATCHED_ROUTE};
 pub use server::{RunningServer, ServeError, Server, ServerBuilder};

@@ -8,6 +8,15 @@
 //! endpoint never holds a worker. `/metrics` renders into a buffer each worker keeps,
 //! so a warm scrape allocates nothing for the body.
 //!
+//! Protection: the listening socket is tuned by [`super::listen`], every connection is
+//! watched by the [`Guard`] (deadlines, size limit, connection bound, fairness), and a
+//! [`Watchdog`] thread condemns the process when `tiny_http` is broken beyond repair:
+//! [`Server::run`] then returns [`ServeError::Condemned`] and the binary exits, for the
+//! supervisor to start a fresh process on the same socket. Requests carrying a body no
+//! endpoint reads have their connection's reading side shut before the response, so
+//! `tiny_http`'s drain of the body cannot hold a worker; a body too large for that
+//! drain to even allocate its buffer gets the connection closed without an answer.
+//!
 //! Shutdown: [`Server::run`] returns after its stop flag is set (SIGTERM/SIGINT in the
 //! binary): it closes the listening socket first (new connections are refused at once),
 //! lets parked and running requests finish, answers anything newer on kept-alive
@@ -18,7 +27,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,8 +36,11 @@ use std::time::{Duration, Instant};
 use tiny_http::{Header, Request, Response, StatusCode};
 
 use super::delay::{DelayQueue, Due};
+use super::guard::{Guard, GuardConfig};
+use super::listen;
 use super::red::RedMetrics;
 use super::routes::{Endpoint, Handler, Reply, Router, method_index};
+use super::watchdog::{Readings, Watchdog};
 use crate::config::Config;
 use crate::exposition::{Format, negotiate};
 use crate::metrics::{Counter, IndexedFamily, Info, MetricError, Registry};
@@ -36,6 +48,11 @@ use crate::process::ProcessCollector;
 
 /// The most `/synthetic` requests waiting for their delay at once; more get a 503.
 pub const MAX_PARKED: usize = 16_384;
+
+/// Declared bodies larger than this are not answered: `tiny_http` would drain them
+/// through one buffer of the declared size, and an allocation that large can fail and
+/// abort the process. The connection is closed instead (see the module documentation).
+pub const MAX_DRAINABLE_BODY: usize = 1 << 30;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug)]
@@ -48,6 +65,8 @@ pub enum ServeError {
     Metric(MetricError),
     /// tiny_http's accept loop ended: the server can no longer take connections.
     AcceptLoopEnded(io::Error),
+    /// The watchdog found the server broken beyond repair (the cause in words).
+    Condemned(String),
 }
 
 impl fmt::Display for ServeError {
@@ -73,6 +92,9 @@ impl fmt::Display for ServeError {
                     f,
                     "the HTTP accept loop ended ({e}); exiting so a supervisor can restart"
                 )
+            }
+            ServeError::Condemned(cause) => {
+                write!(f, "watchdog: {cause}; exiting so a supervisor can restart")
             }
         }
     }
@@ -113,6 +135,8 @@ pub struct ServerBuilder {
     config: Config,
     router: Router,
     registry: Option<Arc<Registry>>,
+    listener: Option<TcpListener>,
+    restarts: u64,
 }
 
 impl ServerBuilder {
@@ -130,6 +154,19 @@ impl ServerBuilder {
     /// Renders (and adds tinyprom's own metrics to) this registry instead of a new one.
     pub fn registry(mut self, registry: Arc<Registry>) -> Self {
         self.registry = Some(registry);
+        self
+    }
+
+    /// Serves on this already bound socket instead of binding `listen_address` (the
+    /// supervisor binds once and hands the socket to each serving process).
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// The restarts of the serving process so far, exported as `tinyprom_restarts_total`.
+    pub fn restarts(mut self, restarts: u64) -> Self {
+        self.restarts = restarts;
         self
     }
 
@@ -160,10 +197,17 @@ impl ServerBuilder {
         if config.process_metrics {
             registry.register_collector(ProcessCollector::new())?;
         }
-        let listener = TcpListener::bind(config.listen_address)
-            .map_err(|e| ServeError::Bind(config.listen_address, e))?;
-        set_nodelay(&listener)
-            .map_err(|e| ServeError::Io("setting TCP_NODELAY on the listening socket".into(), e))?;
+        let restarts = Counter::new();
+        restarts.inc_by(self.restarts);
+        registry.register(
+            "tinyprom_restarts_total",
+            "Restarts of the serving process by tinyprom's supervisor (counters of the other metrics start again from zero at each).",
+            restarts,
+        )?;
+        let listener = match self.listener {
+            Some(listener) => listener,
+            None => bind(config.listen_address, config.read_timeout)?,
+        };
         let local_addr = listener
             .local_addr()
             .map_err(|e| ServeError::Io("reading the bound address".into(), e))?;
@@ -175,6 +219,18 @@ impl ServerBuilder {
         })?;
         let delay = DelayQueue::start(MAX_PARKED)
             .map_err(|e| ServeError::Io("starting the delay thread".into(), e))?;
+        let guard = Guard::start(
+            local_addr.port(),
+            control.as_raw_fd(),
+            GuardConfig {
+                read_timeout: config.read_timeout,
+                max_connections: config
+                    .max_connections
+                    .min(listen::fd_limit().map_or(usize::MAX, listen::connections_within)),
+            },
+            &registry,
+        )
+        .map_err(|e| ServeError::Io("starting the connection guard".into(), io::Error::other(e)))?;
         Ok(Server {
             http: Arc::new(http),
             control,
@@ -189,33 +245,13 @@ impl ServerBuilder {
                 stopping: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
                 busy: AtomicUsize::new(0),
+                busy_since: (0..config.max_workers).map(|_| AtomicU64::new(0)).collect(),
+                epoch: Instant::now(),
+                guard,
             }),
             workers: config.max_workers,
             shutdown_timeout: config.shutdown_timeout,
         })
-    }
-}
-
-/// Disables Nagle's algorithm on the listening socket; Linux copies the option to every
-/// accepted connection. tiny_http writes a response's head and body in two `write`s,
-/// so with Nagle on, any body larger than its 1 KiB buffer waits for the client's
-/// delayed ACK: a 40 ms stall on every `/metrics` scrape.
-fn set_nodelay(listener: &TcpListener) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live local.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
@@ -244,6 +280,38 @@ struct Shared {
     finished: AtomicBool,
     /// Requests a worker is handling right now.
     busy: AtomicUsize,
+    /// Per worker: when its current request started, in microseconds since `epoch`
+    /// plus one; 0 while idle. Read by the watchdog.
+    busy_since: Vec<AtomicU64>,
+    epoch: Instant,
+    guard: Guard,
+}
+
+impl Shared {
+    /// What the watchdog needs to know.
+    fn readings(&self) -> Readings {
+        let now = self.epoch.elapsed();
+        Readings {
+            zombies: self.guard.zombies(),
+            busy_for: self
+                .busy_since
+                .iter()
+                // Relaxed: a diagnostic reading; a stale value errs by one request.
+                .map(|t| match t.load(Ordering::Relaxed) {
+                    0 => None,
+                    t => Some(now.saturating_sub(Duration::from_micros(t - 1))),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Binds `addr` and tunes the socket (see [`super::listen`]).
+pub fn bind(addr: SocketAddr, read_timeout: Duration) -> Result<TcpListener, ServeError> {
+    let listener = TcpListener::bind(addr).map_err(|e| ServeError::Bind(addr, e))?;
+    listen::tune(&listener, read_timeout)
+        .map_err(|e| ServeError::Io("tuning the listening socket".into(), e))?;
+    Ok(listener)
 }
 
 impl Server {
@@ -253,6 +321,8 @@ impl Server {
             router: Router::new(&config.telemetry_path),
             config,
             registry: None,
+            listener: None,
+            restarts: 0,
         }
     }
 
@@ -279,7 +349,7 @@ impl Server {
     /// Serves until `stop` becomes true, then shuts down gracefully (see the module
     /// documentation). Returns an error if the accept loop dies.
     pub fn run(self, stop: &AtomicBool) -> Result<(), ServeError> {
-        let (fatal_tx, fatal_rx) = mpsc::channel::<io::Error>();
+        let (fatal_tx, fatal_rx) = mpsc::channel::<ServeError>();
         let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(self.workers);
         for i in 0..self.workers {
             let http = Arc::clone(&self.http);
@@ -288,8 +358,8 @@ impl Server {
             let handle = std::thread::Builder::new()
                 .name(format!("tinyprom-worker-{i}"))
                 .spawn(move || {
-                    if let Some(e) = work(&http, &shared) {
-                        let _ = fatal.send(e);
+                    if let Some(e) = work(i, &http, &shared) {
+                        let _ = fatal.send(ServeError::AcceptLoopEnded(e));
                     }
                 })
                 .map_err(|e| ServeError::Io("starting a worker thread".into(), e));
@@ -301,16 +371,41 @@ impl Server {
                 }
             }
         }
+        let watchdog = {
+            let shared = Arc::clone(&self.shared);
+            let fatal = fatal_tx.clone();
+            let addr = self.local_addr;
+            std::thread::Builder::new()
+                .name("tinyprom-watchdog".into())
+                .spawn(move || watch(addr, &shared, &fatal))
+                .map_err(|e| ServeError::Io("starting the watchdog thread".into(), e))
+        };
+        // Not joined at shutdown: it notices `stopping` within 50 ms (or one probe).
+        match watchdog {
+            Ok(_detached) => {}
+            Err(e) => {
+                self.finish(handles);
+                return Err(e);
+            }
+        }
+        drop(fatal_tx);
         let mut result = Ok(());
+        // Relaxed: the flag is polled; seeing it one iteration late is harmless.
         while !stop.load(Ordering::Relaxed) {
             match fatal_rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(e) => {
-                    result = Err(ServeError::AcceptLoopEnded(e));
+                    result = Err(e);
                     break;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
+        }
+        if result.is_err() {
+            // Broken beyond repair: leave the listening socket open (a supervisor's next
+            // process serves on it) and stuck threads alone; the process is about to exit.
+            self.shared.finished.store(true, Ordering::SeqCst);
+            return result;
         }
         self.finish(handles);
         result
@@ -319,6 +414,7 @@ impl Server {
     /// Closes the listener, drains in-flight work within the shutdown timeout, stops
     /// the workers and the delay thread.
     fn finish(self, handles: Vec<JoinHandle<()>>) {
+        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
         self.shared.stopping.store(true, Ordering::SeqCst);
         // SAFETY: shutdown(2) on a descriptor we own; it makes tiny_http's blocked
         // accept() fail, ending its accept loop, and refuses new connections.
@@ -327,11 +423,14 @@ impl Server {
         }
         let deadline = Instant::now() + self.shutdown_timeout;
         while Instant::now() < deadline
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
             && (self.shared.parked.load(Ordering::SeqCst) > 0
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 || self.shared.busy.load(Ordering::SeqCst) > 0)
         {
             std::thread::sleep(Duration::from_millis(2));
         }
+        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
         self.shared.finished.store(true, Ordering::SeqCst);
         for h in handles {
             let _ = h.join();
@@ -372,6 +471,7 @@ impl RunningServer {
 
     /// Shuts the server down gracefully and waits for it.
     pub fn stop(self) -> Result<(), ServeError> {
+        // Relaxed: a polled flag or diagnostic reading; staleness only delays by one poll.
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_else(|_| {
             Err(ServeError::Io(
@@ -382,18 +482,48 @@ impl RunningServer {
     }
 }
 
+/// The watchdog thread: checks the server until shutdown and reports a condemnation.
+fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
+    let mut dog = Watchdog::new(addr);
+    // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+    while !shared.stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if !dog.due(Instant::now()) {
+            continue;
+        }
+        if let Some(cause) = dog.check(&shared.readings()) {
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+            if !shared.stopping.load(Ordering::SeqCst) {
+                let _ = fatal.send(ServeError::Condemned(cause));
+            }
+            return;
+        }
+    }
+}
+
 /// A worker: takes requests until shutdown is finished. Returns the accept loop's
 /// error if it died while the server was meant to be running.
-fn work(http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
+fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
     let mut buf = Vec::with_capacity(16 * 1024);
+    // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
             Ok(Some(request)) => {
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 shared.busy.fetch_add(1, Ordering::SeqCst);
-                handle(request, shared, &mut buf);
+                let started = shared.epoch.elapsed().as_micros() as u64 + 1;
+                // Relaxed: read only by the watchdog, which tolerates staleness.
+                shared.busy_since[index].store(started, Ordering::Relaxed);
+                // A panic here (a tiny_http assertion, a bug of ours) costs one
+                // request, not the worker.
+                let _ = catch_unwind(AssertUnwindSafe(|| handle(request, shared, &mut buf)));
+                // Relaxed: as above.
+                shared.busy_since[index].store(0, Ordering::Relaxed);
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 shared.busy.fetch_sub(1, Ordering::SeqCst);
             }
             Ok(None) => {}
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
             Err(e) if shared.stopping.load(Ordering::SeqCst) => {
                 // The accept loop ending is how shutdown closes the listener.
                 let _ = e;
@@ -420,6 +550,7 @@ impl Due for Parked {
         let code = respond_text(self.request, self.code, &self.code.to_string(), &[]);
         self.red
             .finish(self.method, self.route, code, self.received.elapsed());
+        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
         self.parked.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -427,7 +558,46 @@ impl Due for Parked {
 /// The status codes `/synthetic` draws from, uniformly.
 pub const SYNTHETIC_CODES: [u16; 8] = [200, 200, 200, 200, 200, 400, 401, 500];
 
+/// What to do about a request's body, which no endpoint reads.
+#[derive(Debug, PartialEq, Eq)]
+enum Body {
+    /// None, or already buffered whole by tiny_http (up to 1 KiB without
+    /// `Expect: 100-continue`): nothing to drain.
+    Harmless,
+    /// tiny_http would drain it after the response: shut the reading side first.
+    Refuse,
+    /// Too large to drain at all: close the connection unanswered.
+    Abandon,
+}
+
+fn body_disposition(request: &Request) -> Body {
+    let chunked = header(request, "Transfer-Encoding").is_some();
+    let expects = header(request, "Expect").is_some();
+    match request.body_length() {
+        _ if chunked => Body::Refuse,
+        Some(n) if n > MAX_DRAINABLE_BODY => Body::Abandon,
+        Some(n) if n > 1024 || (n > 0 && expects) => Body::Refuse,
+        _ => Body::Harmless,
+    }
+}
+
 fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
+    let disposition = body_disposition(&request);
+    if disposition != Body::Harmless {
+        let Some(&peer) = request.remote_addr() else {
+            return;
+        };
+        if disposition == Body::Abandon {
+            shared.guard.abandon(peer);
+            // Dropping the request would run tiny_http's drain, whose buffer of the
+            // declared size cannot be allocated. Leaked instead: the connection is
+            // shut, its thread is wedged and counted as a zombie by the guard, and the
+            // watchdog replaces the process before such leaks add up.
+            std::mem::forget(request);
+            return;
+        }
+        shared.guard.refuse_body(peer);
+    }
     let received = Instant::now();
     shared.red.start();
     let method = method_index(request.method());
@@ -456,6 +626,7 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
             respond_bytes(request, 200, format.content_type(), buf, &[])
         }
         Some(Endpoint::Synthetic) => {
+            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
             if shared.stopping.load(Ordering::SeqCst) {
                 respond_text(request, 503, "503 shutting down\n", &[])
             } else {
@@ -470,6 +641,7 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
                     red: Arc::clone(&shared.red),
                     parked: Arc::clone(&shared.parked),
                 };
+                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                 shared.parked.fetch_add(1, Ordering::SeqCst);
                 let refused = {
                     let delay_queue = shared.delay.lock().unwrap_or_else(|p| p.into_inner());
@@ -481,6 +653,7 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
                 match refused {
                     None => return, // answered and recorded by the delay thread
                     Some(job) => {
+                        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
                         shared.parked.fetch_sub(1, Ordering::SeqCst);
                         respond_text(job.request, 503, "503 too many requests waiting\n", &[])
                     }

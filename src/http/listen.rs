@@ -1,0 +1,145 @@
+//! The listening socket's options, chosen so the kernel absorbs what it can of an
+//! attack before `tiny_http` (which takes every connection it is given) sees it.
+//!
+//! * A backlog of [`BACKLOG`]: a burst of connections, or a restart of the serving
+//!   process, waits in the kernel instead of being refused.
+//! * `TCP_DEFER_ACCEPT` for the read timeout: a connection is handed to `accept()` only
+//!   once it has sent data. A client that connects and says nothing never costs a file
+//!   descriptor or a thread; the kernel drops it after the timeout.
+//! * `SO_SNDTIMEO`: accepted sockets inherit it on Linux, so a client that stops reading
+//!   its response blocks a worker for at most [`write_timeout`] per write. (The matching
+//!   `SO_RCVTIMEO` would also make `accept()` itself time out and end `tiny_http`'s
+//!   accept loop, so read deadlines are enforced by [`super::guard`] instead.)
+//!
+//! * `TCP_NODELAY`: accepted sockets inherit it. tiny_http writes a response's head
+//!   and body in two `write`s, so with Nagle's algorithm on, any body larger than its
+//!   1 KiB buffer waits for the client's delayed ACK: a 40 ms stall on every kept-alive
+//!   `/metrics` scrape.
+//!
+//! All of it is best effort: where an option is missing the server still runs.
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`).
+pub const BACKLOG: libc::c_int = 4096;
+
+/// The send timeout for a read timeout: short, since a healthy client drains a few
+/// kilobytes of response in milliseconds.
+pub fn write_timeout(read_timeout: Duration) -> Duration {
+    read_timeout.min(Duration::from_secs(2))
+}
+
+/// Applies the options above to a bound listener.
+pub fn tune(listener: &TcpListener, read_timeout: Duration) -> io::Result<()> {
+    let fd = listener.as_raw_fd();
+    // SAFETY: listen(2) on a socket we own; calling it again only changes the backlog.
+    if unsafe { libc::listen(fd, BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let defer = read_timeout.as_secs().clamp(1, 3600) as libc::c_int;
+    // Best effort: not every platform has TCP_DEFER_ACCEPT.
+    let _ = set_option(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &defer);
+    let on: libc::c_int = 1;
+    let _ = set_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &on);
+    let send = write_timeout(read_timeout);
+    let tv = libc::timeval {
+        tv_sec: send.as_secs() as libc::time_t,
+        tv_usec: send.subsec_micros() as libc::suseconds_t,
+    };
+    set_option(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &tv)
+}
+
+fn set_option<T>(
+    fd: libc::c_int,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: value points to a live T and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The most connections `fd_limit` open files can hold: `tiny_http` keeps two
+/// descriptors per connection, and a few are the process's own.
+pub fn connections_within(fd_limit: u64) -> usize {
+    (fd_limit.saturating_sub(64) / 2).max(1) as usize
+}
+
+/// The soft limit on open files, if it can be read.
+pub fn fd_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+}
+
+/// Raises the soft limit on open files to the hard limit, so the connection bound of
+/// [`super::guard`] rather than `EMFILE` is what limits connections. Returns the soft
+/// limit now in force.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_a_loopback_listener_works_and_keeps_it_listening() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        tune(&listener, Duration::from_secs(10)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        assert_eq!(
+            write_timeout(Duration::from_secs(10)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            write_timeout(Duration::from_millis(300)),
+            Duration::from_millis(300)
+        );
+    }
+
+    #[test]
+    fn connection_bound_fits_the_fd_limit() {
+        assert_eq!(connections_within(1024), 480);
+        assert_eq!(connections_within(10), 1);
+        assert!(fd_limit().is_some_and(|n| n > 0));
+    }
+}

@@ -1,0 +1,124 @@
+//! Helpers for the reliability tests: the serving child process of a supervised
+//! tinyprom, its resources, quick probes and raw connections.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// The pid of the (single) serving child of the supervisor `parent`.
+pub fn child_pid(parent: u32) -> Option<u32> {
+    let path = format!("/proc/{parent}/task/{parent}/children");
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Waits (at most `limit`) for a serving child other than `not`.
+pub fn wait_for_child(parent: u32, not: Option<u32>, limit: Duration) -> Option<u32> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(pid) = child_pid(parent).filter(|p| Some(*p) != not) {
+            return Some(pid);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
+}
+
+/// Threads, open descriptors and resident kB of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub threads: u64,
+    pub fds: u64,
+    pub rss_kb: u64,
+}
+
+pub fn usage(pid: u32) -> Option<Usage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some(Usage {
+        threads: field("Threads:")?,
+        rss_kb: field("VmRSS:")?,
+        fds: std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64,
+    })
+}
+
+/// GET `path` on a fresh connection within `limit`: the status, or why not.
+pub fn quick_get(addr: SocketAddr, path: &str, limit: Duration) -> Result<u16, String> {
+    let mut s = TcpStream::connect_timeout(&addr, limit).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(limit)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(limit))
+        .map_err(|e| e.to_string())?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).map_err(|e| format!("read: {e}"))?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line {head:?}"))
+}
+
+/// Asserts `/up` answers 200 within `limit`, naming the situation on failure.
+pub fn assert_up(addr: SocketAddr, limit: Duration, when: &str) {
+    let start = Instant::now();
+    match quick_get(addr, "/up", limit) {
+        Ok(200) => {}
+        other => panic!("{when}: /up gave {other:?} after {:?}", start.elapsed()),
+    }
+}
+
+/// Sends `bytes` on a fresh connection and reads until the server answers or closes
+/// (at most `limit`); returns the status code if any and how long it took.
+pub fn send_raw(addr: SocketAddr, bytes: &[u8], limit: Duration) -> (Option<u16>, Duration) {
+    let start = Instant::now();
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, limit) else {
+        return (None, start.elapsed());
+    };
+    let _ = s.set_write_timeout(Some(limit));
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    // The server may close before everything is sent: that is an answer too.
+    let _ = s.write_all(bytes);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.len() >= 12 {
+                    break;
+                }
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let code = (got.len() >= 12)
+        .then(|| std::str::from_utf8(&got[9..12]).ok()?.parse().ok())
+        .flatten();
+    (code, start.elapsed())
+}
+
+/// The number of samples in a text exposition.
+pub fn series_count(body: &[u8]) -> usize {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .count()
+}
