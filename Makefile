@@ -2,10 +2,13 @@
 CARGO ?= cargo
 BIN   := target/release/tinyprom
 # The static binary: glibc linked in (+crt-static; no musl target is installed here),
-# non-PIE (saves the relocation tables), built with the size-first `static` profile.
+# non-PIE (saves the relocation tables), identical functions folded when the linker
+# can (lld, rustc's default linker here, can; GNU ld cannot), built with the
+# size-first `static` profile. `=`, not `:=`: the linker probe runs only for `static`.
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 STATIC_BIN  := dist/tinyprom
-STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
+ICF_FLAG = $(shell d=$$(mktemp -d) && echo 'fn main() {}' > $$d/p.rs && rustc -C link-arg=-Wl,--icf=all -o $$d/p $$d/p.rs >/dev/null 2>&1 && echo '-C link-arg=-Wl,--icf=all'; rm -rf $$d)
+STATIC_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static $(ICF_FLAG)
 
 .PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean soak soak-smoke bench bench-http static static-test container-check
 

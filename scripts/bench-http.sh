@@ -5,7 +5,10 @@
 # wrk runs are interleaved (plain /up, tinyprom /up, tinyprom /metrics, then again)
 # so drift on a shared machine hits every column alike; the tables show medians with
 # the range. Also measured: idle RSS, peak RSS and threads under load, and the time
-# from spawning each server to its first 200 on /up.
+# from spawning each server to its first 200 on /up. tinyprom serves from a child of
+# its supervisor process: RSS and threads are the serving child's, and the idle table
+# adds the supervisor's RSS and the proportional set size (PSS) of both together,
+# which is what they cost a container (pages they share are counted once).
 #
 # The statically linked container binary (STATIC_BIN, from `make static`) is measured
 # as a third server when it exists.
@@ -69,6 +72,28 @@ status_field() {
     awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
+# pss PID...: total proportional set size in kB.
+pss() {
+    local total=0 kb pid
+    for pid in "$@"; do
+        kb=$(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup")
+        total=$((total + kb))
+    done
+    echo "$total"
+}
+
+# serving_pid PID: the process that serves, i.e. PID's child if it has one (tinyprom's
+# supervisor forks it), else PID itself (the plain server).
+serving_pid() {
+    local child=""
+    for _ in $(seq 1 100); do # at most 1 s for the fork
+        child=$(cat "/proc/$1/task/$1/children" 2>/dev/null | awk '{ print $1 }')
+        [ -n "$child" ] && break
+        sleep 0.01
+    done
+    echo "${child:-$1}"
+}
+
 servers=(plain tinyprom)
 bins=("$plain_bin" "$tinyprom_bin")
 if [ -x "$static_bin" ]; then
@@ -77,16 +102,24 @@ if [ -x "$static_bin" ]; then
 else
     echo "bench-http: $static_bin not found (make static); measuring without it" >&2
 fi
-declare -A addrs server_pids
+declare -A addrs server_pids top_pids
 for i in "${!servers[@]}"; do
     start "${servers[$i]}" "${bins[$i]}"
     addrs[${servers[$i]}]=$addr
-    server_pids[${servers[$i]}]=$pid
+    top_pids[${servers[$i]}]=$pid
+    server_pids[${servers[$i]}]=$(serving_pid "$pid")
 done
 sleep 0.2
 for name in "${servers[@]}"; do
-    p=${server_pids[$name]}
-    echo "$name $(status_field "$p" VmRSS) $(status_field "$p" Threads)" >>"$tmp/idle"
+    # One request each first, so idle means "has served", not "never touched".
+    curl -s --max-time 5 -o /dev/null "http://${addrs[$name]}/up" || true
+    p=${server_pids[$name]} top=${top_pids[$name]}
+    if [ "$p" = "$top" ]; then
+        parent_rss=0 all_pss=$(pss "$p")
+    else
+        parent_rss=$(status_field "$top" VmRSS) all_pss=$(pss "$top" "$p")
+    fi
+    echo "$name $(status_field "$p" VmRSS) $(status_field "$p" Threads) $parent_rss $all_pss" >>"$tmp/idle"
 done
 
 # run SERVER ENDPOINT URL: one wrk run; appends "round server endpoint req/s p50 p99
@@ -211,13 +244,15 @@ for note in notes:
 
 idle = {l.split()[0]: l.split()[1:] for l in open(os.path.join(tmp, "idle"))}
 peak = {l.split()[0]: l.split()[1] for l in open(os.path.join(tmp, "peak"))}
+mib = lambda kb: f"{int(kb) / 1024:.2f} MiB"
 start = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(os.path.join(tmp, "startup"))}
-print("\n| server | idle RSS | peak RSS under load | idle threads | start-up to first 200 on /up, ms (min–max) |")
-print("|---|---:|---:|---:|---:|")
+print("\n| server | idle RSS | peak RSS under load | idle threads | supervisor RSS | PSS, all processes, idle | start-up to first 200 on /up, ms (min–max) |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for name in idle:
-    rss, threads = idle[name]
+    rss, threads, parent_rss, all_pss = idle[name]
     s = start[name]
-    print(f"| {name} | {int(rss) / 1024:.2f} MiB | {int(peak[name]) / 1024:.2f} MiB | {threads} | "
+    parent = mib(parent_rss) if int(parent_rss) else "none"
+    print(f"| {name} | {mib(rss)} | {mib(peak[name])} | {threads} | {parent} | {mib(all_pss)} | "
           f"{s[0]:.2f} ({s[1]:.2f}–{s[2]:.2f}) |")
 
 # Each round's tinyprom run is compared with the plain run just before it, so load

@@ -6,7 +6,8 @@
 # with `chroot --userspec=65534:65534` on a loopback port, and checks: it runs as uid
 # 65534; /up answers 200; /metrics serves the RED, scrape and build metrics but no
 # process_* (there is no /proc in the empty root); `--health-check` from inside the
-# root exits 0 against it and 1 against a closed port; SIGTERM stops it cleanly.
+# root exits 0 against it and 1 against a closed port; SIGTERM stops it cleanly. The
+# binary's size against the issue's 1.6 MiB budget is reported, not enforced.
 # chroot needs root: anyone else gets a clear skip message and exit status 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,16 @@ fi
 echo "static-test: $bin ($(stat -c %s "$bin") bytes) listening on $addr in an empty root"
 
 check "runs as uid 65534" grep -Eq '^Uid:[[:space:]]+65534[[:space:]]' "/proc/$pid/status"
+# The supervisor forks its serving child without exec, so it works with nothing to
+# exec; the child must be there and unprivileged too.
+child=""
+for _ in $(seq 1 100); do # at most 1 s
+    child=$(awk '{ print $1 }' "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+    [ -n "$child" ] && break
+    sleep 0.01
+done
+check "the serving child runs, as uid 65534" \
+    grep -Eq '^Uid:[[:space:]]+65534[[:space:]]' "/proc/${child:-0}/status"
 check "the root holds nothing but the binary" test "$(ls -A "$root")" = tinyprom
 
 up=$(curl -s --max-time 5 -w ' %{http_code}' "http://$addr/up" || true)
@@ -120,3 +131,10 @@ if [ "$failures" -ne 0 ]; then
     exit 1
 fi
 echo "static-test: all checks passed"
+size=$(stat -c %s "$bin")
+budget=$((16 * 1024 * 1024 / 10)) # 1.6 MiB, the issue's target: reported, not enforced
+if [ "$size" -le "$budget" ]; then
+    echo "static-test: size $size bytes, within the 1.6 MiB budget ($budget) by $((budget - size))"
+else
+    echo "static-test: NOTE: size $size bytes is over the 1.6 MiB budget ($budget) by $((size - budget))"
+fi
