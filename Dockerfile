@@ -1,5 +1,5 @@
 # tinyprom in a FROM scratch image: one statically linked, stripped binary and nothing
-# else (about 1.6 MB in all).
+# else (about 1.7 MB in all).
 #
 #   docker build -t tinyprom .
 #   docker run --rm -p 8080:8000 tinyprom          # then: curl localhost:8080/up
