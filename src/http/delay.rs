@@ -108,11 +108,13 @@ impl<T: Due> DelayQueue<T> {
     }
 
     /// Jobs waiting right now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shared.lock().heap.len()
     }
 
     /// True when no job waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

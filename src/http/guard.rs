@@ -129,6 +129,7 @@ struct Inner {
     stop: AtomicBool,
     closed: IndexedFamily<Counter>,
     open: Gauge,
+    kicks: Counter,
     zombies: AtomicUsize,
 }
 
@@ -163,6 +164,12 @@ impl Guard {
             "Client connections open, as last counted by the connection guard.",
             open.clone(),
         )?;
+        let kicks = Counter::new();
+        registry.register(
+            "tinyprom_http_pool_kicks_total",
+            "Throw-away connections the guard opened to make tiny_http's pool serve a connection it had queued.",
+            kicks.clone(),
+        )?;
         let inner = Arc::new(Inner {
             port,
             listener,
@@ -175,6 +182,7 @@ impl Guard {
             stop: AtomicBool::new(false),
             closed,
             open,
+            kicks,
             zombies: AtomicUsize::new(0),
         });
         let worker = Arc::clone(&inner);
@@ -312,6 +320,7 @@ impl Inner {
             _ => addr,
         };
         for _ in 0..n {
+            self.kicks.inc();
             if let Ok(mut stream) =
                 std::net::TcpStream::connect_timeout(&target, Duration::from_millis(50))
             {

@@ -9,7 +9,7 @@
 //! * `SO_SNDTIMEO`: accepted sockets inherit it on Linux, so a client that stops reading
 //!   its response blocks a worker for at most [`write_timeout`] per write. (The matching
 //!   `SO_RCVTIMEO` would also make `accept()` itself time out and end `tiny_http`'s
-//!   accept loop, so read deadlines are enforced by [`super::guard`] instead.)
+//!   accept loop, so read deadlines are enforced by `guard` instead.)
 //!
 //! * `TCP_NODELAY`: accepted sockets inherit it. tiny_http writes a response's head
 //!   and body in two `write`s, so with Nagle's algorithm on, any body larger than its
@@ -91,7 +91,7 @@ pub fn fd_limit() -> Option<u64> {
 }
 
 /// Raises the soft limit on open files to the hard limit, so the connection bound of
-/// [`super::guard`] rather than `EMFILE` is what limits connections. Returns the soft
+/// `guard` rather than `EMFILE` is what limits connections. Returns the soft
 /// limit now in force.
 pub fn raise_fd_limit() -> io::Result<u64> {
     let mut limit = libc::rlimit {

@@ -5,10 +5,10 @@
 //! endpoint (`/synthetic`) is answered from a timer thread so it cannot starve the
 //! others; see [`server`] for the request path and the shutdown sequence.
 
-pub mod delay;
-pub mod guard;
+mod delay;
+mod guard;
 pub mod listen;
-pub mod red;
+mod red;
 pub mod routes;
 pub mod server;
 pub mod watchdog;

@@ -3,13 +3,13 @@
 //! Request path: tiny_http's accept thread hands each connection to a connection
 //! thread, which parses requests and queues them; a fixed number of worker threads take
 //! them with `recv_timeout`, route them (see [`super::routes`]), answer, and record the
-//! RED metrics (see [`super::red`]). `/synthetic` is parked in a
-//! [`DelayQueue`] and answered by its timer thread, so a slow
+//! RED metrics (see `red`). `/synthetic` is parked in a
+//! `DelayQueue` and answered by its timer thread, so a slow
 //! endpoint never holds a worker. `/metrics` renders into a buffer each worker keeps,
 //! so a warm scrape allocates nothing for the body.
 //!
 //! Protection: the listening socket is tuned by [`super::listen`], every connection is
-//! watched by the [`Guard`] (deadlines, size limit, connection bound, fairness), and a
+//! watched by the `Guard` (deadlines, size limit, connection bound, fairness), and a
 //! [`Watchdog`] thread condemns the process when `tiny_http` is broken beyond repair:
 //! [`Server::run`] then returns [`ServeError::Condemned`] and the binary exits, for the
 //! supervisor to start a fresh process on the same socket. Requests carrying a body no

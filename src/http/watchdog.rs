@@ -7,7 +7,7 @@
 //! * a **self-probe**: a fresh loopback connection sends a blank line, which
 //!   `tiny_http` answers with a 400 by itself. An answer proves the accept loop and the
 //!   connection threads work; [`PROBE_FAILURES`] failures in a row mean they do not.
-//! * **wedged connections** ([`super::guard`]'s zombies) above [`MAX_ZOMBIES`]: each
+//! * **wedged connections** (`guard`'s zombies) above [`MAX_ZOMBIES`]: each
 //!   holds a thread and two descriptors that only a new process gets back.
 //! * **workers stuck**: every worker busy on one request for longer than
 //!   [`STUCK_AFTER`].
