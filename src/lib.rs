@@ -1,6 +1,6 @@
 //! tinyprom: a tiny Prometheus exporter and the metrics library it is built on.
 //!
-//! * [`metrics`]: lock-free counters, gauges, histograms, summaries, info and callback
+//! * [`metrics`]: non-blocking counters, gauges, histograms, summaries, info and callback
 //!   metrics, labeled families, a registry.
 //! * [`exposition`]: the text format 0.0.4 and OpenMetrics 1.0 renderers, content
 //!   negotiation.

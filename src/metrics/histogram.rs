@@ -32,11 +32,17 @@
 //!   picks, so two threads observing one series write different lines and scale
 //!   instead of fighting over one.
 //! * An observer that finds its stripe taken moves its probe to the next stripe and
-//!   tries there; only when every stripe is taken at once does it spin, then yield.
+//!   tries there. If every stripe is taken at once (holders preempted mid-update), it
+//!   records into the series' *overflow shard* instead (`overflow.rs`): client_golang's
+//!   hot/cold halves, atomic read-modify-writes only. So an observer never waits for
+//!   another thread, whatever the scheduler does: the hot path is non-blocking (the
+//!   try-locks are never waited on by observers; only a scrape waits for a holder, as
+//!   client_golang's collector waits for observers in progress).
 //!
 //! A scrape (or [`Histogram::snapshot`]) locks the base, then each stripe in turn,
-//! moving the stripe's counts and sum into the base and zeroing the stripe, and reads
-//! the base while still holding it. What it reads is the union of complete
+//! moving the stripe's counts and sum into the base and zeroing the stripe, then drains
+//! the overflow shard into the base the same way, and reads the base while still
+//! holding it. What it reads is the union of complete
 //! observations (no observation is ever half in a shard outside its lock), so
 //! buckets are cumulative and non-decreasing, `+Inf` equals `_count`, `_sum` comes
 //! from the same observations, and no scrape goes backwards. Locks are taken in one
@@ -61,6 +67,7 @@
 //! * the reference count of `storage.rs` follows `Arc`: `Relaxed` increments, `Release`
 //!   decrements, an `Acquire` fence before freeing.
 
+mod overflow;
 mod shard;
 mod storage;
 mod stripes;
@@ -158,7 +165,8 @@ impl Buckets {
     }
 }
 
-/// A histogram series: counts observations into buckets, lock-free.
+/// A histogram series: counts observations into buckets; observing never waits for
+/// another thread.
 ///
 /// Clone the handle to share it. See the module documentation for how a scrape stays
 /// consistent while other threads observe.
@@ -210,8 +218,8 @@ impl Histogram {
     }
 
     /// Records one value: one atomic instruction and no allocation (but once per
-    /// series, when it is first contended). Never waits for another observer unless
-    /// every stripe of the series is taken at the same instant.
+    /// series, when it is first contended). Never waits for another thread: a taken
+    /// shard sends it to a stripe, and every stripe taken to the overflow shard.
     ///
     /// NaN counts towards `_count` and the `+Inf` bucket only, and makes `_sum` NaN, as
     /// in the Go client.
@@ -231,11 +239,7 @@ impl Histogram {
     /// The base was taken: give the series its stripes and use one.
     #[cold]
     fn observe_contended(&self, bucket: usize, v: f64) {
-        self.storage.install_stripes();
-        match self.storage.stripes() {
-            Some(stripes) => observe_striped(stripes, bucket, v),
-            None => shard::lock(self.storage.cells()).record(bucket, v),
-        }
+        observe_striped(self.storage.install_stripes(), bucket, v);
     }
 
     /// Records a duration in seconds.
@@ -293,13 +297,14 @@ impl Histogram {
             for stripe in stripes.iter() {
                 shard::lock(stripe).drain_into(&base);
             }
+            stripes.overflow().drain_into(&base);
         }
         read(&base)
     }
 }
 
 /// Records into the calling thread's stripe, moving to the next one while they are
-/// taken; waits only if every stripe is.
+/// taken, and into the overflow shard if every one is: it never waits.
 #[inline]
 fn observe_striped(stripes: &Stripes, bucket: usize, v: f64) {
     for _ in 0..stripes.len() {
@@ -309,7 +314,7 @@ fn observe_striped(stripes: &Stripes, bucket: usize, v: f64) {
         }
         stripes::move_probe();
     }
-    shard::lock(stripes.for_this_thread()).record(bucket, v);
+    stripes.overflow().record(bucket, v);
 }
 
 impl Metric for Histogram {
@@ -381,6 +386,35 @@ mod tests {
 
     fn http_buckets() -> Histogram {
         Histogram::new(&[0.01, 0.1, 0.5, 2.0]).unwrap()
+    }
+
+    /// With the base and every stripe held (as by preempted observers and a scrape),
+    /// an observation must still complete at once, through the overflow shard, and be
+    /// counted exactly once.
+    #[test]
+    fn observers_never_wait_even_when_every_shard_is_taken() {
+        let h = Histogram::new(&[1.0]).unwrap();
+        let stripes = h.storage.install_stripes();
+        let held: Vec<_> = stripes.iter().map(shard::lock).collect();
+        let base = shard::lock(h.storage.cells());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let observer = h.clone();
+        std::thread::spawn(move || {
+            observer.observe(0.5);
+            observer.observe(2.0);
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "an observer waited for a held shard"
+        );
+        drop(base);
+        drop(held);
+        let s = h.snapshot();
+        assert_eq!(s.cumulative, vec![1, 2]);
+        assert_eq!(s.sum, 2.5);
+        h.observe(0.25);
+        assert_eq!(h.snapshot().count, 3, "the overflow is not counted twice");
     }
 
     #[test]

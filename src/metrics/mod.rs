@@ -1,4 +1,4 @@
-//! Hand-written, lock-free metric types and the registry that renders them.
+//! Hand-written, non-blocking metric types and the registry that renders them.
 //!
 //! Why not a metrics crate: the request path of an exporter should cost a few atomic
 //! instructions, a scrape must never show a torn histogram, and the binary must stay

@@ -11,8 +11,8 @@
 //! They are two numbers that every observation updates one after the other, so a scrape
 //! that loads them while other threads observe could pair a count with a sum from a
 //! different set of observations (a wrong average, a sum that goes backwards relative
-//! to the count). We use the same hot/cold protocol as the histogram (its module
-//! documentation has the full argument): one word counts observations *started* and
+//! to the count). We use client_golang's hot/cold protocol (the histogram's overflow
+//! shard, `histogram/overflow.rs`, uses it too): one word counts observations *started* and
 //! says which of two halves is hot; an observation adds to the hot half's sum and then
 //! bumps its count; a collector flips the hot bit, waits until the cold half has
 //! *completed* as many observations as were started before the flip, reads that frozen
@@ -386,7 +386,7 @@ impl Summary {
         }
         let core = &*self.core;
         // Acquire: this observer must see the zeroing of the half it is about to use,
-        // done by the collector that made it hot again (histogram module, first point).
+        // done by the collector that made it hot again (see the module docs).
         let started = core.count_and_hot.fetch_add(1, Ordering::Acquire);
         let half = &core.halves[(started >> 63) as usize];
         add_f64(&half.sum, v);

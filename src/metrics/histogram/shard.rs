@@ -86,6 +86,20 @@ impl Guard<'_> {
             .map(|c| c.load(Ordering::Relaxed))
     }
 
+    /// Adds non-cumulative bucket counts (`+Inf` last) and a sum taken from elsewhere
+    /// (the overflow shard).
+    pub(super) fn absorb(&self, buckets: &[u64], sum: f64) {
+        for (cell, n) in self.shard[FIRST_BUCKET..].iter().zip(buckets) {
+            if *n != 0 {
+                cell.store(
+                    cell.load(Ordering::Relaxed).wrapping_add(*n),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        self.shard[SUM].store((self.sum() + sum).to_bits(), Ordering::Relaxed);
+    }
+
     /// Moves everything this shard holds into `into` and zeroes this shard.
     pub(super) fn drain_into(&self, into: &Guard<'_>) {
         for (from, to) in self.shard[FIRST_BUCKET..]

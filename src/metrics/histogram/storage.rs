@@ -124,24 +124,35 @@ impl Storage {
         unsafe { p.as_ref() }
     }
 
-    /// Allocates the stripes unless another thread already did.
+    /// Allocates the stripes unless another thread already did, and returns them.
     #[cold]
-    pub(super) fn install_stripes(&self) {
-        if self.stripes().is_some() {
-            return;
+    pub(super) fn install_stripes(&self) -> &Stripes {
+        if let Some(stripes) = self.stripes() {
+            return stripes;
         }
         let fresh = Box::into_raw(Box::new(Stripes::new(self.buckets().bounds().len())));
         // Release on success: publishes the initialised stripes to the Acquire loads
-        // in `stripes`. Relaxed on failure: we keep using nothing of the winner's here.
+        // in `stripes`. Relaxed on failure, with an Acquire fence below before use.
         let won = self.header().stripes.compare_exchange(
             ptr::null_mut(),
             fresh,
             Ordering::Release,
             Ordering::Relaxed,
         );
-        if won.is_err() {
-            // SAFETY: `fresh` came from `Box::into_raw` above and was never shared.
-            drop(unsafe { Box::from_raw(fresh) });
+        match won {
+            // SAFETY: we just published `fresh`; it is freed only with the block.
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Box::into_raw` above and was never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                // Acquire fence: pairs with the winner's Release compare-exchange, whose
+                // value the failed (Relaxed) compare-exchange read, so its initialisation
+                // of the stripes is visible before we use them.
+                std::sync::atomic::fence(Ordering::Acquire);
+                // SAFETY: non-null (the exchange failed because it was set), published
+                // as above, and freed only with the block.
+                unsafe { &*winner }
+            }
         }
     }
 

@@ -12,6 +12,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use super::overflow::Overflow;
 use super::shard::shard_len;
 
 /// Cells per 128 bytes.
@@ -31,6 +32,8 @@ pub(super) struct Stripes {
     len: usize,
     /// Number of stripes minus one (the count is a power of two).
     mask: usize,
+    /// Where observations go when every stripe is taken.
+    overflow: Overflow,
 }
 
 impl Stripes {
@@ -50,6 +53,7 @@ impl Stripes {
             pitch,
             len,
             mask: count - 1,
+            overflow: Overflow::new(bounds),
         }
     }
 
@@ -61,6 +65,11 @@ impl Stripes {
 
     fn stripe(&self, i: usize) -> &[AtomicU64] {
         &self.cells[self.start + i * self.pitch..][..self.len]
+    }
+
+    /// The shard of last resort, which never makes an observer wait.
+    pub(super) fn overflow(&self) -> &Overflow {
+        &self.overflow
     }
 
     /// The number of stripes.
