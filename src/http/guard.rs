@@ -46,12 +46,12 @@ use std::time::{Duration, Instant};
 use crate::metrics::{Counter, Gauge, IndexedFamily, MetricError, Registry};
 
 /// How often the guard looks at the connections.
-pub const TICK: Duration = Duration::from_millis(100);
+pub const TICK: Duration = Duration::from_millis(50);
 /// The most bytes a client may send without getting a response (request head plus any
 /// body it pipelines).
 pub const MAX_HEAD_BYTES: u64 = 256 * 1024;
 /// How long a connection may wait for a `tiny_http` thread before an idle one is evicted.
-pub const STARVED_AFTER: Duration = Duration::from_millis(300);
+pub const STARVED_AFTER: Duration = Duration::from_millis(50);
 /// How long a connection may wait for a thread despite kicks before another is evicted.
 pub const EVICT_AFTER: Duration = Duration::from_millis(1200);
 /// The most kicks per tick.
