@@ -7,7 +7,7 @@
 //! flag and says what would be accepted, and the binary exits with status 2.
 
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Everything the server needs to start.
@@ -94,7 +94,7 @@ Usage: tinyprom [FLAGS]
 Endpoints: /up (liveness), /synthetic (random latency and status), /metrics (Prometheus)
 
 Flags (each also read from the environment variable shown):
-  --web.listen-address=ADDR    address to listen on, HOST:PORT or :PORT [default: 0.0.0.0:8000]
+  --web.listen-address=ADDR    address to listen on, IP:PORT, localhost:PORT or :PORT [default: 0.0.0.0:8000]
                                env TINYPROM_WEB_LISTEN_ADDRESS
   --web.telemetry-path=PATH    path of the metrics endpoint [default: /metrics]
                                env TINYPROM_WEB_TELEMETRY_PATH
@@ -287,26 +287,20 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
 }
 
 fn parse_address(value: &str) -> Result<SocketAddr, String> {
+    // IP literals only, plus `:PORT` and `localhost:PORT`: no name resolution, which
+    // would not work in an empty container root anyway and would link glibc's resolver
+    // into the static binary.
     let full = if value.starts_with(':') {
         format!("0.0.0.0{value}")
+    } else if let Some(port) = value.strip_prefix("localhost:") {
+        format!("127.0.0.1:{port}")
     } else {
         value.to_string()
     };
-    let bad = || {
-        "expected HOST:PORT (e.g. 0.0.0.0:8000, [::1]:8000, localhost:8000) or :PORT".to_string()
-    };
-    if let Ok(addr) = full.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    // Hostnames such as localhost: resolve, take the first address.
-    match full.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => full
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve: {e}"))?
-            .next()
-            .ok_or_else(bad),
-        _ => Err(bad()),
-    }
+    full.parse::<SocketAddr>().map_err(|_| {
+        "expected IP:PORT (e.g. 0.0.0.0:8000, 127.0.0.1:8000, [::1]:8000), localhost:PORT or :PORT"
+            .to_string()
+    })
 }
 
 /// Parses `500ms`, `5s`, `2m` (and a bare number of seconds).
@@ -395,6 +389,9 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen_address, "[::1]:80".parse().unwrap());
         assert_eq!(c.shutdown_timeout, Duration::from_millis(250));
+        let c = run(&["--web.listen-address=localhost:9100"], &[]).unwrap();
+        assert_eq!(c.listen_address, "127.0.0.1:9100".parse().unwrap());
+        assert!(run(&["--web.listen-address=example.com:80"], &[]).is_err());
     }
 
     /// Arguments, environment, and a phrase the error must contain.
@@ -411,7 +408,7 @@ mod tests {
                 &[],
                 "--web.listen-address",
             ),
-            (&["--web.listen-address=1.2.3.4:99999"], &[], "HOST:PORT"),
+            (&["--web.listen-address=1.2.3.4:99999"], &[], "IP:PORT"),
             (&["--web.max-workers=0"], &[], "1 to 256"),
             (&["--web.max-workers=x"], &[], "1 to 256"),
             (&["--web.telemetry-path=metrics"], &[], "starting with /"),
