@@ -2,13 +2,15 @@
 # Install what the rule checks and the scrape test need. Idempotent.
 #   prometheus, promtool  (Debian/Ubuntu package: prometheus)
 #   wrk                   (Debian/Ubuntu package: wrk)
+#   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
 #   prometheus_client     (Python package, pip)
+#   pyyaml                (Python package, pip)
 # As root, missing packages are installed with apt-get; otherwise this prints
 # exactly what to install and exits 1.
 set -euo pipefail
 
 missing_pkgs=()
-for tool in prometheus promtool wrk; do
+for tool in prometheus promtool wrk curl; do
     if path=$(command -v "$tool" 2>/dev/null); then
         echo "deps: $tool found at $path"
     else
@@ -61,22 +63,31 @@ fi
 
 echo "deps: $(prometheus --version 2>&1 | head -n1)"
 
-if python3 -c 'import prometheus_client' >/dev/null 2>&1; then
-    echo "deps: python prometheus_client found"
-else
-    echo "deps: python prometheus_client missing; installing with pip"
-    if ! python3 -m pip install --quiet prometheus_client; then
+# Python packages: import name, pip name, Debian package (for PEP 668 system Pythons).
+python_package() {
+    local module=$1 pip_name=$2 deb_name=$3
+    if python3 -c "import $module" >/dev/null 2>&1; then
+        echo "deps: python $pip_name found"
+        return
+    fi
+    echo "deps: python $pip_name missing; installing with pip"
+    if ! python3 -m pip install --quiet "$pip_name"; then
         # Externally managed (PEP 668) system Python: use the distro package.
         if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-            echo "deps: pip failed; installing python3-prometheus-client with apt-get"
-            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-prometheus-client
+            echo "deps: pip failed; installing $deb_name with apt-get"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$deb_name"
         fi
     fi
-    if python3 -c 'import prometheus_client' >/dev/null 2>&1; then
-        echo "deps: python prometheus_client installed"
+    if python3 -c "import $module" >/dev/null 2>&1; then
+        echo "deps: python $pip_name installed"
     else
-        echo "deps: could not install prometheus_client; run: python3 -m pip install prometheus_client" >&2
-        echo "      (or on Debian/Ubuntu: apt-get install python3-prometheus-client)" >&2
+        echo "deps: could not install $pip_name; run: python3 -m pip install $pip_name" >&2
+        echo "      (or on Debian/Ubuntu: apt-get install $deb_name)" >&2
         exit 1
     fi
-fi
+}
+
+# prometheus_client: independent exposition parsers for the tests.
+python_package prometheus_client prometheus_client python3-prometheus-client
+# PyYAML: parses docker-compose.yml in the container check.
+python_package yaml pyyaml python3-yaml
