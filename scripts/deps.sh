@@ -51,7 +51,7 @@ if ((${#missing_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
     cleanup_policy
     created_policy=0
-    for tool in prometheus promtool wrk; do
+    for tool in prometheus promtool wrk curl; do
         if path=$(command -v "$tool" 2>/dev/null); then
             echo "deps: $tool installed at $path"
         else
