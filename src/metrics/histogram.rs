@@ -332,8 +332,16 @@ impl Metric for Histogram {
                 let le = buckets.le(format, i);
                 enc.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(acc));
             }
-            enc.sample_f64(name, "_sum", labels, base.sum());
-            enc.sample_u64(name, "_count", labels, acc);
+            let sum = base.sum();
+            // OpenMetrics treats `_sum` as counter-like: it must not be NaN or negative
+            // (strict parsers reject the whole scrape), which a NaN or negative
+            // observation makes it, and `_count` may only appear with it. Such a series
+            // is exposed by its buckets alone (`+Inf` still carries the count). Text
+            // 0.0.4 has no such rule.
+            if format == Format::Text || sum >= 0.0 {
+                enc.sample_f64(name, "_sum", labels, sum);
+                enc.sample_u64(name, "_count", labels, acc);
+            }
         });
     }
 }
@@ -415,6 +423,26 @@ mod tests {
         assert_eq!(s.sum, 2.5);
         h.observe(0.25);
         assert_eq!(h.snapshot().count, 3, "the overflow is not counted twice");
+    }
+
+    #[test]
+    fn openmetrics_leaves_out_a_nan_or_negative_sum() {
+        let render = |h: &Histogram, format: Format| {
+            let mut buf = Vec::new();
+            h.encode("h", "", &mut Encoder::new(&mut buf, format));
+            String::from_utf8(buf).unwrap()
+        };
+        let h = Histogram::new(&[1.0]).unwrap();
+        h.observe(-2.0);
+        assert!(render(&h, Format::Text).contains("h_sum -2\n"));
+        let om = render(&h, Format::OpenMetrics);
+        assert!(!om.contains("h_sum") && !om.contains("h_count"), "{om}");
+        assert!(om.contains("h_bucket{le=\"+Inf\"} 1\n"), "{om}");
+        h.observe(f64::NAN);
+        assert!(!render(&h, Format::OpenMetrics).contains("h_sum"));
+        let ok = Histogram::new(&[1.0]).unwrap();
+        ok.observe(0.5);
+        assert!(render(&ok, Format::OpenMetrics).contains("h_sum 0.5\n"));
     }
 
     #[test]
