@@ -8,9 +8,10 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// Checks `GET /up` on `addr` within `timeout`; `Err` says what went wrong.
-pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
-    let target = match addr.ip() {
+/// The address to connect to for a server listening on `addr`: an unspecified address
+/// (`0.0.0.0`, `::`) is reached through loopback of the same family.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
         }
@@ -18,7 +19,12 @@ pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
             SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
         }
         _ => addr,
-    };
+    }
+}
+
+/// Checks `GET /up` on `addr` within `timeout`; `Err` says what went wrong.
+pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let target = reachable(addr);
     let fail = |what: &str, e: std::io::Error| format!("{what} {target}: {e}");
     let mut stream =
         TcpStream::connect_timeout(&target, timeout).map_err(|e| fail("cannot connect to", e))?;

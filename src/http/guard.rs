@@ -212,27 +212,26 @@ impl Guard {
     /// shortly after, so that `tiny_http`'s drain of a body we will not read ends at
     /// once. The response written in between still goes out.
     pub fn refuse_body(&self, peer: SocketAddr) {
-        let now = Instant::now();
-        let mut state = self.inner.lock();
-        let fd = match state.conns.get(&peer) {
-            Some(c) => Some(c.fd),
-            None => find_fd(&state, self.inner.port, peer),
-        };
-        let Some(fd) = fd else { return };
-        if peer_of(fd, self.inner.port) == Some(peer) {
-            // SAFETY: shutdown(2) on a socket of this process; it does not close the
-            // descriptor, so tiny_http's ownership is untouched.
-            unsafe { libc::shutdown(fd, libc::SHUT_RD) };
-        }
-        let conn = state
-            .conns
-            .entry(peer)
-            .or_insert_with(|| Conn::new(fd, now));
-        conn.close_at = Some(now + BODY_GRACE);
+        self.with_conn(peer, |_, conn, now| {
+            if peer_of(conn.fd, self.inner.port) == Some(peer) {
+                // SAFETY: shutdown(2) on a socket of this process; it does not close
+                // the descriptor, so tiny_http's ownership is untouched.
+                unsafe { libc::shutdown(conn.fd, libc::SHUT_RD) };
+            }
+            conn.close_at = Some(now + BODY_GRACE);
+        });
     }
 
     /// Closes `peer`'s connection in both directions now, without a response.
     pub fn abandon(&self, peer: SocketAddr) {
+        self.with_conn(peer, |inner, conn, now| {
+            inner.shut(peer, conn, Reason::Body, now)
+        });
+    }
+
+    /// Runs `f` on `peer`'s connection record, found by a fresh look at the descriptors
+    /// if the last tick did not see it yet; does nothing if it is already gone.
+    fn with_conn(&self, peer: SocketAddr, f: impl FnOnce(&Inner, &mut Conn, Instant)) {
         let now = Instant::now();
         let mut state = self.inner.lock();
         let fd = match state.conns.get(&peer) {
@@ -244,7 +243,7 @@ impl Guard {
             .conns
             .entry(peer)
             .or_insert_with(|| Conn::new(fd, now));
-        self.inner.shut(peer, conn, Reason::Body, now);
+        f(&self.inner, conn, now);
     }
 }
 
@@ -310,15 +309,7 @@ impl Inner {
         let Some(addr) = local_addr(self.listener) else {
             return;
         };
-        let target = match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-            }
-            IpAddr::V6(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-            }
-            _ => addr,
-        };
+        let target = crate::health::reachable(addr);
         for _ in 0..n {
             self.kicks.inc();
             if let Ok(mut stream) =

@@ -16,7 +16,7 @@
 //! The accept loop reporting an error is handled by the server directly.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -73,15 +73,7 @@ impl Watchdog {
     /// A watchdog probing the server listening on `addr` (an unspecified address is
     /// reached through loopback).
     pub fn new(addr: SocketAddr) -> Watchdog {
-        let target = match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-            }
-            IpAddr::V6(ip) if ip.is_unspecified() => {
-                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-            }
-            _ => addr,
-        };
+        let target = crate::health::reachable(addr);
         Watchdog {
             target,
             failures: 0,
