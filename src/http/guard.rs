@@ -393,10 +393,12 @@ impl Inner {
         if kicks > 0 {
             self.kick(kicks.min(MAX_KICKS));
         }
-        // Over the bound, or connections waiting for a thread despite kicks: close the longest-idle
-        // answered connections, whose clients are between requests (or, after a long
-        // wait, the longest-served even if busy); over the bound and short of those,
-        // the newest unanswered ones.
+        // Over the bound, or connections waiting for a thread despite kicks: close the
+        // longest-idle answered connections, whose clients are between requests (or,
+        // after a long wait, the longest-served even if busy); over the bound and short
+        // of those, the oldest unanswered ones: a connection that has waited longest for
+        // its first answer is the slow, stuck or wedged one, a fresh one is about to be
+        // served.
         let excess = live.saturating_sub(config.max_connections);
         let wanted = excess + starved;
         if wanted > 0 {
@@ -416,7 +418,7 @@ impl Inner {
                     .filter(|(_, c)| c.shut_at.is_none() && c.acked == 0)
                     .map(|(p, c)| (c.first_seen, *p))
                     .collect();
-                unanswered.sort_by_key(|u| std::cmp::Reverse(u.0));
+                unanswered.sort();
                 victims.extend(unanswered.into_iter().map(|(_, p)| p));
             }
             let reason = if excess > 0 {
