@@ -65,7 +65,8 @@ impl<T> Shared<T> {
 /// A bounded queue of delayed jobs with one thread running them when due.
 pub struct DelayQueue<T: Due> {
     shared: Arc<Shared<T>>,
-    thread: Option<JoinHandle<()>>,
+    /// Taken by the first `close`; only `close` locks it, never `schedule`.
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl<T: Due> DelayQueue<T> {
@@ -86,7 +87,7 @@ impl<T: Due> DelayQueue<T> {
             .spawn(move || run(&worker))?;
         Ok(DelayQueue {
             shared,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -120,11 +121,12 @@ impl<T: Due> DelayQueue<T> {
     }
 
     /// Refuses new jobs, runs every parked job when it falls due, then stops the
-    /// thread. Returns once the last job has run.
-    pub fn close(&mut self) {
+    /// thread. Returns once the last job has run. Later calls return at once.
+    pub fn close(&self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
             // A panicking job already reported itself; nothing more to do here.
             let _ = thread.join();
         }
@@ -180,7 +182,7 @@ mod tests {
     #[test]
     fn runs_in_due_order_not_before_due() {
         let (tx, rx) = mpsc::channel();
-        let mut q = DelayQueue::start(10).unwrap();
+        let q = DelayQueue::start(10).unwrap();
         let t0 = Instant::now();
         for (id, ms) in [(1, 30), (2, 10), (3, 20)] {
             q.schedule(t0 + Duration::from_millis(ms), Send_(tx.clone(), id))
@@ -199,7 +201,7 @@ mod tests {
     #[test]
     fn bounded_and_closed() {
         let (tx, _rx) = mpsc::channel();
-        let mut q = DelayQueue::start(2).unwrap();
+        let q = DelayQueue::start(2).unwrap();
         let later = Instant::now() + Duration::from_millis(20);
         assert!(q.schedule(later, Send_(tx.clone(), 1)).is_ok());
         assert!(q.schedule(later, Send_(tx.clone(), 2)).is_ok());

@@ -27,9 +27,9 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -240,11 +240,10 @@ impl ServerBuilder {
                 registry,
                 red,
                 scrapes,
-                delay: Mutex::new(Some(delay)),
+                delay,
                 parked: Arc::new(AtomicUsize::new(0)),
                 stopping: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
-                busy: AtomicUsize::new(0),
                 busy_since: (0..config.max_workers).map(|_| AtomicU64::new(0)).collect(),
                 epoch: Instant::now(),
                 guard,
@@ -271,23 +270,31 @@ struct Shared {
     registry: Arc<Registry>,
     red: Arc<RedMetrics>,
     scrapes: IndexedFamily<Counter>,
-    delay: Mutex<Option<DelayQueue<Parked>>>,
+    delay: DelayQueue<Parked>,
     /// Requests parked in the delay queue or being answered by its thread.
     parked: Arc<AtomicUsize>,
     /// Set when shutdown begins: no new delays, listener closed.
     stopping: AtomicBool,
     /// Set when in-flight work is done (or the grace period is over): workers exit.
     finished: AtomicBool,
-    /// Requests a worker is handling right now.
-    busy: AtomicUsize,
-    /// Per worker: when its current request started, in microseconds since `epoch`
-    /// plus one; 0 while idle. Read by the watchdog.
+    /// Per worker: when its current request was received, in microseconds since
+    /// `epoch` plus one; 0 while idle. Read by the watchdog and by shutdown, which
+    /// waits for every worker to be idle.
     busy_since: Vec<AtomicU64>,
     epoch: Instant,
     guard: Guard,
 }
 
 impl Shared {
+    /// Whether any worker is handling a request.
+    fn busy(&self) -> bool {
+        // Acquire: pairs with the worker's Release store of 0, so a request seen
+        // finished here has finished its response too.
+        self.busy_since
+            .iter()
+            .any(|t| t.load(Ordering::Acquire) != 0)
+    }
+
     /// What the watchdog needs to know.
     fn readings(&self) -> Readings {
         let now = self.epoch.elapsed();
@@ -414,7 +421,7 @@ impl Server {
     /// Closes the listener, drains in-flight work within the shutdown timeout, stops
     /// the workers and the delay thread.
     fn finish(self, handles: Vec<JoinHandle<()>>) {
-        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+        // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
         self.shared.stopping.store(true, Ordering::SeqCst);
         // SAFETY: shutdown(2) on a descriptor we own; it makes tiny_http's blocked
         // accept() fail, ending its accept loop, and refuses new connections.
@@ -423,25 +430,18 @@ impl Server {
         }
         let deadline = Instant::now() + self.shutdown_timeout;
         while Instant::now() < deadline
-            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+            // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
             && (self.shared.parked.load(Ordering::SeqCst) > 0
-                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
-                || self.shared.busy.load(Ordering::SeqCst) > 0)
+                || self.shared.busy())
         {
             std::thread::sleep(Duration::from_millis(2));
         }
-        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+        // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
         self.shared.finished.store(true, Ordering::SeqCst);
         for h in handles {
             let _ = h.join();
         }
-        let delay = self
-            .shared
-            .delay
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        drop(delay);
+        self.shared.delay.close();
     }
 
     /// Runs the server on a background thread; the returned handle stops it.
@@ -485,14 +485,14 @@ impl RunningServer {
 /// The watchdog thread: checks the server until shutdown and reports a condemnation.
 fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
     let mut dog = Watchdog::new(addr);
-    // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+    // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
     while !shared.stopping.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
         if !dog.due(Instant::now()) {
             continue;
         }
         if let Some(cause) = dog.check(&shared.readings()) {
-            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+            // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
             if !shared.stopping.load(Ordering::SeqCst) {
                 let _ = fatal.send(ServeError::Condemned(cause));
             }
@@ -505,25 +505,25 @@ fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
 /// error if it died while the server was meant to be running.
 fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
     let mut buf = Vec::with_capacity(16 * 1024);
-    // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+    // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
             Ok(Some(request)) => {
-                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
-                shared.busy.fetch_add(1, Ordering::SeqCst);
-                let started = shared.epoch.elapsed().as_micros() as u64 + 1;
-                // Relaxed: read only by the watchdog, which tolerates staleness.
-                shared.busy_since[index].store(started, Ordering::Relaxed);
+                let received = Instant::now();
+                let since = received.saturating_duration_since(shared.epoch).as_micros() as u64 + 1;
+                // SeqCst: read together with `stopping` and `finished` by shutdown, so a
+                // request taken before shutdown looked is seen busy.
+                shared.busy_since[index].store(since, Ordering::SeqCst);
                 // A panic here (a tiny_http assertion, a bug of ours) costs one
                 // request, not the worker.
-                let _ = catch_unwind(AssertUnwindSafe(|| handle(request, shared, &mut buf)));
-                // Relaxed: as above.
-                shared.busy_since[index].store(0, Ordering::Relaxed);
-                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
-                shared.busy.fetch_sub(1, Ordering::SeqCst);
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    handle(request, received, shared, &mut buf)
+                }));
+                // Release: publishes the finished response to `busy`'s Acquire load.
+                shared.busy_since[index].store(0, Ordering::Release);
             }
             Ok(None) => {}
-            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+            // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
             Err(e) if shared.stopping.load(Ordering::SeqCst) => {
                 // The accept loop ending is how shutdown closes the listener.
                 let _ = e;
@@ -550,7 +550,7 @@ impl Due for Parked {
         let code = respond_text(self.request, self.code, &self.code.to_string(), &[]);
         self.red
             .finish(self.method, self.route, code, self.received.elapsed());
-        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+        // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
         self.parked.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -581,7 +581,7 @@ fn body_disposition(request: &Request) -> Body {
     }
 }
 
-fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
+fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8>) {
     let disposition = body_disposition(&request);
     if disposition != Body::Harmless {
         let Some(&peer) = request.remote_addr() else {
@@ -598,7 +598,6 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
         }
         shared.guard.refuse_body(peer);
     }
-    let received = Instant::now();
     shared.red.start();
     let method = method_index(request.method());
     let route = shared.router.find(request.url());
@@ -626,7 +625,7 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
             respond_bytes(request, 200, format.content_type(), buf, &[])
         }
         Some(Endpoint::Synthetic) => {
-            // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+            // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
             if shared.stopping.load(Ordering::SeqCst) {
                 respond_text(request, 503, "503 shutting down\n", &[])
             } else {
@@ -641,19 +640,12 @@ fn handle(request: Request, shared: &Shared, buf: &mut Vec<u8>) {
                     red: Arc::clone(&shared.red),
                     parked: Arc::clone(&shared.parked),
                 };
-                // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+                // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
                 shared.parked.fetch_add(1, Ordering::SeqCst);
-                let refused = {
-                    let delay_queue = shared.delay.lock().unwrap_or_else(|p| p.into_inner());
-                    match delay_queue.as_ref() {
-                        Some(q) => q.schedule(received + delay, job).err(),
-                        None => Some(job),
-                    }
-                };
-                match refused {
-                    None => return, // answered and recorded by the delay thread
-                    Some(job) => {
-                        // SeqCst: shutdown state (stopping, finished, parked, busy) is read together; one order.
+                match shared.delay.schedule(received + delay, job) {
+                    Ok(()) => return, // answered and recorded by the delay thread
+                    Err(job) => {
+                        // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
                         shared.parked.fetch_sub(1, Ordering::SeqCst);
                         respond_text(job.request, 503, "503 too many requests waiting\n", &[])
                     }
