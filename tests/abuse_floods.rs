@@ -8,7 +8,6 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -19,12 +18,7 @@ use common::Tinyprom;
 /// Starts tinyprom with its soft open-files limit set to `soft` (the hard limit is
 /// left alone, as a container runtime would).
 fn start_with_soft_nofile(args: &[&str], soft: u64) -> Tinyprom {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tinyprom"));
-    cmd.arg("--web.listen-address=127.0.0.1:0")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut cmd = Tinyprom::command(args);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -39,30 +33,7 @@ fn start_with_soft_nofile(args: &[&str], soft: u64) -> Tinyprom {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("start tinyprom");
-    let stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&lines);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("start-up line")
-        .parse()
-        .unwrap();
-    Tinyprom {
-        child,
-        addr,
-        stderr: lines,
-    }
+    Tinyprom::spawn(cmd)
 }
 
 /// The flood tests each load both cores; run one at a time so their latency

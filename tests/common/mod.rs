@@ -23,15 +23,28 @@ impl Tinyprom {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Tinyprom {
+        let mut cmd = Self::command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Self::spawn(cmd)
+    }
+
+    /// The command that runs the binary on 127.0.0.1:0 with extra arguments, for a
+    /// test to adjust (environment, resource limits) before [`Tinyprom::spawn`].
+    pub fn command(args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tinyprom"));
         cmd.arg("--web.listen-address=127.0.0.1:0")
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        cmd
+    }
+
+    /// Spawns `cmd` (from [`Tinyprom::command`]) and waits for its start-up line (at
+    /// most 10 s).
+    pub fn spawn(mut cmd: Command) -> Tinyprom {
         let mut child = cmd.spawn().expect("start tinyprom");
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
