@@ -23,12 +23,19 @@ pub fn stop_flag() -> &'static AtomicBool {
 
 /// Installs the handlers and returns the flag they set.
 pub fn install() -> std::io::Result<&'static AtomicBool> {
+    handle_stop_signals(on_signal)?;
+    Ok(&STOP)
+}
+
+/// Makes `handler` the handler of SIGTERM and SIGINT (restarting interrupted system
+/// calls). `handler` must be async-signal-safe.
+pub fn handle_stop_signals(handler: extern "C" fn(libc::c_int)) -> std::io::Result<()> {
     for signal in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; we set
-        // the handler to a function that only touches an atomic and calls _exit.
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the
+        // handler is async-signal-safe, as this function's contract requires.
         let rc = unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            action.sa_sigaction = handler as *const () as libc::sighandler_t;
             action.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, std::ptr::null_mut())
@@ -37,5 +44,5 @@ pub fn install() -> std::io::Result<&'static AtomicBool> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok(&STOP)
+    Ok(())
 }

@@ -111,21 +111,8 @@ fn set_stop_signals(mask_how: libc::c_int) -> io::Result<()> {
 }
 
 fn install_forwarding() -> io::Result<()> {
-    for signal in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: a zeroed sigaction is "no flags, empty mask"; the handler only
-        // touches atomics and calls kill(2).
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = forward as *const () as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    // `forward` only touches atomics and calls kill(2).
+    crate::signals::handle_stop_signals(forward)
 }
 
 /// Runs `serve` in a forked child and restarts it whenever it dies, until SIGTERM or
