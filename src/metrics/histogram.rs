@@ -73,7 +73,7 @@ mod storage;
 mod stripes;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Metric, MetricError, TypedMetric};
 use crate::exposition::values::{le_openmetrics, le_text};
@@ -261,13 +261,9 @@ impl Histogram {
     }
 
     /// Starts a timer that records the time until it is dropped (or
-    /// [`HistogramTimer::observe`]d).
+    /// [`Timer::observe`](super::Timer::observe)d).
     pub fn start_timer(&self) -> HistogramTimer {
-        HistogramTimer {
-            histogram: self.clone(),
-            start: Instant::now(),
-            done: false,
-        }
+        super::Timer::start(self.clone())
     }
 
     /// Takes a consistent snapshot (the same procedure a scrape uses).
@@ -350,47 +346,19 @@ impl TypedMetric for Histogram {
     const KIND: MetricKind = MetricKind::Histogram;
 }
 
-/// Records the time from its creation to its drop into a [`Histogram`].
-///
-/// ```
-/// let h = tinyprom::metrics::Histogram::new(&[1.0]).unwrap();
-/// {
-///     let _t = h.start_timer();
-/// }
-/// assert_eq!(h.snapshot().count, 1);
-/// ```
-#[derive(Debug)]
-pub struct HistogramTimer {
-    histogram: Histogram,
-    start: Instant,
-    done: bool,
-}
+/// Times a scope into a [`Histogram`]; see [`Timer`](super::Timer).
+pub type HistogramTimer = super::Timer<Histogram>;
 
-impl HistogramTimer {
-    /// Records now and returns the elapsed seconds (instead of waiting for the drop).
-    pub fn observe(mut self) -> f64 {
-        self.record()
-    }
-
-    fn record(&mut self) -> f64 {
-        self.done = true;
-        let secs = self.start.elapsed().as_secs_f64();
-        self.histogram.observe(secs);
-        secs
-    }
-}
-
-impl Drop for HistogramTimer {
-    fn drop(&mut self) {
-        if !self.done {
-            self.record();
-        }
+impl super::timer::Observe for Histogram {
+    fn observe(&self, v: f64) {
+        Histogram::observe(self, v);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn http_buckets() -> Histogram {
         Histogram::new(&[0.01, 0.1, 0.5, 2.0]).unwrap()

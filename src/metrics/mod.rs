@@ -24,6 +24,7 @@ mod info;
 mod name;
 mod registry;
 mod summary;
+mod timer;
 
 pub use callback::{CallbackCounter, CallbackGauge};
 pub use counter::Counter;
@@ -36,6 +37,7 @@ pub use info::Info;
 pub use name::{validate_label_name, validate_label_names, validate_metric_name};
 pub use registry::{Collector, Registry, default_registry};
 pub use summary::{Quantiles, Summary, SummarySnapshot, SummaryTimer};
+pub use timer::{Observe, Timer};
 
 use crate::exposition::{Encoder, MetricKind};
 

@@ -416,13 +416,9 @@ impl Summary {
     }
 
     /// Starts a timer that records the time until it is dropped (or
-    /// [`SummaryTimer::observe`]d).
+    /// [`Timer::observe`](super::Timer::observe)d).
     pub fn start_timer(&self) -> SummaryTimer {
-        SummaryTimer {
-            summary: self.clone(),
-            start: Instant::now(),
-            done: false,
-        }
+        super::Timer::start(self.clone())
     }
 
     /// Takes a consistent snapshot: the same count and sum a scrape would render, and
@@ -694,41 +690,12 @@ impl TypedMetric for Summary {
     const KIND: MetricKind = MetricKind::Summary;
 }
 
-/// Records the time from its creation to its drop into a [`Summary`].
-///
-/// ```
-/// let s = tinyprom::metrics::Summary::new();
-/// {
-///     let _t = s.start_timer();
-/// }
-/// assert_eq!(s.snapshot().count, 1);
-/// ```
-#[derive(Debug)]
-pub struct SummaryTimer {
-    summary: Summary,
-    start: Instant,
-    done: bool,
-}
+/// Times a scope into a [`Summary`]; see [`Timer`](super::Timer).
+pub type SummaryTimer = super::Timer<Summary>;
 
-impl SummaryTimer {
-    /// Records now and returns the elapsed seconds (instead of waiting for the drop).
-    pub fn observe(mut self) -> f64 {
-        self.record()
-    }
-
-    fn record(&mut self) -> f64 {
-        self.done = true;
-        let secs = self.start.elapsed().as_secs_f64();
-        self.summary.observe(secs);
-        secs
-    }
-}
-
-impl Drop for SummaryTimer {
-    fn drop(&mut self) {
-        if !self.done {
-            self.record();
-        }
+impl super::timer::Observe for Summary {
+    fn observe(&self, v: f64) {
+        Summary::observe(self, v);
     }
 }
 
