@@ -255,11 +255,7 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
             config.telemetry_path = value.to_string();
         }
         "web.max-workers" => {
-            config.max_workers = value
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=256).contains(n))
-                .ok_or("expected a whole number from 1 to 256")?;
+            config.max_workers = parse_count(value, 1, 256)?;
         }
         "web.shutdown-timeout" => config.shutdown_timeout = parse_duration(value)?,
         "web.read-timeout" => {
@@ -269,11 +265,7 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
             }
         }
         "web.max-connections" => {
-            config.max_connections = value
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (16..=65_536).contains(n))
-                .ok_or("expected a whole number from 16 to 65536")?;
+            config.max_connections = parse_count(value, 16, 65_536)?;
         }
         "no-process-metrics" => {
             config.process_metrics = !parse_bool(value)?;
@@ -301,6 +293,15 @@ fn parse_address(value: &str) -> Result<SocketAddr, String> {
         "expected IP:PORT (e.g. 0.0.0.0:8000, 127.0.0.1:8000, [::1]:8000), localhost:PORT or :PORT"
             .to_string()
     })
+}
+
+/// Parses a whole number from `min` to `max`.
+fn parse_count(value: &str, min: usize, max: usize) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("expected a whole number from {min} to {max}"))
 }
 
 /// Parses `500ms`, `5s`, `2m` (and a bare number of seconds).
