@@ -162,13 +162,7 @@ fn requests_that_kill_plain_tiny_http_leave_the_service_up() {
     assert_eq!(quick_get(addr, "/metrics", Duration::from_secs(1)), Ok(200));
     drop(stalled);
     // HTTP/2.0 request lines deadlock tiny_http's connection thread: 600 of them.
-    let wedged: Vec<TcpStream> = (0..600)
-        .filter_map(|_| {
-            let mut s = TcpStream::connect(addr).ok()?;
-            s.write_all(b"GET /up HTTP/2.0\r\nHost: t\r\n\r\n").ok()?;
-            Some(s)
-        })
-        .collect();
+    let wedged = open_wedged(addr, 600);
     assert_eq!(wedged.len(), 600);
     assert_up(
         addr,
@@ -236,6 +230,17 @@ fn random_paths_and_methods_leave_the_series_count_unchanged() {
     );
 }
 
+/// Opens `n` connections whose `HTTP/2.0` request line deadlocks tiny_http's thread.
+fn open_wedged(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(addr).ok()?;
+            s.write_all(b"GET /up HTTP/2.0\r\nHost: t\r\n\r\n").ok()?;
+            Some(s)
+        })
+        .collect()
+}
+
 /// With the connection bound filled by wedged `HTTP/2.0` connections, the guard must
 /// shed the wedged ones, not the fresh clients arriving after them: 500 fresh
 /// connections right after are all served. (It used to close the newest unanswered
@@ -244,13 +249,7 @@ fn random_paths_and_methods_leave_the_series_count_unchanged() {
 fn fresh_clients_are_served_while_wedged_connections_fill_the_bound() {
     let server = Tinyprom::start(&[READ_TIMEOUT]);
     let addr = server.addr;
-    let wedged: Vec<TcpStream> = (0..600)
-        .filter_map(|_| {
-            let mut s = TcpStream::connect(addr).ok()?;
-            s.write_all(b"GET /up HTTP/2.0\r\nHost: t\r\n\r\n").ok()?;
-            Some(s)
-        })
-        .collect();
+    let wedged = open_wedged(addr, 600);
     assert_eq!(wedged.len(), 600);
     // The clients go away; tinyprom's side stays wedged inside tiny_http until the
     // read timeout or a restart.
