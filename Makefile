@@ -1,6 +1,8 @@
 # tinyprom: common tasks. `make help` lists them.
 CARGO ?= cargo
-BIN   := target/release/tinyprom
+# Cargo's output directory: CARGO_TARGET_DIR when set (a common setup), else target/.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+BIN   := $(TARGET_DIR)/release/tinyprom
 # The static binary: glibc linked in (+crt-static; no musl target is installed here),
 # non-PIE (saves the relocation tables), identical functions folded when the linker
 # can (lld, rustc's default linker here, can; GNU ld cannot), built with the
@@ -71,12 +73,12 @@ bench:
 	$(CARGO) bench --bench compare
 
 bench-http: static
-	scripts/bench-http.sh
+	TINYPROM_BIN=$(BIN) PLAIN_BIN=$(TARGET_DIR)/release/examples/plain_tiny_http scripts/bench-http.sh
 
 static:
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile static --target $(HOST_TRIPLE) --bin tinyprom
 	mkdir -p dist
-	cp target/$(HOST_TRIPLE)/static/tinyprom $(STATIC_BIN)
+	cp $(TARGET_DIR)/$(HOST_TRIPLE)/static/tinyprom $(STATIC_BIN)
 	@ls -l $(STATIC_BIN)
 
 static-test: static
