@@ -12,13 +12,13 @@ STATIC_BIN  := dist/tinyprom
 ICF_FLAG = $(shell d=$$(mktemp -d) && echo 'fn main() {}' > $$d/p.rs && rustc -C link-arg=-Wl,--icf=all -o $$d/p $$d/p.rs >/dev/null 2>&1 && echo '-C link-arg=-Wl,--icf=all'; rm -rf $$d)
 STATIC_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static $(ICF_FLAG)
 
-.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean soak soak-smoke bench bench-http static static-test container-check
+.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean soak soak-smoke bench bench-http static static-test container-check container-test k8s-check scale-test prometheusrule
 
 help:
 	@echo "make build        release binary at $(BIN)"
 	@echo "make run          cargo run --release (listens on 0.0.0.0:8000)"
 	@echo "make deps         install prometheus, promtool, wrk (apt-get, as root) and Python prometheus_client"
-	@echo "make test         deps + lint + cargo test + rule checks + scrape-test against a real Prometheus + static-test + container-check"
+	@echo "make test         deps + lint + cargo test + rule checks + scrape-test against a real Prometheus + static-test + container-check/-test + k8s-check + scale-test"
 	@echo "make unit-test    cargo test --release (unit, doc and integration tests; release so load tests measure the real thing)"
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests"
@@ -29,6 +29,10 @@ help:
 	@echo "make static       statically linked, stripped binary at $(STATIC_BIN)"
 	@echo "make static-test  run $(STATIC_BIN) alone in an empty root as an unprivileged user (root only)"
 	@echo "make container-check  docker-compose.yml, its Prometheus config and the Dockerfile, without an engine"
+	@echo "make container-test   the image built offline (Dockerfile.runtime) and run on a real Docker engine; compose web-app"
+	@echo "make k8s-check        deploy/kubernetes/ against the Kubernetes schemas, promtool and the rule file"
+	@echo "make prometheusrule   regenerate deploy/kubernetes/prometheusrule.yaml from rules/tinyprom.rules.yml"
+	@echo "make scale-test       four replicas via file_sd, Prometheus remote-writing to VictoriaMetrics, both compared"
 
 build:
 	$(CARGO) build --release
@@ -39,7 +43,7 @@ run:
 deps:
 	scripts/deps.sh
 
-test: deps lint unit-test check-rules scrape-test soak-smoke static-test container-check
+test: deps lint unit-test check-rules scrape-test soak-smoke static-test container-check container-test k8s-check scale-test
 
 unit-test:
 	$(CARGO) test --release --all-targets
@@ -86,6 +90,19 @@ static-test: static
 
 container-check:
 	scripts/container-check.sh
+
+# Starts dockerd itself when no engine answers (root); TINYPROM_SKIP_DOCKER=1 skips it.
+container-test: static
+	STATIC_BIN=$(STATIC_BIN) scripts/container-test.sh
+
+k8s-check:
+	scripts/k8s-check.py
+
+prometheusrule:
+	scripts/gen-prometheusrule.py
+
+scale-test: build
+	TINYPROM_BIN=$(BIN) python3 scripts/scale_test.py
 
 clean:
 	$(CARGO) clean

@@ -3,19 +3,27 @@
 #   prometheus, promtool  (Debian/Ubuntu package: prometheus)
 #   wrk                   (Debian/Ubuntu package: wrk)
 #   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
+#   docker, dockerd       (Debian/Ubuntu package: docker.io; the container test)
+#   docker-compose        (Debian/Ubuntu package: docker-compose; the container test)
+#   ps                    (Debian/Ubuntu package: procps; `docker top` runs it)
+#   victoria-metrics      (Debian/Ubuntu package: victoria-metrics; the scale test)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
+#   kubernetes-validate   (Python package, pip; ships the Kubernetes schemas, so it
+#                          validates deploy/kubernetes/ offline)
 # As root, missing packages are installed with apt-get; otherwise this prints
 # exactly what to install and exits 1.
 set -euo pipefail
 
 missing_pkgs=()
-for tool in prometheus promtool wrk curl; do
+for tool in prometheus promtool wrk curl docker dockerd docker-compose ps victoria-metrics; do
     if path=$(command -v "$tool" 2>/dev/null); then
         echo "deps: $tool found at $path"
     else
         case "$tool" in
             prometheus|promtool) pkg=prometheus ;;
+            docker|dockerd) pkg=docker.io ;;
+            ps) pkg=procps ;;
             *) pkg=$tool ;;
         esac
         echo "deps: $tool missing (Debian package: $pkg)"
@@ -51,7 +59,7 @@ if ((${#missing_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
     cleanup_policy
     created_policy=0
-    for tool in prometheus promtool wrk curl; do
+    for tool in prometheus promtool wrk curl docker dockerd docker-compose ps victoria-metrics; do
         if path=$(command -v "$tool" 2>/dev/null); then
             echo "deps: $tool installed at $path"
         else
@@ -63,7 +71,8 @@ fi
 
 echo "deps: $(prometheus --version 2>&1 | head -n1)"
 
-# Python packages: import name, pip name, Debian package (for PEP 668 system Pythons).
+# Python packages: import name, pip name, Debian package (for PEP 668 system Pythons;
+# - when there is none).
 python_package() {
     local module=$1 pip_name=$2 deb_name=$3
     if python3 -c "import $module" >/dev/null 2>&1; then
@@ -73,7 +82,7 @@ python_package() {
     echo "deps: python $pip_name missing; installing with pip"
     if ! python3 -m pip install --quiet "$pip_name"; then
         # Externally managed (PEP 668) system Python: use the distro package.
-        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        if [[ $deb_name != - && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
             echo "deps: pip failed; installing $deb_name with apt-get"
             DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$deb_name"
         fi
@@ -91,3 +100,5 @@ python_package() {
 python_package prometheus_client prometheus_client python3-prometheus-client
 # PyYAML: parses docker-compose.yml in the container check.
 python_package yaml pyyaml python3-yaml
+# kubernetes-validate: Kubernetes schema validation of deploy/kubernetes/ (offline).
+python_package kubernetes_validate kubernetes-validate - # no Debian package
