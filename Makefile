@@ -12,7 +12,7 @@ STATIC_BIN  := dist/tinyprom
 ICF_FLAG = $(shell d=$$(mktemp -d) && echo 'fn main() {}' > $$d/p.rs && rustc -C link-arg=-Wl,--icf=all -o $$d/p $$d/p.rs >/dev/null 2>&1 && echo '-C link-arg=-Wl,--icf=all'; rm -rf $$d)
 STATIC_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static $(ICF_FLAG)
 
-.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean soak soak-smoke bench bench-http static static-test container-check container-test k8s-check scale-test prometheusrule
+.PHONY: help build run deps test unit-test scrape-test check-rules fmt lint clean soak soak-smoke bench bench-http static static-test container-check container-test k8s-check scale-test prometheusrule target-dir-check
 
 help:
 	@echo "make build        release binary at $(BIN)"
@@ -33,6 +33,7 @@ help:
 	@echo "make k8s-check        deploy/kubernetes/ against the Kubernetes schemas, promtool and the rule file"
 	@echo "make prometheusrule   regenerate deploy/kubernetes/prometheusrule.yaml from rules/tinyprom.rules.yml"
 	@echo "make scale-test       four replicas via file_sd, Prometheus remote-writing to VictoriaMetrics, both compared"
+	@echo "make target-dir-check the recipes follow CARGO_TARGET_DIR (a dry run)"
 
 build:
 	$(CARGO) build --release
@@ -43,7 +44,7 @@ run:
 deps:
 	scripts/deps.sh
 
-test: deps lint unit-test check-rules scrape-test soak-smoke static-test container-check container-test k8s-check scale-test
+test: deps lint unit-test check-rules scrape-test soak-smoke static-test container-check container-test k8s-check scale-test target-dir-check
 
 unit-test:
 	$(CARGO) test --release --all-targets
@@ -103,6 +104,19 @@ prometheusrule:
 
 scale-test: build
 	TINYPROM_BIN=$(BIN) python3 scripts/scale_test.py
+
+# With CARGO_TARGET_DIR set, every recipe must look for Cargo's output there (make -n:
+# prints the recipes, runs nothing).
+target-dir-check:
+	@out=$$(CARGO_TARGET_DIR=/elsewhere $(MAKE) -s -n static scrape-test soak-smoke bench-http scale-test); \
+	if echo "$$out" | grep -Eq '(^|[ =])target/'; then \
+		echo "target-dir-check: FAIL: a recipe uses target/ although CARGO_TARGET_DIR is set:"; \
+		echo "$$out" | grep -E '(^|[ =])target/'; exit 1; \
+	fi; \
+	echo "$$out" | grep -q 'cp /elsewhere/$(HOST_TRIPLE)/static/tinyprom ' && \
+	echo "$$out" | grep -q 'TINYPROM_BIN=/elsewhere/release/tinyprom ' || \
+		{ echo "target-dir-check: FAIL: the recipes do not follow CARGO_TARGET_DIR"; exit 1; }; \
+	echo "target-dir-check: every recipe follows CARGO_TARGET_DIR"
 
 clean:
 	$(CARGO) clean
