@@ -94,15 +94,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-failures=0
-check() { # check DESCRIPTION COMMAND...
-    if "${@:2}"; then
-        echo "ok   $1"
-    else
-        echo "FAIL $1"
-        failures=$((failures + 1))
-    fi
-}
+. scripts/checks.sh
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -269,7 +261,7 @@ rss_kib() { # resident set of every process in the container, KiB
 }
 rss_idle=$(rss_kib)
 
-wrk -t 2 -c 16 -d "${load_seconds}s" --timeout 5s "http://$published/synthetic" >"$work/wrk.synthetic" 2>&1 &
+wrk -t 2 -c 64 -d "${load_seconds}s" --timeout 5s "http://$published/synthetic" >"$work/wrk.synthetic" 2>&1 &
 wrk_pid=$!
 rss_peak=$rss_idle
 for _ in $(seq 1 $((load_seconds * 4))); do

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -37,13 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_test import (  # noqa: E402  (the harness lives beside this script)
     HOST,
     START_CWD,
-    Aborted,
-    Harness,
     Prom,
     TestFailure,
     check,
     free_ports,
     http_get,
+    run,
     wait_until,
 )
 
@@ -287,32 +285,5 @@ scrape_configs:
     log(f"PASS in {time.monotonic() - t_begin:.1f}s")
 
 
-def _raise_aborted(signum, _frame):
-    if signum == signal.SIGALRM:
-        raise Aborted(f"overall time budget of {TOTAL_BUDGET_SECONDS}s exceeded", 1)
-    raise Aborted(f"aborted by {signal.Signals(signum).name}", 128 + signum)
-
-
 if __name__ == "__main__":
-    os.chdir(REPO)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, _raise_aborted)
-    signal.alarm(TOTAL_BUDGET_SECONDS)
-    harness = Harness()
-    rc = 0
-    try:
-        main(harness)
-    except (TestFailure, Aborted) as e:
-        rc = e.rc if isinstance(e, Aborted) else 1
-        log(f"FAIL: {e}")
-        for name, _, _ in harness.procs:
-            tail = harness.log_tail(name)
-            if tail:
-                print(f"--- last lines of {name} log ---\n{tail}", file=sys.stderr)
-    finally:
-        signal.alarm(0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        harness.cleanup()
-        log(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
-    sys.exit(rc)
+    run(main, TOTAL_BUDGET_SECONDS, log)

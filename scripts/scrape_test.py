@@ -565,24 +565,26 @@ def main(h):
 """, flush=True)
 
 
-def _raise_aborted(signum, _frame):
-    if signum == signal.SIGALRM:
-        raise Aborted(f"overall time budget of {TOTAL_BUDGET_SECONDS}s exceeded", 1)
-    raise Aborted(f"aborted by {signal.Signals(signum).name}", 128 + signum)
+def run(main_fn, budget_seconds, log_fn):
+    """Run main_fn(harness) under an overall time budget, with Ctrl-C/SIGTERM/SIGHUP
+    turned into a clean failure; clean up every child and the temp dir; exit."""
 
+    def raise_aborted(signum, _frame):
+        if signum == signal.SIGALRM:
+            raise Aborted(f"overall time budget of {budget_seconds}s exceeded", 1)
+        raise Aborted(f"aborted by {signal.Signals(signum).name}", 128 + signum)
 
-if __name__ == "__main__":
     os.chdir(REPO)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, _raise_aborted)
-    signal.alarm(TOTAL_BUDGET_SECONDS)
+        signal.signal(sig, raise_aborted)
+    signal.alarm(budget_seconds)
     harness = Harness()
     rc = 0
     try:
-        main(harness)
+        main_fn(harness)
     except (TestFailure, Aborted) as e:
         rc = e.rc if isinstance(e, Aborted) else 1
-        log(f"FAIL: {e}")
+        log_fn(f"FAIL: {e}")
         for name, _, _ in (harness.procs if isinstance(e, TestFailure) else []):
             tail = harness.log_tail(name)
             if tail:
@@ -593,5 +595,9 @@ if __name__ == "__main__":
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         harness.cleanup()
-        log(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
+        log_fn(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
     sys.exit(rc)
+
+
+if __name__ == "__main__":
+    run(main, TOTAL_BUDGET_SECONDS, log)

@@ -43,15 +43,7 @@ trap 'exit 130' INT TERM
 mkdir "$root"
 cp "$bin" "$root/tinyprom"
 chmod 755 "$root" "$root/tinyprom"
-failures=0
-check() { # check DESCRIPTION COMMAND...
-    if "${@:2}"; then
-        echo "ok   $1"
-    else
-        echo "FAIL $1"
-        failures=$((failures + 1))
-    fi
-}
+. scripts/checks.sh
 
 chroot --userspec=65534:65534 "$root" /tinyprom --web.listen-address=127.0.0.1:0 \
     2>"$work/stderr" >/dev/null &
