@@ -23,8 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import kubernetes_validate
 import yaml
+
+try:
+    import kubernetes_validate
+except ImportError:
+    sys.exit("k8s-check: the Python package kubernetes-validate is missing (make deps)")
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "deploy" / "kubernetes"
