@@ -184,6 +184,9 @@ if compose config --quiet 2>"$work/compose-config.err"; then
 fi
 
 published=$(docker port "$container" 8000/tcp | head -n1)
+check "the engine applied the limits: read-only root, no capabilities, no-new-privileges, 32 MiB, 0.5 CPU" \
+    test "$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}' "$container")" \
+    = "true [ALL] [no-new-privileges] 33554432 500000000"
 check "the port is published on 127.0.0.1 only" \
     test "$(docker port "$container" 8000/tcp | grep -vc '^127\.0\.0\.1:')" -eq 0
 up=""
