@@ -152,14 +152,22 @@ check "Dockerfile.runtime is Dockerfile's final stage, the binary's source aside
     test "$(final_stage Dockerfile)" = "$(final_stage Dockerfile.runtime)"
 check "Dockerfile.runtime has a single stage" test "$(grep -c '^FROM ' Dockerfile.runtime)" -eq 1
 
+# Any builder builds a one-stage Dockerfile offline. A client told to use BuildKit
+# (DOCKER_BUILDKIT=1) that has no buildx plugin refuses to build at all: then the
+# legacy builder (DOCKER_BUILDKIT=0) is asked instead.
 build_start=$(date +%s.%N)
+builder="the client's default builder"
 if ! docker build --quiet -f Dockerfile.runtime -t "$tag" . >"$work/build.log" 2>&1; then
-    echo "container-test: FAIL: docker build -f Dockerfile.runtime failed:" >&2
-    cat "$work/build.log" >&2
-    exit 1
+    builder="the legacy builder"
+    if ! grep -qi buildx "$work/build.log" ||
+        ! DOCKER_BUILDKIT=0 docker build --quiet -f Dockerfile.runtime -t "$tag" . >>"$work/build.log" 2>&1; then
+        echo "container-test: FAIL: docker build -f Dockerfile.runtime failed:" >&2
+        cat "$work/build.log" >&2
+        exit 1
+    fi
 fi
 image_built=yes
-echo "container-test: built $tag from Dockerfile.runtime in $(elapsed "$build_start") s"
+echo "container-test: built $tag from Dockerfile.runtime with $builder in $(elapsed "$build_start") s"
 image_size=$(docker image inspect -f '{{.Size}}' "$tag")
 bin_size=$(stat -c %s "$bin")
 check "image size $image_size bytes is within the 1.7 MB budget ($image_budget bytes)" \
