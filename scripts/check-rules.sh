@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Validate the Prometheus config, the rule files and run the rule unit tests.
+# Validate the Prometheus config, the rule files and run the rule unit tests;
+# validate the Alertmanager config and the routes of the rules' severities.
 # Usage: scripts/check-rules.sh   (from anywhere; runs from the repo root)
 #
 # Rule files are rules/*.rules.yml; promtool unit tests are rules/*.test.yml
@@ -11,8 +12,20 @@ if ! command -v promtool >/dev/null 2>&1; then
     echo "check-rules: promtool not found; run 'make deps' (Debian/Ubuntu: apt-get install prometheus)" >&2
     exit 1
 fi
+if ! command -v amtool >/dev/null 2>&1; then
+    echo "check-rules: amtool not found; run 'make deps' (Debian/Ubuntu: apt-get install prometheus-alertmanager)" >&2
+    exit 1
+fi
 
 set -x
 promtool check config prometheus.yml
 promtool check rules rules/*.rules.yml
 promtool test rules rules/*.test.yml
+amtool check-config alertmanager.yml
+# Each severity the rules use reaches its receiver (exit 1 on a mismatch).
+amtool config routes test --config.file=alertmanager.yml --verify.receivers=page \
+    alertname=TargetDown job=web-app severity=page
+amtool config routes test --config.file=alertmanager.yml --verify.receivers=page \
+    alertname=TinypromErrorBudgetBurn job=web-app slo=availability-98-30d severity=page
+amtool config routes test --config.file=alertmanager.yml --verify.receivers=ticket \
+    alertname=TinypromErrorBudgetBurn job=web-app slo=availability-98-30d severity=ticket

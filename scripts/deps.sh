@@ -3,19 +3,32 @@
 #   prometheus, promtool  (Debian/Ubuntu package: prometheus)
 #   wrk                   (Debian/Ubuntu package: wrk)
 #   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
+#   alertmanager, amtool  (Debian/Ubuntu package: prometheus-alertmanager, whose binary is
+#                         prometheus-alertmanager; elsewhere it is called alertmanager)
+#   chromium              (Debian package: chromium; the landing page's browser test)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 # As root, missing packages are installed with apt-get; otherwise this prints
 # exactly what to install and exits 1.
 set -euo pipefail
 
+tools=(prometheus promtool wrk curl alertmanager amtool chromium)
+# The path of a tool; Alertmanager's binary has a different name on Debian.
+tool_path() {
+    case "$1" in
+        alertmanager) command -v prometheus-alertmanager 2>/dev/null || command -v alertmanager 2>/dev/null ;;
+        *) command -v "$1" 2>/dev/null ;;
+    esac
+}
+
 missing_pkgs=()
-for tool in prometheus promtool wrk curl; do
-    if path=$(command -v "$tool" 2>/dev/null); then
+for tool in "${tools[@]}"; do
+    if path=$(tool_path "$tool"); then
         echo "deps: $tool found at $path"
     else
         case "$tool" in
             prometheus|promtool) pkg=prometheus ;;
+            alertmanager|amtool) pkg=prometheus-alertmanager ;;
             *) pkg=$tool ;;
         esac
         echo "deps: $tool missing (Debian package: $pkg)"
@@ -51,8 +64,8 @@ if ((${#missing_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
     cleanup_policy
     created_policy=0
-    for tool in prometheus promtool wrk curl; do
-        if path=$(command -v "$tool" 2>/dev/null); then
+    for tool in "${tools[@]}"; do
+        if path=$(tool_path "$tool"); then
             echo "deps: $tool installed at $path"
         else
             echo "deps: $tool still missing after apt-get install" >&2
