@@ -545,6 +545,16 @@ def main(h):
                         f"{a['labels'].get('long_window', '')}/{a['labels'].get('short_window', '')}]={a['state']}"
                         for a in alerts)
 
+    # --- dashboard hook: every query of dashboards/tinyprom.json on this live Prometheus
+    # (scripts/dashboard_check.py; pass a native-histogram Prometheus's URL as
+    # native_prom_url to check the native panels too, else they are reported unchecked).
+    from dashboard_check import check_dashboard
+
+    dashboard = check_dashboard(P.base, native_prom_url=None)
+    check(not dashboard.failures, "dashboard check failed:\n  " + "\n  ".join(dashboard.failures))
+    log(f"dashboard: {dashboard.summary()}")
+    # --- end of dashboard hook
+
     # 6. summary
     sent_500 = client_by_code.get("500", 0)
     log("PASS")
@@ -561,6 +571,7 @@ def main(h):
   scrape format        {om_scrapes:.0f} OpenMetrics scrapes counted by the replicas (0 text)
   rules                {len(groups)} groups, {len(rules)} rules, all health ok
   alerts               {', '.join(alert_desc) if alert_desc else 'none active'}
+  dashboard            {dashboard.summary()}
   duration             {time.monotonic() - t_begin:.1f}s
 """, flush=True)
 
