@@ -624,6 +624,11 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
             shared.registry.encode(buf, format);
             respond_bytes(request, 200, format.content_type(), buf, &[])
         }
+        Some(Endpoint::Landing(page)) => {
+            let totals = shared.red.route_totals();
+            let content_type = page.render(header(&request, "Accept"), &totals, buf);
+            respond_bytes(request, 200, content_type, buf, &[])
+        }
         Some(Endpoint::Synthetic) => {
             // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
             if shared.stopping.load(Ordering::SeqCst) {
