@@ -45,15 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_test import (  # noqa: E402  (the scrape test's harness, reused)
     HOST,
     REPO,
-    START_CWD,
-    Aborted,
-    Harness,
     Prom,
-    TestFailure,
     check,
     derive_config,
     free_ports,
     http_get,
+    run_main,
+    tinyprom_binary,
     wait_until,
 )
 
@@ -141,10 +139,7 @@ def post_json(url, body):
 
 def main(h):
     t_begin = time.monotonic()
-    tinyprom = Path(os.environ.get("TINYPROM_BIN", "target/release/tinyprom"))
-    if not tinyprom.is_absolute():
-        tinyprom = (START_CWD / tinyprom).resolve()
-    check(tinyprom.is_file(), f"tinyprom binary not found at {tinyprom}; run `cargo build --release`")
+    tinyprom = tinyprom_binary()
     prometheus = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
     alertmanager = (os.environ.get("ALERTMANAGER_BIN") or shutil.which("prometheus-alertmanager")
                     or shutil.which("alertmanager"))
@@ -274,32 +269,5 @@ def stop_process(proc):
         proc.wait(timeout=5)
 
 
-def _raise_aborted(signum, _frame):
-    if signum == signal.SIGALRM:
-        raise Aborted(f"overall time budget of {TOTAL_BUDGET_SECONDS}s exceeded", 1)
-    raise Aborted(f"aborted by {signal.Signals(signum).name}", 128 + signum)
-
-
 if __name__ == "__main__":
-    os.chdir(REPO)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, _raise_aborted)
-    signal.alarm(TOTAL_BUDGET_SECONDS)
-    harness = Harness()
-    rc = 0
-    try:
-        main(harness)
-    except (TestFailure, Aborted) as e:
-        rc = e.rc if isinstance(e, Aborted) else 1
-        log(f"FAIL: {e}")
-        for name, _, _ in harness.procs:
-            tail = harness.log_tail(name)
-            if tail:
-                print(f"--- last lines of {name} log ---\n{tail}", file=sys.stderr)
-    finally:
-        signal.alarm(0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        harness.cleanup()
-        log(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
-    sys.exit(rc)
+    run_main(main, TOTAL_BUDGET_SECONDS, log)

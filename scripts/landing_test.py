@@ -25,7 +25,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -42,13 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_test import (  # noqa: E402  (the scrape test's harness, reused)
     HOST,
     REPO,
-    START_CWD,
-    Aborted,
-    Harness,
-    TestFailure,
     check,
     free_ports,
     http_get,
+    run_main,
+    tinyprom_binary,
     wait_until,
 )
 
@@ -210,10 +207,7 @@ def load(addr):
 
 def main(h):
     t_begin = time.monotonic()
-    tinyprom = Path(os.environ.get("TINYPROM_BIN", "target/release/tinyprom"))
-    if not tinyprom.is_absolute():
-        tinyprom = (START_CWD / tinyprom).resolve()
-    check(tinyprom.is_file(), f"tinyprom binary not found at {tinyprom}; run `cargo build --release`")
+    tinyprom = tinyprom_binary()
     browser = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which("chromium-browser")
     check(browser, "chromium not found; run `make deps` (Debian package: chromium)")
     artifacts = Path(os.environ.get("LANDING_ARTIFACT_DIR") or REPO / "target" / "landing-test")
@@ -340,31 +334,5 @@ def main(h):
 """, flush=True)
 
 
-def _raise_aborted(signum, _frame):
-    if signum == signal.SIGALRM:
-        raise Aborted(f"overall time budget of {TOTAL_BUDGET_SECONDS}s exceeded", 1)
-    raise Aborted(f"aborted by {signal.Signals(signum).name}", 128 + signum)
-
-
 if __name__ == "__main__":
-    os.chdir(REPO)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, _raise_aborted)
-    signal.alarm(TOTAL_BUDGET_SECONDS)
-    harness = Harness()
-    rc = 0
-    try:
-        main(harness)
-    except (TestFailure, Aborted) as e:
-        rc = e.rc if isinstance(e, Aborted) else 1
-        log(f"FAIL: {e}")
-        tail = harness.log_tail("tinyprom")
-        if tail:
-            print(f"--- last lines of the tinyprom log ---\n{tail}", file=sys.stderr)
-    finally:
-        signal.alarm(0)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        harness.cleanup()
-        log(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
-    sys.exit(rc)
+    run_main(main, TOTAL_BUDGET_SECONDS, log)

@@ -576,24 +576,28 @@ def main(h):
 """, flush=True)
 
 
-def _raise_aborted(signum, _frame):
-    if signum == signal.SIGALRM:
-        raise Aborted(f"overall time budget of {TOTAL_BUDGET_SECONDS}s exceeded", 1)
-    raise Aborted(f"aborted by {signal.Signals(signum).name}", 128 + signum)
+def run_main(test_main, budget_seconds, log_line):
+    """Runs test_main(harness) from the repo root within budget_seconds (SIGALRM), turns
+    Ctrl-C/SIGTERM/SIGHUP into a clean abort, prints the children's last log lines on a
+    failure, always cleans up, and exits with the test's status. Shared by the
+    end-to-end tests in this folder."""
 
+    def raise_aborted(signum, _frame):
+        if signum == signal.SIGALRM:
+            raise Aborted(f"overall time budget of {budget_seconds}s exceeded", 1)
+        raise Aborted(f"aborted by {signal.Signals(signum).name}", 128 + signum)
 
-if __name__ == "__main__":
     os.chdir(REPO)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, _raise_aborted)
-    signal.alarm(TOTAL_BUDGET_SECONDS)
+        signal.signal(sig, raise_aborted)
+    signal.alarm(budget_seconds)
     harness = Harness()
     rc = 0
     try:
-        main(harness)
+        test_main(harness)
     except (TestFailure, Aborted) as e:
         rc = e.rc if isinstance(e, Aborted) else 1
-        log(f"FAIL: {e}")
+        log_line(f"FAIL: {e}")
         for name, _, _ in (harness.procs if isinstance(e, TestFailure) else []):
             tail = harness.log_tail(name)
             if tail:
@@ -604,5 +608,19 @@ if __name__ == "__main__":
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         harness.cleanup()
-        log(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
+        log_line(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
     sys.exit(rc)
+
+
+def tinyprom_binary():
+    """TINYPROM_BIN (default target/release/tinyprom), resolved against the start directory."""
+    tinyprom = Path(os.environ.get("TINYPROM_BIN", "target/release/tinyprom"))
+    if not tinyprom.is_absolute():
+        tinyprom = (START_CWD / tinyprom).resolve()
+    check(tinyprom.is_file() and os.access(tinyprom, os.X_OK),
+          f"tinyprom binary not found at {tinyprom}; run `cargo build --release` (or set TINYPROM_BIN)")
+    return tinyprom
+
+
+if __name__ == "__main__":
+    run_main(main, TOTAL_BUDGET_SECONDS, log)
