@@ -29,3 +29,20 @@ amtool config routes test --config.file=alertmanager.yml --verify.receivers=page
     alertname=TinypromErrorBudgetBurn job=web-app slo=availability-98-30d severity=page
 amtool config routes test --config.file=alertmanager.yml --verify.receivers=ticket \
     alertname=TinypromErrorBudgetBurn job=web-app slo=availability-98-30d severity=ticket
+# Every alert carries a severity alertmanager.yml routes (page or ticket), and every
+# burn-rate alert the `slo` its inhibition and grouping use.
+python3 - <<'PY'
+import sys, yaml
+bad = []
+for group in yaml.safe_load(open("rules/tinyprom.rules.yml"))["groups"]:
+    for rule in group["rules"]:
+        if "alert" not in rule:
+            continue
+        labels = rule.get("labels", {})
+        if labels.get("severity") not in ("page", "ticket"):
+            bad.append(f"{rule['alert']}: severity {labels.get('severity')!r} is neither page nor ticket")
+        if "burn" in rule["alert"].lower() and not labels.get("slo"):
+            bad.append(f"{rule['alert']}: a burn-rate alert without an slo label")
+print("\n".join(bad) or "alert labels: every alert has severity page or ticket; burn-rate alerts have slo")
+sys.exit(1 if bad else 0)
+PY
