@@ -46,3 +46,16 @@ for group in yaml.safe_load(open("rules/tinyprom.rules.yml"))["groups"]:
 print("\n".join(bad) or "alert labels: every alert has severity page or ticket; burn-rate alerts have slo")
 sys.exit(1 if bad else 0)
 PY
+# The compose Alertmanager reads this file and the compose Prometheus sends to it.
+python3 - <<'PY'
+import sys, yaml
+services = yaml.safe_load(open("docker-compose.yml"))["services"]
+am = services.get("alertmanager", {})
+config = next((a.split("=", 1)[1] for a in am.get("command", []) if a.startswith("--config.file=")), None)
+mounted = {v.split(":")[1]: v.split(":")[0] for v in am.get("volumes", [])}
+targets = [t for a in yaml.safe_load(open("prometheus.compose.yml")).get("alerting", {}).get("alertmanagers", [])
+           for sc in a.get("static_configs", []) for t in sc.get("targets", [])]
+ok = mounted.get(config) == "./alertmanager.yml" and targets == ["alertmanager:9093"]
+print(f"compose: alertmanager reads {mounted.get(config)} as {config}; prometheus.compose.yml alerts {targets}")
+sys.exit(0 if ok else 1)
+PY
