@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use super::landing::LandingPage;
-
 /// The `url` label value of every request whose path matches no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
@@ -70,7 +68,7 @@ pub enum Endpoint {
     /// The metrics scrape.
     Metrics,
     /// The landing page at `/`: HTML for browsers, a plain-text index otherwise.
-    Landing(Arc<LandingPage>),
+    Landing,
     /// A handler added by an embedding program.
     Custom(Handler),
 }
@@ -93,8 +91,7 @@ impl Router {
             ],
         };
         if telemetry_path != "/" {
-            let page = LandingPage::new(telemetry_path);
-            router.add("/", Endpoint::Landing(Arc::new(page)));
+            router.add("/", Endpoint::Landing);
         }
         router
     }
@@ -124,6 +121,15 @@ impl Router {
             .iter()
             .position(|(p, _)| p == path)
             .unwrap_or(self.routes.len())
+    }
+
+    /// The path of the metrics endpoint (what the landing page links to), or the
+    /// default `/metrics` if a custom route has replaced it.
+    pub fn telemetry_path(&self) -> &str {
+        self.routes
+            .iter()
+            .find(|(_, e)| matches!(e, Endpoint::Metrics))
+            .map_or("/metrics", |(p, _)| p)
     }
 
     /// The index used for unmatched paths.

@@ -37,6 +37,7 @@ use tiny_http::{Header, Request, Response, StatusCode};
 
 use super::delay::{DelayQueue, Due};
 use super::guard::{Guard, GuardConfig};
+use super::landing;
 use super::listen;
 use super::red::RedMetrics;
 use super::routes::{Endpoint, Handler, Reply, Router, method_index};
@@ -624,9 +625,10 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
             shared.registry.encode(buf, format);
             respond_bytes(request, 200, format.content_type(), buf, &[])
         }
-        Some(Endpoint::Landing(page)) => {
-            let totals = shared.red.route_totals();
-            let content_type = page.render(header(&request, "Accept"), &totals, buf);
+        Some(Endpoint::Landing) => {
+            let (accept, totals) = (header(&request, "Accept"), shared.red.route_totals());
+            let content_type =
+                landing::render(accept, shared.router.telemetry_path(), &totals, buf);
             respond_bytes(request, 200, content_type, buf, &[])
         }
         Some(Endpoint::Synthetic) => {

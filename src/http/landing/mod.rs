@@ -58,59 +58,46 @@ tfoot td{font-weight:600}.ok{color:#17803d}.bad{color:#b42318}.muted{color:#667}
 #latency-chart text{font-size:12px;text-anchor:middle;fill:#1d2330}\
 #latency-chart .axis{stroke:#99a}code{background:#f2f3f7;padding:0 .25em}";
 
-/// The landing page of one server: what it links to.
-#[derive(Debug, Clone)]
-pub struct LandingPage {
-    telemetry_path: String,
+/// Renders the page for a client sending `accept` into `buf` (cleared first), linking
+/// to the metrics at `telemetry_path`, and returns its content type: HTML for
+/// browsers, the plain-text index otherwise.
+pub fn render(
+    accept: Option<&str>,
+    telemetry_path: &str,
+    totals: &[RouteTotals<'_>],
+    buf: &mut Vec<u8>,
+) -> &'static str {
+    buf.clear();
+    if wants_html(accept) {
+        // Once per worker buffer: later pages fit without growing it.
+        buf.reserve(PAGE_MAX_BYTES + 6 * telemetry_path.len());
+        write_html(buf, telemetry_path, totals);
+        HTML
+    } else {
+        write_text(buf, telemetry_path);
+        TEXT
+    }
 }
 
-impl LandingPage {
-    /// A page linking to the metrics at `telemetry_path`.
-    pub fn new(telemetry_path: &str) -> LandingPage {
-        LandingPage {
-            telemetry_path: telemetry_path.to_string(),
-        }
-    }
-
-    /// Renders the page for a client sending `accept` into `buf` (cleared first) and
-    /// returns its content type: HTML for browsers, the plain-text index otherwise.
-    pub fn render(
-        &self,
-        accept: Option<&str>,
-        totals: &[RouteTotals<'_>],
-        buf: &mut Vec<u8>,
-    ) -> &'static str {
-        buf.clear();
-        if wants_html(accept) {
-            // Once per worker buffer: later pages fit without growing it.
-            buf.reserve(PAGE_MAX_BYTES + 6 * self.telemetry_path.len());
-            self.write_html(totals, buf);
-            HTML
-        } else {
-            self.write_text(buf);
-            TEXT
-        }
-    }
-
-    fn write_text(&self, buf: &mut Vec<u8>) {
-        let _ = write!(
-            buf,
-            "tinyprom {}\n\n  {:<12} metrics (Prometheus text or OpenMetrics)\n  {:<12} liveness\n  \
+fn write_text(buf: &mut Vec<u8>, telemetry_path: &str) {
+    let _ = write!(
+        buf,
+        "tinyprom {}\n\n  {:<12} metrics (Prometheus text or OpenMetrics)\n  {:<12} liveness\n  \
              {:<12} a random delay and status, for RED data\n\n\
              Open this address in a browser for the RED overview.\n",
-            crate::VERSION,
-            self.telemetry_path,
-            "/up",
-            "/synthetic",
-        );
-    }
+        crate::VERSION,
+        telemetry_path,
+        "/up",
+        "/synthetic",
+    );
+}
 
-    fn write_html(&self, totals: &[RouteTotals<'_>], buf: &mut Vec<u8>) {
-        let all = sum(totals);
-        let version = crate::VERSION;
-        let _ = write!(
-            buf,
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+fn write_html(buf: &mut Vec<u8>, telemetry_path: &str, totals: &[RouteTotals<'_>]) {
+    let all = sum(totals);
+    let version = crate::VERSION;
+    let _ = write!(
+        buf,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
              <title>tinyprom {version}</title><link rel=\"icon\" href=\"data:,\">\
              <style>{STYLE}</style></head><body>\
@@ -118,31 +105,30 @@ impl LandingPage {
              <p class=\"muted\">A web application that monitors itself the Prometheus way. \
              Every figure below is read from this serving process's own request histogram \
              <code>http_request_duration_seconds</code>, since it started.</p><nav>"
-        );
-        buf.extend_from_slice(b"<a id=\"link-metrics\" href=\"");
-        escape(buf, &self.telemetry_path);
-        buf.extend_from_slice(b"\">");
-        escape_cut(buf, &self.telemetry_path);
-        buf.extend_from_slice(
+    );
+    buf.extend_from_slice(b"<a id=\"link-metrics\" href=\"");
+    escape(buf, telemetry_path);
+    buf.extend_from_slice(b"\">");
+    escape_cut(buf, telemetry_path);
+    buf.extend_from_slice(
             b" (metrics)</a><a id=\"link-up\" href=\"/up\">/up (liveness)</a>\
               <a id=\"link-synthetic\" href=\"/synthetic\">/synthetic (synthetic RED traffic)</a></nav>",
         );
-        write_sli(buf, &all);
-        write_table(buf, totals, &all);
-        let mut per_bucket = [0u64; DURATION_BUCKETS.len() + 1];
-        let mut below = 0;
-        for (n, cumulative) in per_bucket.iter_mut().zip(all.cumulative) {
-            *n = cumulative.wrapping_sub(below);
-            below = cumulative;
-        }
-        buf.extend_from_slice(b"<h2>Latency distribution, all routes</h2>");
-        chart::write(buf, &per_bucket, &BUCKET_LABELS, &BUCKET_LES);
-        buf.extend_from_slice(
-            b"<p class=\"muted\">p50 and p99 are estimated from the bucket counts by linear \
+    write_sli(buf, &all);
+    write_table(buf, totals, &all);
+    let mut per_bucket = [0u64; DURATION_BUCKETS.len() + 1];
+    let mut below = 0;
+    for (n, cumulative) in per_bucket.iter_mut().zip(all.cumulative) {
+        *n = cumulative.wrapping_sub(below);
+        below = cumulative;
+    }
+    buf.extend_from_slice(b"<h2>Latency distribution, all routes</h2>");
+    chart::write(buf, &per_bucket, &BUCKET_LABELS, &BUCKET_LES);
+    buf.extend_from_slice(
+        b"<p class=\"muted\">p50 and p99 are estimated from the bucket counts by linear \
               interpolation within a bucket, as PromQL's <code>histogram_quantile</code> does; \
               with buckets at 10 ms, 100 ms, 0.5 s and 2 s they are coarse.</p></body></html>",
-        );
-    }
+    );
 }
 
 /// Whether the `Accept` header lists HTML with a non-zero quality.
@@ -317,9 +303,9 @@ mod tests {
         }
     }
 
-    fn html(page: &LandingPage, t: &[RouteTotals<'_>]) -> String {
+    fn html(telemetry_path: &str, t: &[RouteTotals<'_>]) -> String {
         let mut buf = Vec::new();
-        assert_eq!(page.render(Some("text/html"), t, &mut buf), HTML);
+        assert_eq!(render(Some("text/html"), telemetry_path, t, &mut buf), HTML);
         String::from_utf8(buf).unwrap()
     }
 
@@ -332,8 +318,7 @@ mod tests {
             assert!(!wants_html(other), "{other:?}");
         }
         let mut buf = Vec::new();
-        let page = LandingPage::new("/prom");
-        assert_eq!(page.render(Some("*/*"), &[], &mut buf), TEXT);
+        assert_eq!(render(Some("*/*"), "/prom", &[], &mut buf), TEXT);
         let text = String::from_utf8(buf).unwrap();
         assert!(text.starts_with(&format!("tinyprom {}\n", crate::VERSION)));
         assert!(text.contains("/prom") && text.contains("/up") && text.contains("/synthetic"));
@@ -341,13 +326,12 @@ mod tests {
 
     #[test]
     fn figures_are_the_totals_exactly_and_rounded() {
-        let page = LandingPage::new("/metrics");
         let t = [
             totals("/up", [10, 10, 10, 10, 10], 0),
             totals("/synthetic", [16, 94, 100, 100, 100], 20),
             totals("unmatched", [0, 0, 0, 0, 0], 0),
         ];
-        let html = html(&page, &t);
+        let html = html("/metrics", &t);
         assert!(html.contains("data-route=\"/synthetic\" data-count=\"100\" data-errors=\"20\" data-buckets=\"16,94,100,100,100\""));
         assert!(html.contains("data-field=\"error-ratio\" data-value=\"0.2\">20.00%"));
         let p99 = 0.1 + 0.4 * 5.0 / 6.0;
@@ -369,9 +353,8 @@ mod tests {
 
     #[test]
     fn labels_are_escaped_and_cut() {
-        let page = LandingPage::new("/m\"<x>&");
         let long = "/<".repeat(100);
-        let html = html(&page, &[totals(&long, [1, 1, 1, 1, 1], 0)]);
+        let html = html("/m\"<x>&", &[totals(&long, [1, 1, 1, 1, 1], 0)]);
         assert!(html.contains("href=\"/m&quot;&lt;x&gt;&amp;\""));
         assert!(!html.contains("/<"));
         let cut = format!("{}…", "/&lt;".repeat(MAX_ROUTE_CHARS / 2));
@@ -391,14 +374,13 @@ mod tests {
             .map(|_| totals(&label, [1, 2, 3, 4, max], max / 3))
             .collect();
         let path = format!("/{}", "\"".repeat(200));
-        let page = LandingPage::new(&path);
         let mut buf = Vec::new();
-        page.render(Some("text/html"), &many, &mut buf);
+        render(Some("text/html"), &path, &many, &mut buf);
         let bound = PAGE_MAX_BYTES + 6 * path.len();
         assert!(buf.len() <= bound, "{} > {bound}", buf.len());
         // Reusing the buffer: a render clears what was there.
         let before = buf.capacity();
-        page.render(Some("text/html"), &many[..1], &mut buf);
+        render(Some("text/html"), &path, &many[..1], &mut buf);
         assert!(buf.len() < PAGE_MAX_BYTES && buf.capacity() == before);
     }
 }
