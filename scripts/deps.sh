@@ -7,6 +7,9 @@
 #   docker-compose        (Debian/Ubuntu package: docker-compose; the container test)
 #   ps                    (Debian/Ubuntu package: procps; `docker top` runs it)
 #   victoria-metrics      (Debian/Ubuntu package: victoria-metrics; the scale test)
+#   alertmanager, amtool  (Debian/Ubuntu package: prometheus-alertmanager, whose binary is
+#                         prometheus-alertmanager; elsewhere it is called alertmanager)
+#   chromium              (Debian package: chromium; the landing page's browser test)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 #   kubernetes-validate   (Python package, pip; ships the Kubernetes schemas, so it
@@ -15,15 +18,25 @@
 # exactly what to install and exits 1.
 set -euo pipefail
 
+tools=(prometheus promtool wrk curl alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
+# The path of a tool; Alertmanager's binary has a different name on Debian.
+tool_path() {
+    case "$1" in
+        alertmanager) command -v prometheus-alertmanager 2>/dev/null || command -v alertmanager 2>/dev/null ;;
+        *) command -v "$1" 2>/dev/null ;;
+    esac
+}
+
 missing_pkgs=()
-for tool in prometheus promtool wrk curl docker dockerd docker-compose ps victoria-metrics; do
-    if path=$(command -v "$tool" 2>/dev/null); then
+for tool in "${tools[@]}"; do
+    if path=$(tool_path "$tool"); then
         echo "deps: $tool found at $path"
     else
         case "$tool" in
             prometheus|promtool) pkg=prometheus ;;
             docker|dockerd) pkg=docker.io ;;
             ps) pkg=procps ;;
+            alertmanager|amtool) pkg=prometheus-alertmanager ;;
             *) pkg=$tool ;;
         esac
         echo "deps: $tool missing (Debian package: $pkg)"
@@ -59,8 +72,8 @@ if ((${#missing_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
     cleanup_policy
     created_policy=0
-    for tool in prometheus promtool wrk curl docker dockerd docker-compose ps victoria-metrics; do
-        if path=$(command -v "$tool" 2>/dev/null); then
+    for tool in "${tools[@]}"; do
+        if path=$(tool_path "$tool"); then
             echo "deps: $tool installed at $path"
         else
             echo "deps: $tool still missing after apt-get install" >&2

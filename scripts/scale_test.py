@@ -35,13 +35,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_test import (  # noqa: E402  (the harness lives beside this script)
     HOST,
-    START_CWD,
     Prom,
     TestFailure,
     check,
     free_ports,
     http_get,
-    run,
+    run_main,
+    tinyprom_binary,
     wait_until,
 )
 
@@ -115,10 +115,7 @@ def spawn_wrk(h, addrs):
 
 def main(h):
     t_begin = time.monotonic()
-    tinyprom = Path(os.environ.get("TINYPROM_BIN", "target/release/tinyprom"))
-    if not tinyprom.is_absolute():
-        tinyprom = (START_CWD / tinyprom).resolve()
-    check(tinyprom.is_file(), f"tinyprom not found at {tinyprom}; run `make build` (or set TINYPROM_BIN)")
+    tinyprom = tinyprom_binary()
     prometheus = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
     vmetrics = os.environ.get("VICTORIA_METRICS_BIN") or shutil.which("victoria-metrics")
     check(prometheus, "prometheus not found; run `make deps` (Debian package: prometheus)")
@@ -286,4 +283,4 @@ scrape_configs:
 
 
 if __name__ == "__main__":
-    run(main, TOTAL_BUDGET_SECONDS, log)
+    run_main(main, TOTAL_BUDGET_SECONDS, log)

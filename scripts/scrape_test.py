@@ -545,6 +545,16 @@ def main(h):
                         f"{a['labels'].get('long_window', '')}/{a['labels'].get('short_window', '')}]={a['state']}"
                         for a in alerts)
 
+    # --- dashboard hook: every query of dashboards/tinyprom.json on this live Prometheus
+    # (scripts/dashboard_check.py; pass a native-histogram Prometheus's URL as
+    # native_prom_url to check the native panels too, else they are reported unchecked).
+    from dashboard_check import check_dashboard
+
+    dashboard = check_dashboard(P.base, native_prom_url=None)
+    check(not dashboard.failures, "dashboard check failed:\n  " + "\n  ".join(dashboard.failures))
+    log(f"dashboard: {dashboard.summary()}")
+    # --- end of dashboard hook
+
     # 6. summary
     sent_500 = client_by_code.get("500", 0)
     log("PASS")
@@ -561,13 +571,16 @@ def main(h):
   scrape format        {om_scrapes:.0f} OpenMetrics scrapes counted by the replicas (0 text)
   rules                {len(groups)} groups, {len(rules)} rules, all health ok
   alerts               {', '.join(alert_desc) if alert_desc else 'none active'}
+  dashboard            {dashboard.summary()}
   duration             {time.monotonic() - t_begin:.1f}s
 """, flush=True)
 
 
-def run(main_fn, budget_seconds, log_fn):
-    """Run main_fn(harness) under an overall time budget, with Ctrl-C/SIGTERM/SIGHUP
-    turned into a clean failure; clean up every child and the temp dir; exit."""
+def run_main(test_main, budget_seconds, log_line):
+    """Runs test_main(harness) from the repo root within budget_seconds (SIGALRM), turns
+    Ctrl-C/SIGTERM/SIGHUP into a clean abort, prints the children's last log lines on a
+    failure, always cleans up, and exits with the test's status. Shared by the
+    end-to-end tests in this folder."""
 
     def raise_aborted(signum, _frame):
         if signum == signal.SIGALRM:
@@ -581,10 +594,10 @@ def run(main_fn, budget_seconds, log_fn):
     harness = Harness()
     rc = 0
     try:
-        main_fn(harness)
+        test_main(harness)
     except (TestFailure, Aborted) as e:
         rc = e.rc if isinstance(e, Aborted) else 1
-        log_fn(f"FAIL: {e}")
+        log_line(f"FAIL: {e}")
         for name, _, _ in (harness.procs if isinstance(e, TestFailure) else []):
             tail = harness.log_tail(name)
             if tail:
@@ -595,9 +608,19 @@ def run(main_fn, budget_seconds, log_fn):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         harness.cleanup()
-        log_fn(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
+        log_line(f"cleaned up {len(harness.procs)} process(es) and the temp dir")
     sys.exit(rc)
 
 
+def tinyprom_binary():
+    """TINYPROM_BIN (default target/release/tinyprom), resolved against the start directory."""
+    tinyprom = Path(os.environ.get("TINYPROM_BIN", "target/release/tinyprom"))
+    if not tinyprom.is_absolute():
+        tinyprom = (START_CWD / tinyprom).resolve()
+    check(tinyprom.is_file() and os.access(tinyprom, os.X_OK),
+          f"tinyprom binary not found at {tinyprom}; run `cargo build --release` (or set TINYPROM_BIN)")
+    return tinyprom
+
+
 if __name__ == "__main__":
-    run(main, TOTAL_BUDGET_SECONDS, log)
+    run_main(main, TOTAL_BUDGET_SECONDS, log)

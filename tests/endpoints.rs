@@ -35,7 +35,7 @@ fn head_works_wherever_get_does() {
 fn unknown_paths_are_404_and_other_methods_405() {
     let server = Tinyprom::start(&[]);
     assert_eq!(server.get("/nope").status, 404);
-    assert_eq!(server.get("/").status, 404);
+    assert_eq!(server.get("/").status, 200, "the landing page");
     assert_eq!(server.get("/up/extra").status, 404);
     for (method, path) in [
         ("POST", "/up"),

@@ -7,6 +7,7 @@
 
 mod delay;
 mod guard;
+mod landing;
 pub mod listen;
 mod red;
 pub mod routes;

@@ -4,6 +4,11 @@
 //! [`IndexedFamily`]: method, route and status code are already small integers when a
 //! response is written, so finding the series is arithmetic on three indices, with no
 //! hashing, locking or allocation after the series' first use.
+//!
+//! [`RedMetrics::route_totals`] reads the same series back per route for the landing
+//! page: it visits only the series that exist, takes each the way a scrape does (an
+//! observer never waits for it), and adds them up, so the page shows exactly what a
+//! scrape at that moment would sum to.
 
 use std::time::Duration;
 
@@ -22,6 +27,26 @@ const LAST_CODE: u16 = 599;
 pub struct RedMetrics {
     duration: IndexedFamily<Histogram>,
     in_flight: Gauge,
+    /// The `url` label values, in index order.
+    routes: Vec<String>,
+}
+
+/// One route's requests since the serving process started, every method and code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteTotals<'a> {
+    /// The route's `url` label value.
+    pub route: &'a str,
+    /// Cumulative counts per bucket of [`DURATION_BUCKETS`], then `+Inf` (= all requests).
+    pub cumulative: [u64; DURATION_BUCKETS.len() + 1],
+    /// Requests answered with a 5xx code.
+    pub errors: u64,
+}
+
+impl RouteTotals<'_> {
+    /// All requests of the route.
+    pub fn count(&self) -> u64 {
+        self.cumulative[DURATION_BUCKETS.len()]
+    }
 }
 
 impl RedMetrics {
@@ -29,6 +54,7 @@ impl RedMetrics {
     /// registers them in `registry`.
     pub fn register(registry: &Registry, routes: Vec<String>) -> Result<RedMetrics, MetricError> {
         let buckets = Buckets::new(&DURATION_BUCKETS)?;
+        let routes_copy = routes.clone();
         let codes = (FIRST_CODE..=LAST_CODE).map(|c| c.to_string()).collect();
         let methods = METHODS.iter().map(|m| m.to_string()).collect();
         let duration =
@@ -38,6 +64,7 @@ impl RedMetrics {
         let red = RedMetrics {
             duration,
             in_flight: Gauge::new(),
+            routes: routes_copy,
         };
         registry.register_with_unit(
             "http_request_duration_seconds",
@@ -51,6 +78,34 @@ impl RedMetrics {
             red.in_flight.clone(),
         )?;
         Ok(red)
+    }
+
+    /// Every route's totals since start, in `url` label order (see the module docs).
+    pub fn route_totals(&self) -> Vec<RouteTotals<'_>> {
+        let mut totals: Vec<RouteTotals<'_>> = self
+            .routes
+            .iter()
+            .map(|route| RouteTotals {
+                route,
+                cumulative: [0; DURATION_BUCKETS.len() + 1],
+                errors: 0,
+            })
+            .collect();
+        self.duration.visit(|index, histogram| {
+            let (route, code) = (index[1], FIRST_CODE as usize + index[2]);
+            let Some(total) = totals.get_mut(route) else {
+                return;
+            };
+            let snapshot = histogram.snapshot();
+            // Wrapping, as the counters themselves do.
+            for (sum, n) in total.cumulative.iter_mut().zip(&snapshot.cumulative) {
+                *sum = sum.wrapping_add(*n);
+            }
+            if (500..600).contains(&code) {
+                total.errors = total.errors.wrapping_add(snapshot.count);
+            }
+        });
+        totals
     }
 
     /// Marks a request as received.

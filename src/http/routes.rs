@@ -67,6 +67,8 @@ pub enum Endpoint {
     Synthetic,
     /// The metrics scrape.
     Metrics,
+    /// The landing page at `/`: HTML for browsers, a plain-text index otherwise.
+    Landing,
     /// A handler added by an embedding program.
     Custom(Handler),
 }
@@ -78,15 +80,20 @@ pub struct Router {
 }
 
 impl Router {
-    /// The three built-in routes, with the metrics endpoint at `telemetry_path`.
+    /// The built-in routes, with the metrics endpoint at `telemetry_path` and the
+    /// landing page at `/` (unless the metrics are served there).
     pub fn new(telemetry_path: &str) -> Router {
-        Router {
+        let mut router = Router {
             routes: vec![
                 ("/up".into(), Endpoint::Up),
                 ("/synthetic".into(), Endpoint::Synthetic),
                 (telemetry_path.into(), Endpoint::Metrics),
             ],
+        };
+        if telemetry_path != "/" {
+            router.add("/", Endpoint::Landing);
         }
+        router
     }
 
     /// Adds (or replaces) a route.
@@ -116,6 +123,15 @@ impl Router {
             .unwrap_or(self.routes.len())
     }
 
+    /// The path of the metrics endpoint (what the landing page links to), or the
+    /// default `/metrics` if a custom route has replaced it.
+    pub fn telemetry_path(&self) -> &str {
+        self.routes
+            .iter()
+            .find(|(_, e)| matches!(e, Endpoint::Metrics))
+            .map_or("/metrics", |(p, _)| p)
+    }
+
     /// The index used for unmatched paths.
     pub fn unmatched(&self) -> usize {
         self.routes.len()
@@ -138,21 +154,23 @@ mod tests {
         assert_eq!(r.find("/up?x=1"), 0);
         assert_eq!(r.find("/synthetic#frag"), 1);
         assert_eq!(r.find("/metrics"), 2);
-        for raw in [
-            "/",
-            "",
-            "/up/",
-            "/UP",
-            "//up",
-            "http://x/up",
-            "/random/123",
-            "*",
-        ] {
+        assert_eq!(r.find("/"), 3);
+        assert_eq!(r.find("/?from=browser"), 3);
+        for raw in ["", "/up/", "/UP", "//up", "http://x/up", "/random/123", "*"] {
             assert_eq!(r.find(raw), r.unmatched(), "{raw}");
         }
         assert_eq!(
             r.label_values(),
-            ["/up", "/synthetic", "/metrics", UNMATCHED_ROUTE]
+            ["/up", "/synthetic", "/metrics", "/", UNMATCHED_ROUTE]
+        );
+        let at_root = Router::new("/");
+        assert!(matches!(
+            at_root.endpoint(at_root.find("/")),
+            Some(Endpoint::Metrics)
+        ));
+        assert_eq!(
+            at_root.label_values(),
+            ["/up", "/synthetic", "/", UNMATCHED_ROUTE]
         );
     }
 

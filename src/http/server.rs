@@ -37,6 +37,7 @@ use tiny_http::{Header, Request, Response, StatusCode};
 
 use super::delay::{DelayQueue, Due};
 use super::guard::{Guard, GuardConfig};
+use super::landing;
 use super::listen;
 use super::red::RedMetrics;
 use super::routes::{Endpoint, Handler, Reply, Router, method_index};
@@ -623,6 +624,12 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
             buf.clear();
             shared.registry.encode(buf, format);
             respond_bytes(request, 200, format.content_type(), buf, &[])
+        }
+        Some(Endpoint::Landing) => {
+            let (accept, totals) = (header(&request, "Accept"), shared.red.route_totals());
+            let content_type =
+                landing::render(accept, shared.router.telemetry_path(), &totals, buf);
+            respond_bytes(request, 200, content_type, buf, &[])
         }
         Some(Endpoint::Synthetic) => {
             // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.

@@ -101,6 +101,31 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
         self.inner.get(index)
     }
 
+    /// Calls `f` with the index (one position per label) and the metric of every
+    /// series created so far, without creating any. Series created meanwhile by other
+    /// threads may or may not be visited.
+    pub fn visit(&self, mut f: impl FnMut(&[usize], &M)) {
+        let inner = &*self.inner;
+        let dims = inner.values.len();
+        let mut index = vec![0; dims];
+        for (row, slots) in inner.rows.iter().enumerate() {
+            let Some(slots) = slots.get() else { continue };
+            // The row number is the mixed-radix number of every position but the last.
+            let mut rest = row;
+            for dim in (0..dims - 1).rev() {
+                let n = inner.values[dim].len().max(1);
+                index[dim] = rest % n;
+                rest /= n;
+            }
+            for (slot, series) in slots.iter().enumerate() {
+                if let Some(series) = series.get() {
+                    index[dims - 1] = slot;
+                    f(&index, &series.metric);
+                }
+            }
+        }
+    }
+
     /// The number of series created so far.
     pub fn len(&self) -> usize {
         self.inner.series().count()
@@ -182,6 +207,21 @@ mod tests {
             Counter::new,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn visit_sees_the_created_series_by_index_and_creates_none() {
+        let f = family();
+        f.get(&[1, 2, 1]).unwrap().inc();
+        f.get(&[0, 1, 0]).unwrap().inc_by(2);
+        f.get(&[1, 0, 1]).unwrap().inc_by(3);
+        let mut seen = Vec::new();
+        f.visit(|index, c| seen.push((index.to_vec(), c.get())));
+        assert_eq!(
+            seen,
+            [(vec![0, 1, 0], 2), (vec![1, 0, 1], 3), (vec![1, 2, 1], 1)]
+        );
+        assert_eq!(f.len(), 3);
     }
 
     #[test]
