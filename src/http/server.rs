@@ -42,6 +42,8 @@ use super::red::RedMetrics;
 use super::routes::{Endpoint, Handler, Reply, Router, method_index};
 use super::watchdog::{Readings, Watchdog};
 use crate::config::Config;
+use crate::exposition::content_coding::{self, ContentCoding};
+use crate::exposition::gzip::Gzip;
 use crate::exposition::{Format, negotiate};
 use crate::metrics::{Counter, IndexedFamily, Info, MetricError, Registry};
 use crate::process::ProcessCollector;
@@ -187,6 +189,16 @@ impl ServerBuilder {
             "Scrapes of the metrics endpoint, by the exposition format served.",
             scrapes.clone(),
         )?;
+        let scrape_bytes: IndexedFamily<Counter> = IndexedFamily::new(
+            &["encoding"],
+            vec![vec!["identity".into(), "gzip".into()]],
+            Counter::new,
+        )?;
+        registry.register(
+            "tinyprom_scrape_bytes_total",
+            "Body bytes of the metrics endpoint's responses, by the content coding sent.",
+            scrape_bytes.clone(),
+        )?;
         // An info family: `tinyprom_build_info{version=...} 1`, a gauge in text 0.0.4,
         // the info family `tinyprom_build` in OpenMetrics.
         registry.register(
@@ -240,6 +252,7 @@ impl ServerBuilder {
                 registry,
                 red,
                 scrapes,
+                scrape_bytes,
                 delay,
                 parked: Arc::new(AtomicUsize::new(0)),
                 stopping: AtomicBool::new(false),
@@ -270,6 +283,8 @@ struct Shared {
     registry: Arc<Registry>,
     red: Arc<RedMetrics>,
     scrapes: IndexedFamily<Counter>,
+    /// Indexed by `encoding`: identity, gzip.
+    scrape_bytes: IndexedFamily<Counter>,
     delay: DelayQueue<Parked>,
     /// Requests parked in the delay queue or being answered by its thread.
     parked: Arc<AtomicUsize>,
@@ -505,6 +520,7 @@ fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
 /// error if it died while the server was meant to be running.
 fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
     let mut buf = Vec::with_capacity(16 * 1024);
+    let mut compression = Compression::default();
     // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
@@ -517,7 +533,7 @@ fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::E
                 // A panic here (a tiny_http assertion, a bug of ours) costs one
                 // request, not the worker.
                 let _ = catch_unwind(AssertUnwindSafe(|| {
-                    handle(request, received, shared, &mut buf)
+                    handle(request, received, shared, &mut buf, &mut compression)
                 }));
                 // Release: publishes the finished response to `busy`'s Acquire load.
                 shared.busy_since[index].store(0, Ordering::Release);
@@ -581,7 +597,13 @@ fn body_disposition(request: &Request) -> Body {
     }
 }
 
-fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8>) {
+fn handle(
+    request: Request,
+    received: Instant,
+    shared: &Shared,
+    buf: &mut Vec<u8>,
+    compression: &mut Compression,
+) {
     let disposition = body_disposition(&request);
     if disposition != Body::Harmless {
         let Some(&peer) = request.remote_addr() else {
@@ -622,7 +644,23 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
             }
             buf.clear();
             shared.registry.encode(buf, format);
-            respond_bytes(request, 200, format.content_type(), buf, &[])
+            let accept_encoding = header(&request, "Accept-Encoding");
+            let (body, coding) = encode_body(accept_encoding, buf, compression);
+            if let Some(c) = shared.scrape_bytes.get(&[coding.is_some() as usize]) {
+                c.inc_by(body.len() as u64);
+            }
+            let content_type = format.content_type();
+            let vary = ("Vary", "Accept-Encoding");
+            match coding {
+                Some(coding) => respond_bytes(
+                    request,
+                    200,
+                    content_type,
+                    body,
+                    &[vary, ("Content-Encoding", coding)],
+                ),
+                None => respond_bytes(request, 200, content_type, body, &[vary]),
+            }
         }
         Some(Endpoint::Synthetic) => {
             // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
@@ -664,6 +702,37 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
         }
     };
     shared.red.finish(method, route, code, received.elapsed());
+}
+
+/// What a worker keeps to compress scrapes, reused so a warm scrape allocates nothing.
+#[derive(Default)]
+struct Compression {
+    /// Created at this worker's first compressed scrape: workers that never compress
+    /// never hold its 128 KiB of match tables.
+    gzip: Option<Gzip>,
+    /// The compressed body of the current scrape.
+    out: Vec<u8>,
+}
+
+/// The body to send for a `rendered` scrape, whatever its format, and the
+/// `Content-Encoding` to send with it: gzip when the request's `Accept-Encoding`
+/// asks for it ([`content_coding::choose`]), the rendered bytes as they are otherwise.
+fn encode_body<'a>(
+    accept_encoding: Option<&str>,
+    rendered: &'a [u8],
+    compression: &'a mut Compression,
+) -> (&'a [u8], Option<&'static str>) {
+    match content_coding::choose(accept_encoding) {
+        ContentCoding::Identity => (rendered, None),
+        coding @ ContentCoding::Gzip => {
+            compression.out.clear();
+            compression
+                .gzip
+                .get_or_insert_with(Gzip::new)
+                .compress(rendered, &mut compression.out);
+            (&compression.out, coding.header_value())
+        }
+    }
 }
 
 fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
