@@ -273,13 +273,8 @@ fn load_average() -> String {
 fn flate2_version() -> String {
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
         .unwrap_or_default();
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line == "name = \"flate2\"" {
-            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = ")) {
-                return v.trim_matches('"').to_string();
-            }
-        }
-    }
-    "unknown".into()
+    lock.split_once("name = \"flate2\"\nversion = \"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or("?")
+        .to_string()
 }
