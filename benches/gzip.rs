@@ -24,7 +24,7 @@ use tinyprom::exposition::gzip::Gzip;
 use tinyprom::http::Server;
 use tinyprom::metrics::{Buckets, Family, Histogram, Registry};
 
-use timing::{Plan, Stats, per_iteration};
+use timing::{Plan, Stats, load_average, per_iteration};
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
@@ -261,12 +261,6 @@ fn histograms(series: usize) -> Registry {
         .register("http_request_duration_seconds", "Request duration.", family)
         .expect("registers");
     registry
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// flate2's version from the lock file cargo built this with.

@@ -108,17 +108,10 @@ mod tests {
         compressed.len()
     }
 
-    /// A deterministic pseudo-random sequence (xorshift), incompressible in practice.
+    /// Deterministic pseudo-random bytes, incompressible in practice.
     pub(super) fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
+        let mut rng = fastrand::Rng::with_seed(seed);
+        (0..len).map(|_| rng.u8(..)).collect()
     }
 
     #[test]
