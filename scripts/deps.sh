@@ -2,7 +2,8 @@
 # Install what the rule checks and the scrape test need. Idempotent.
 #   prometheus, promtool  (Debian/Ubuntu package: prometheus)
 #   wrk                   (Debian/Ubuntu package: wrk)
-#   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
+#   curl                  (Debian/Ubuntu package: curl; the static-binary and gzip tests use it)
+#   gzip                  (Debian/Ubuntu package: gzip; an independent decoder in the gzip tests)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 # As root, missing packages are installed with apt-get; otherwise this prints
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 missing_pkgs=()
-for tool in prometheus promtool wrk curl; do
+for tool in prometheus promtool wrk curl gzip; do
     if path=$(command -v "$tool" 2>/dev/null); then
         echo "deps: $tool found at $path"
     else
@@ -51,7 +52,7 @@ if ((${#missing_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
     cleanup_policy
     created_policy=0
-    for tool in prometheus promtool wrk curl; do
+    for tool in prometheus promtool wrk curl gzip; do
         if path=$(command -v "$tool" 2>/dev/null); then
             echo "deps: $tool installed at $path"
         else
