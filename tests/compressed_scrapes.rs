@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::process::Command;
 
 use common::{Family, Response, Tinyprom, gunzip_cli, gunzip_python, python_parse, request};
@@ -104,6 +105,40 @@ fn gzip_scrapes_decode_to_the_same_series_in_both_formats() {
     let families = python_parse(&last.body, "text");
     assert_eq!(scrape_bytes(&families, "gzip"), gzip_bytes as f64);
     assert_eq!(scrape_bytes(&families, "identity"), identity_bytes as f64);
+}
+
+#[test]
+fn concurrent_gzip_scrapes_all_decode() {
+    // Workers share their compressors: scrapes compressed at the same moment must each
+    // get a whole stream of their own.
+    let server = Tinyprom::start(&[]);
+    let addr = server.addr;
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| {
+                        let r = request(addr, "GET", "/metrics", &[("Accept-Encoding", "gzip")]);
+                        assert_eq!(r.header("Content-Encoding"), Some("gzip"));
+                        let mut decoded = String::new();
+                        flate2::read::GzDecoder::new(r.body.as_slice())
+                            .read_to_string(&mut decoded)
+                            .expect("a whole gzip stream");
+                        decoded
+                    })
+                    .last()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        let last = t.join().unwrap();
+        assert!(
+            python_parse(last.as_bytes(), "text")
+                .iter()
+                .any(|f| f.name == "tinyprom_scrapes")
+        );
+    }
 }
 
 #[test]

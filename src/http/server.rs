@@ -28,6 +28,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -253,6 +254,7 @@ impl ServerBuilder {
                 red,
                 scrapes,
                 scrape_bytes,
+                gzip: GzipPool::default(),
                 delay,
                 parked: Arc::new(AtomicUsize::new(0)),
                 stopping: AtomicBool::new(false),
@@ -285,6 +287,7 @@ struct Shared {
     scrapes: IndexedFamily<Counter>,
     /// Indexed by `encoding`: identity, gzip.
     scrape_bytes: IndexedFamily<Counter>,
+    gzip: GzipPool,
     delay: DelayQueue<Parked>,
     /// Requests parked in the delay queue or being answered by its thread.
     parked: Arc<AtomicUsize>,
@@ -520,7 +523,7 @@ fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
 /// error if it died while the server was meant to be running.
 fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
     let mut buf = Vec::with_capacity(16 * 1024);
-    let mut compression = Compression::default();
+    let mut compressed = Vec::new();
     // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
@@ -533,7 +536,7 @@ fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::E
                 // A panic here (a tiny_http assertion, a bug of ours) costs one
                 // request, not the worker.
                 let _ = catch_unwind(AssertUnwindSafe(|| {
-                    handle(request, received, shared, &mut buf, &mut compression)
+                    handle(request, received, shared, &mut buf, &mut compressed)
                 }));
                 // Release: publishes the finished response to `busy`'s Acquire load.
                 shared.busy_since[index].store(0, Ordering::Release);
@@ -602,7 +605,7 @@ fn handle(
     received: Instant,
     shared: &Shared,
     buf: &mut Vec<u8>,
-    compression: &mut Compression,
+    compressed: &mut Vec<u8>,
 ) {
     let disposition = body_disposition(&request);
     if disposition != Body::Harmless {
@@ -645,7 +648,7 @@ fn handle(
             buf.clear();
             shared.registry.encode(buf, format);
             let accept_encoding = header(&request, "Accept-Encoding");
-            let (body, coding) = encode_body(accept_encoding, buf, compression);
+            let (body, coding) = encode_body(accept_encoding, buf, &shared.gzip, compressed);
             if let Some(c) = shared.scrape_bytes.get(&[coding.is_some() as usize]) {
                 c.inc_by(body.len() as u64);
             }
@@ -704,33 +707,42 @@ fn handle(
     shared.red.finish(method, route, code, received.elapsed());
 }
 
-/// What a worker keeps to compress scrapes, reused so a warm scrape allocates nothing.
+/// The gzip compressors the workers share: a compressed scrape takes one (or makes
+/// one when none is free) and puts it back, so there are as many as scrapes were ever
+/// compressed at the same time (one, with one scraper; never more than the workers),
+/// not one per worker whether or not it ever compresses. Each holds
+/// 128 KiB of match tables; the lock is held to take or return one, never while
+/// compressing.
 #[derive(Default)]
-struct Compression {
-    /// Created at this worker's first compressed scrape: workers that never compress
-    /// never hold its 128 KiB of match tables.
-    gzip: Option<Gzip>,
-    /// The compressed body of the current scrape.
-    out: Vec<u8>,
+struct GzipPool(Mutex<Vec<Gzip>>);
+
+impl GzipPool {
+    /// Compresses `input` into `out` (cleared first) with a compressor of the pool.
+    fn compress(&self, input: &[u8], out: &mut Vec<u8>) {
+        // A panic elsewhere cannot leave the list half-changed: take the guard anyway.
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut gzip = taken.unwrap_or_default();
+        out.clear();
+        gzip.compress(input, out);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(gzip);
+    }
 }
 
 /// The body to send for a `rendered` scrape, whatever its format, and the
-/// `Content-Encoding` to send with it: gzip when the request's `Accept-Encoding`
-/// asks for it ([`content_coding::choose`]), the rendered bytes as they are otherwise.
+/// `Content-Encoding` to send with it: gzip (compressed into the worker's `compressed`
+/// buffer) when the request's `Accept-Encoding` asks for it
+/// ([`content_coding::choose`]), the rendered bytes as they are otherwise.
 fn encode_body<'a>(
     accept_encoding: Option<&str>,
     rendered: &'a [u8],
-    compression: &'a mut Compression,
+    gzip: &GzipPool,
+    compressed: &'a mut Vec<u8>,
 ) -> (&'a [u8], Option<&'static str>) {
     match content_coding::choose(accept_encoding) {
         ContentCoding::Identity => (rendered, None),
         coding @ ContentCoding::Gzip => {
-            compression.out.clear();
-            compression
-                .gzip
-                .get_or_insert_with(Gzip::new)
-                .compress(rendered, &mut compression.out);
-            (&compression.out, coding.header_value())
+            gzip.compress(rendered, compressed);
+            (compressed, coding.header_value())
         }
     }
 }

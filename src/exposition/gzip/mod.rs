@@ -5,9 +5,9 @@
 //! label sets recur on every line), which LZ77 with deflate's *fixed* Huffman codes
 //! already shrinks to a fifth (tinyprom's own scrape) or less (large ones). About 600
 //! lines with their documentation keep tinyprom at three runtime dependencies and make
-//! the memory bound ours to state: 128 KiB of match tables per [`Gzip`] (one per
-//! worker, allocated the first time that worker compresses), plus the caller's output
-//! buffer.
+//! the memory bound ours to state: 128 KiB of match tables per [`Gzip`] (the server
+//! keeps one per scrape compressed at the same moment, usually one), plus the caller's
+//! output buffer.
 //!
 //! **What it trades.** Against zlib-style level 6 (dynamic Huffman codes, chains of up
 //! to 128 links, lazy matching over a wider range) this writes fixed codes only,
