@@ -26,7 +26,7 @@ help:
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests; amtool check-config"
 	@echo "make soak         wrk on /synthetic and /up, scraped every second (SOAK_SECONDS=60): RSS flat, counters monotonic"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
-	@echo "make bench        histogram benchmarks against the peer crates (markdown tables)"
+	@echo "make bench        histogram benchmarks against the peer crates, gzip per scrape (markdown tables)"
 	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up"
 	@echo "make static       statically linked, stripped binary at $(STATIC_BIN)"
 	@echo "make static-test  run $(STATIC_BIN) alone in an empty root as an unprivileged user (root only)"
@@ -87,6 +87,7 @@ lint:
 bench:
 	@rustc -V
 	$(CARGO) bench --bench compare
+	$(CARGO) bench --bench gzip
 
 bench-http: static
 	TINYPROM_BIN=$(BIN) PLAIN_BIN=$(TARGET_DIR)/release/examples/plain_tiny_http scripts/bench-http.sh

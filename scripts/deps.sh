@@ -2,7 +2,8 @@
 # Install what the rule checks and the scrape test need. Idempotent.
 #   prometheus, promtool  (Debian/Ubuntu package: prometheus)
 #   wrk                   (Debian/Ubuntu package: wrk)
-#   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
+#   curl                  (Debian/Ubuntu package: curl; the static-binary and gzip tests use it)
+#   gzip                  (Debian/Ubuntu package: gzip; an independent decoder in the gzip tests)
 #   docker, dockerd       (Debian/Ubuntu package: docker.io; the container test)
 #   docker-compose        (Debian/Ubuntu package: docker-compose; the container test)
 #   ps                    (Debian/Ubuntu package: procps; `docker top` runs it)
@@ -18,7 +19,7 @@
 # exactly what to install and exits 1.
 set -euo pipefail
 
-tools=(prometheus promtool wrk curl alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
+tools=(prometheus promtool wrk curl gzip alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
 # The path of a tool; Alertmanager's binary has a different name on Debian.
 tool_path() {
     case "$1" in

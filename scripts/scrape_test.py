@@ -11,7 +11,8 @@ across both replicas, then checks through the Prometheus HTTP API that:
   * the article's p99 query returns a value in (0.01, 0.1],
   * the availability SLI for /synthetic is near 7/8,
   * the /synthetic _count held by Prometheus equals the requests sent,
-  * every rule evaluates with health "ok" and no target has a scrape error.
+  * every rule evaluates with health "ok" and no target has a scrape error,
+  * Prometheus negotiated OpenMetrics and gzip (tinyprom's own counters).
 
 Standard library only. Usage (from the repo root, after cargo build --release):
 
@@ -387,6 +388,22 @@ def run_load(h, addrs):
 
 
 # --------------------------------------------------------------------------
+# content coding
+
+
+def check_gzip_negotiated(P):
+    """Prometheus sends Accept-Encoding: gzip; every scrape body must have gone out
+    gzip-compressed (tinyprom counts body bytes by coding), none uncompressed."""
+    gzip_bytes = P.scalar('sum(tinyprom_scrape_bytes_total{job="web-app",encoding="gzip"})')
+    identity_bytes = P.scalar(
+        'sum(tinyprom_scrape_bytes_total{job="web-app",encoding="identity"}) or vector(0)')
+    check(gzip_bytes > 0 and identity_bytes == 0,
+          f"scrape body bytes by coding: gzip {gzip_bytes}, identity {identity_bytes}; "
+          "expected Prometheus to get every scrape gzip-compressed")
+    return gzip_bytes
+
+
+# --------------------------------------------------------------------------
 
 
 def main(h):
@@ -538,6 +555,7 @@ def main(h):
     text_scrapes = P.scalar('sum(tinyprom_scrapes_total{job="web-app",format="text"}) or vector(0)')
     check(om_scrapes >= 2 and text_scrapes == 0,
           f"scrapes by format: openmetrics {om_scrapes}, text {text_scrapes}; expected Prometheus to negotiate OpenMetrics")
+    gzip_bytes = check_gzip_negotiated(P)
 
     alerts = P.api("alerts")["alerts"]
     check(not any(a["labels"].get("alertname") == "TargetDown" for a in alerts), f"TargetDown is active: {alerts}")
@@ -569,6 +587,7 @@ def main(h):
   availability SLI     /synthetic {sli_syn:.4f} (~7/8 = 0.875; exact from counters {good / sent_syn:.4f}), job {sli_job:.4f}
   latency SLI <=0.1s   /synthetic {lat_sli:.4f}
   scrape format        {om_scrapes:.0f} OpenMetrics scrapes counted by the replicas (0 text)
+  scrape coding        gzip: {gzip_bytes:.0f} compressed body bytes, {gzip_bytes / om_scrapes:.0f} a scrape (0 uncompressed)
   rules                {len(groups)} groups, {len(rules)} rules, all health ok
   alerts               {', '.join(alert_desc) if alert_desc else 'none active'}
   dashboard            {dashboard.summary()}

@@ -21,7 +21,7 @@ use subjects::tikv::Tikv;
 use subjects::tinyprom_family::TinypromFamily;
 use subjects::tinyprom_indexed::Tinyprom;
 use subjects::{BOUNDS, Call, Subject, VALUES, traffic};
-use timing::{Plan, Stats, per_iteration};
+use timing::{Plan, Stats, load_average, per_iteration};
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
@@ -189,13 +189,6 @@ fn print_machine(plan: Plan) {
         "Workload: histogram `{}` with labels method, url, code and buckets {BOUNDS:?}.",
         subjects::NAME
     );
-}
-
-/// The 1, 5 and 15 minute load averages: other work on the machine shows up here.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// The peers' versions, read from the lock file the benchmark was built with.

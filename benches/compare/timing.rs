@@ -73,3 +73,10 @@ pub fn per_iteration(plan: Plan, mut run: impl FnMut(u64)) -> Stats {
     }
     Stats::of(samples)
 }
+
+/// The 1, 5 and 15 minute load averages: other work on the machine shows up here.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -28,6 +28,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -43,6 +44,8 @@ use super::red::RedMetrics;
 use super::routes::{Endpoint, Handler, Reply, Router, method_index};
 use super::watchdog::{Readings, Watchdog};
 use crate::config::Config;
+use crate::exposition::content_coding::{self, ContentCoding};
+use crate::exposition::gzip::Gzip;
 use crate::exposition::{Format, negotiate};
 use crate::metrics::{Counter, IndexedFamily, Info, MetricError, Registry};
 use crate::process::ProcessCollector;
@@ -188,6 +191,16 @@ impl ServerBuilder {
             "Scrapes of the metrics endpoint, by the exposition format served.",
             scrapes.clone(),
         )?;
+        let scrape_bytes: IndexedFamily<Counter> = IndexedFamily::new(
+            &["encoding"],
+            vec![vec!["identity".into(), "gzip".into()]],
+            Counter::new,
+        )?;
+        registry.register(
+            "tinyprom_scrape_bytes_total",
+            "Body bytes of the metrics endpoint's responses, by the content coding sent.",
+            scrape_bytes.clone(),
+        )?;
         // An info family: `tinyprom_build_info{version=...} 1`, a gauge in text 0.0.4,
         // the info family `tinyprom_build` in OpenMetrics.
         registry.register(
@@ -241,6 +254,8 @@ impl ServerBuilder {
                 registry,
                 red,
                 scrapes,
+                scrape_bytes,
+                gzip: GzipPool::default(),
                 delay,
                 parked: Arc::new(AtomicUsize::new(0)),
                 stopping: AtomicBool::new(false),
@@ -271,6 +286,9 @@ struct Shared {
     registry: Arc<Registry>,
     red: Arc<RedMetrics>,
     scrapes: IndexedFamily<Counter>,
+    /// Indexed by `encoding`: identity, gzip.
+    scrape_bytes: IndexedFamily<Counter>,
+    gzip: GzipPool,
     delay: DelayQueue<Parked>,
     /// Requests parked in the delay queue or being answered by its thread.
     parked: Arc<AtomicUsize>,
@@ -506,6 +524,7 @@ fn watch(addr: SocketAddr, shared: &Shared, fatal: &mpsc::Sender<ServeError>) {
 /// error if it died while the server was meant to be running.
 fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::Error> {
     let mut buf = Vec::with_capacity(16 * 1024);
+    let mut compressed = Vec::new();
     // SeqCst: shutdown state (stopping, finished, parked, busy_since) is read together; one order.
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
@@ -518,7 +537,7 @@ fn work(index: usize, http: &tiny_http::Server, shared: &Shared) -> Option<io::E
                 // A panic here (a tiny_http assertion, a bug of ours) costs one
                 // request, not the worker.
                 let _ = catch_unwind(AssertUnwindSafe(|| {
-                    handle(request, received, shared, &mut buf)
+                    handle(request, received, shared, &mut buf, &mut compressed)
                 }));
                 // Release: publishes the finished response to `busy`'s Acquire load.
                 shared.busy_since[index].store(0, Ordering::Release);
@@ -582,7 +601,13 @@ fn body_disposition(request: &Request) -> Body {
     }
 }
 
-fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8>) {
+fn handle(
+    request: Request,
+    received: Instant,
+    shared: &Shared,
+    buf: &mut Vec<u8>,
+    compressed: &mut Vec<u8>,
+) {
     let disposition = body_disposition(&request);
     if disposition != Body::Harmless {
         let Some(&peer) = request.remote_addr() else {
@@ -623,7 +648,23 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
             }
             buf.clear();
             shared.registry.encode(buf, format);
-            respond_bytes(request, 200, format.content_type(), buf, &[])
+            let accept_encoding = header(&request, "Accept-Encoding");
+            let (body, coding) = encode_body(accept_encoding, buf, &shared.gzip, compressed);
+            if let Some(c) = shared.scrape_bytes.get(&[coding.is_some() as usize]) {
+                c.inc_by(body.len() as u64);
+            }
+            let content_type = format.content_type();
+            let vary = ("Vary", "Accept-Encoding");
+            match coding {
+                Some(coding) => respond_bytes(
+                    request,
+                    200,
+                    content_type,
+                    body,
+                    &[vary, ("Content-Encoding", coding)],
+                ),
+                None => respond_bytes(request, 200, content_type, body, &[vary]),
+            }
         }
         Some(Endpoint::Landing) => {
             let (accept, totals) = (header(&request, "Accept"), shared.red.route_totals());
@@ -671,6 +712,46 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
         }
     };
     shared.red.finish(method, route, code, received.elapsed());
+}
+
+/// The gzip compressors the workers share: a compressed scrape takes one (or makes
+/// one when none is free) and puts it back, so there are as many as scrapes were ever
+/// compressed at the same time (one, with one scraper; never more than the workers),
+/// not one per worker whether or not it ever compresses. Each holds
+/// 128 KiB of match tables; the lock is held to take or return one, never while
+/// compressing.
+#[derive(Default)]
+struct GzipPool(Mutex<Vec<Gzip>>);
+
+impl GzipPool {
+    /// Compresses `input` into `out` (cleared first) with a compressor of the pool.
+    fn compress(&self, input: &[u8], out: &mut Vec<u8>) {
+        // A panic elsewhere cannot leave the list half-changed: take the guard anyway.
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut gzip = taken.unwrap_or_default();
+        out.clear();
+        gzip.compress(input, out);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(gzip);
+    }
+}
+
+/// The body to send for a `rendered` scrape, whatever its format, and the
+/// `Content-Encoding` to send with it: gzip (compressed into the worker's `compressed`
+/// buffer) when the request's `Accept-Encoding` asks for it
+/// ([`content_coding::choose`]), the rendered bytes as they are otherwise.
+fn encode_body<'a>(
+    accept_encoding: Option<&str>,
+    rendered: &'a [u8],
+    gzip: &GzipPool,
+    compressed: &'a mut Vec<u8>,
+) -> (&'a [u8], Option<&'static str>) {
+    match content_coding::choose(accept_encoding) {
+        ContentCoding::Identity => (rendered, None),
+        coding @ ContentCoding::Gzip => {
+            gzip.compress(rendered, compressed);
+            (compressed, coding.header_value())
+        }
+    }
 }
 
 fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {

@@ -307,3 +307,43 @@ pub fn scrape_until(addr: SocketAddr, path: &str, done: impl Fn(&[Sample]) -> bo
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Feeds `input` to a command's stdin and returns its stdout; panics with its stderr
+/// when it fails.
+fn filter(mut command: Command, what: &str, input: &[u8]) -> Vec<u8> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} (run `make deps`): {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    // Written from a thread: the child's output can fill its pipe before it reads all.
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().expect("write to the decoder");
+    assert!(
+        out.status.success(),
+        "{what} rejected the input: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Decompresses one gzip member with Python's zlib (strict: CRC, size, nothing after).
+pub fn gunzip_python(compressed: &[u8]) -> Vec<u8> {
+    let mut command = Command::new("python3");
+    command.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/gunzip.py"
+    ));
+    filter(command, "python3 gunzip.py", compressed)
+}
+
+/// Decompresses with the gzip(1) program (`gzip -dc`, which checks CRC and size).
+pub fn gunzip_cli(compressed: &[u8]) -> Vec<u8> {
+    let mut command = Command::new("gzip");
+    command.arg("-dc");
+    filter(command, "gzip -dc", compressed)
+}
