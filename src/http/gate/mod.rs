@@ -1,0 +1,455 @@
+//! The gate: tinyprom's own front end, which owns the public socket so that tiny_http
+//! only ever sees vetted, well-framed HTTP/1.x requests.
+//!
+//! One thread (the one that calls [`crate::http::Server::run`]) runs an `epoll` loop
+//! over non-blocking sockets: the listener, every client connection ([`conn`]) and
+//! every request on its way through tiny_http ([`relay`]). An idle keep-alive client
+//! costs one descriptor and a few hundred bytes, never a thread. The gate owns, on
+//! sockets it owns:
+//!
+//! * **Framing**: heads are read strictly ([`head`]); what is refused gets its status
+//!   (400, 411, 413, 414, 417, 431, 505) and the connection closes. Nothing refused
+//!   reaches tiny_http.
+//! * **Deadlines**: a head must arrive within the read timeout of its first byte; an
+//!   idle keep-alive connection is closed after the read timeout; a client that stops
+//!   reading its response is closed after the write timeout without progress.
+//! * **Bounds**: at most `max_connections` clients. At the bound a new connection
+//!   first displaces the connection that has had nothing in progress for longest (idle
+//!   between requests, or still sending an incomplete head: slowloris goes first);
+//!   when every connection has a request in progress the newcomer gets a 503 and is
+//!   closed. At most `max_relays` requests are inside tiny_http at once, which bounds
+//!   its threads; the rest wait in the gate.
+//! * **Shutdown**: when stop is asked, the listener is shut (new connections are
+//!   refused by the kernel), idle connections and incomplete heads are closed, requests
+//!   in progress are finished with `Connection: close`, and whatever remains when the
+//!   shutdown timeout ends is closed.
+//!
+//! Deadlines are checked by a sweep every [`TICK`], so they fall up to a tick late.
+
+mod conn;
+pub(crate) mod head;
+mod metrics;
+mod poll;
+mod relay;
+mod upstream;
+
+pub(crate) use metrics::GateMetrics;
+pub(crate) use upstream::Upstream;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conn::{Advance, Conn, InFlight, Input};
+use metrics::Closed;
+use relay::{Progress, Relay, own_response};
+
+/// How often deadlines are swept (and a waiting request retried).
+pub const TICK: Duration = Duration::from_millis(100);
+/// The poll timeout while shutting down: the loop watches its deadline closely.
+const SHUTDOWN_TICK: Duration = Duration::from_millis(5);
+const LISTENER: u64 = u64::MAX;
+
+/// The gate's limits and deadlines.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The head deadline and the idle keep-alive deadline.
+    pub read_timeout: Duration,
+    /// How long a client may take to accept more of its response.
+    pub write_timeout: Duration,
+    /// The most client connections open at once.
+    pub max_connections: usize,
+    /// The most requests inside tiny_http at once.
+    pub max_relays: usize,
+    /// How long requests in progress may take to finish once stop is asked.
+    pub shutdown_timeout: Duration,
+}
+
+/// What the gate needs from the router: a target's request-body limit in bytes.
+pub type BodyLimit = Arc<dyn Fn(&str) -> u64 + Send + Sync>;
+
+/// The gate's state; [`Gate::run`] drives it.
+pub struct Gate {
+    listener: TcpListener,
+    upstream: Arc<Upstream>,
+    body_limit: BodyLimit,
+    metrics: GateMetrics,
+    settings: Settings,
+    poller: poll::Poller,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    open: usize,
+    waiting: VecDeque<usize>,
+    relays: usize,
+    stopping: Option<Instant>,
+    accept_paused: Option<Instant>,
+    scratch: Vec<u8>,
+}
+
+fn client_token(i: usize) -> u64 {
+    (i as u64) << 1
+}
+
+fn relay_token(i: usize) -> u64 {
+    ((i as u64) << 1) | 1
+}
+
+impl Gate {
+    /// A gate over `listener` that relays to tiny_http at `upstream`.
+    pub fn new(
+        listener: TcpListener,
+        upstream: Arc<Upstream>,
+        body_limit: BodyLimit,
+        metrics: GateMetrics,
+        settings: Settings,
+    ) -> io::Result<Gate> {
+        listener.set_nonblocking(true)?;
+        let poller = poll::Poller::new(256)?;
+        poller.add(listener.as_raw_fd(), LISTENER, poll::READ)?;
+        Ok(Gate {
+            listener,
+            upstream,
+            body_limit,
+            metrics,
+            settings,
+            poller,
+            conns: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            waiting: VecDeque::new(),
+            relays: 0,
+            stopping: None,
+            accept_paused: None,
+            scratch: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Serves until `stop()` is true, then shuts down (see the module documentation).
+    pub fn run(mut self, stop: &dyn Fn() -> bool) -> io::Result<()> {
+        let mut events = Vec::with_capacity(256);
+        let mut last_sweep = Instant::now();
+        loop {
+            let timeout = if self.stopping.is_some() {
+                SHUTDOWN_TICK
+            } else {
+                TICK
+            };
+            self.poller.wait(timeout, &mut events)?;
+            for event in &events {
+                if event.token == LISTENER {
+                    self.accept();
+                } else if event.token & 1 == 1 {
+                    self.on_relay((event.token >> 1) as usize);
+                } else {
+                    self.on_client((event.token >> 1) as usize, event.ready);
+                }
+            }
+            let now = Instant::now();
+            if self.stopping.is_none() && stop() {
+                self.begin_shutdown(now);
+            }
+            if let Some(deadline) = self.stopping {
+                if self.open == 0 || now >= deadline {
+                    self.close_all();
+                    return Ok(());
+                }
+            }
+            if now.duration_since(last_sweep) >= TICK {
+                last_sweep = now;
+                self.sweep(now);
+            }
+        }
+    }
+
+    fn conn(&mut self, i: usize) -> Option<&mut Conn> {
+        self.conns.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(_) => {
+                    // Out of descriptors (or memory): stop accepting for a tick rather
+                    // than spin on a listener that stays readable.
+                    let _ = self.poller.modify(self.listener.as_raw_fd(), LISTENER, 0);
+                    self.accept_paused = Some(Instant::now());
+                    return;
+                }
+            };
+            let now = Instant::now();
+            if self.open >= self.settings.max_connections && !self.evict_one() {
+                let busy = own_response(503, "too many connections with requests in progress");
+                let _ = poll::send(stream.as_raw_fd(), &busy);
+                self.metrics.rejected();
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let conn = Conn::new(stream, peer, now, self.settings.read_timeout);
+            let i = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    self.conns.push(None);
+                    self.conns.len() - 1
+                }
+            };
+            if self
+                .poller
+                .add(conn.fd(), client_token(i), poll::READ)
+                .is_err()
+            {
+                self.free.push(i);
+                continue;
+            }
+            self.conns[i] = Some(conn);
+            self.open += 1;
+            self.metrics.accepted();
+        }
+    }
+
+    /// Closes the connection that has had nothing in progress for longest.
+    fn evict_one(&mut self) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
+            .filter(|(_, c)| c.evictable())
+            .min_by_key(|(_, c)| c.since)
+            .map(|(i, _)| i);
+        match oldest {
+            Some(i) => {
+                self.close(i, Closed::Evicted);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close(&mut self, i: usize, why: Closed) {
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        if conn.in_flight.is_some() {
+            self.relays -= 1;
+        }
+        // Dropping the sockets closes them, which also removes them from the poller.
+        drop(conn);
+        self.free.push(i);
+        self.open -= 1;
+        self.metrics.closed(why);
+    }
+
+    fn on_client(&mut self, i: usize, ready: u32) {
+        let (now, write_timeout) = (Instant::now(), self.settings.write_timeout);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let Some(conn) = self.conn(i) else {
+            self.scratch = scratch;
+            return;
+        };
+        let mut ended = false;
+        if ready & poll::READ != 0 {
+            ended = matches!(conn.read(&mut scratch), Input::Ended);
+        }
+        let mut failed = false;
+        if ready & poll::WRITE != 0 {
+            failed = conn.flush(now, write_timeout).is_err();
+        }
+        self.scratch = scratch;
+        if failed {
+            return self.close(i, Closed::Client);
+        }
+        if ended {
+            let Some(conn) = self.conn(i) else { return };
+            if conn.lingering || conn.drained() {
+                let why = if conn.lingering {
+                    Closed::Done
+                } else {
+                    Closed::Client
+                };
+                return self.close(i, why);
+            }
+            // A half-closed client still gets the responses it is owed.
+            conn.close_after = true;
+        }
+        self.drive(i);
+    }
+
+    /// Moves a connection on: the next request, writes, the close, the interest.
+    fn drive(&mut self, i: usize) {
+        let now = Instant::now();
+        let settings = self.settings.clone();
+        let body_limit = Arc::clone(&self.body_limit);
+        let Some(conn) = self.conn(i) else { return };
+        let advanced = conn.advance(&*body_limit, now, settings.read_timeout);
+        if conn.flush(now, settings.write_timeout).is_err() {
+            return self.close(i, Closed::Client);
+        }
+        if conn.drained() && !conn.lingering {
+            if conn.close_after {
+                conn.start_linger(now);
+            } else if conn.between_requests() {
+                conn.idle(now, settings.read_timeout);
+            }
+        }
+        let (fd, wants, interest) = (conn.fd(), conn.wants(), conn.interest);
+        if wants != interest {
+            conn.interest = wants;
+            if self.poller.modify(fd, client_token(i), wants).is_err() {
+                return self.close(i, Closed::Client);
+            }
+        }
+        match advanced {
+            Advance::Idle => {}
+            Advance::Refused(status) => self.metrics.refused(status),
+            Advance::Ready => {
+                self.waiting.push_back(i);
+                self.dispatch();
+            }
+        }
+    }
+
+    /// Starts relays for waiting requests while slots are free.
+    fn dispatch(&mut self) {
+        let now = Instant::now();
+        while self.relays < self.settings.max_relays {
+            let Some(i) = self.waiting.pop_front() else {
+                return;
+            };
+            let upstream = Arc::clone(&self.upstream);
+            let Some(conn) = self.conn(i) else { continue };
+            let Some(ready) = conn.ready.take() else {
+                continue;
+            };
+            let fd = match upstream.connect() {
+                Ok(fd) => fd,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // tiny_http's backlog is full: retry at the next tick.
+                    conn.ready = Some(ready);
+                    self.waiting.push_front(i);
+                    return;
+                }
+                Err(_) => {
+                    conn.queue(&own_response(502, "the server could not take the request"));
+                    conn.close_after = true;
+                    self.metrics.refused(502);
+                    self.drive(i);
+                    continue;
+                }
+            };
+            let relay = Relay::new(fd, ready.request);
+            let relay_fd = relay.fd();
+            conn.in_flight = Some(InFlight {
+                relay,
+                writing: true,
+                keep_alive: ready.keep_alive,
+                http10: ready.http10,
+            });
+            conn.relaying(now);
+            self.relays += 1;
+            if self
+                .poller
+                .add(relay_fd, relay_token(i), poll::READ | poll::WRITE)
+                .is_err()
+            {
+                self.close(i, Closed::Client);
+            }
+        }
+    }
+
+    fn on_relay(&mut self, i: usize) {
+        let stopping = self.stopping.is_some();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            self.scratch = scratch;
+            return;
+        };
+        let Some(flight) = conn.in_flight.as_mut() else {
+            self.scratch = scratch;
+            return;
+        };
+        let progress = flight.relay.pump(&mut scratch);
+        self.scratch = scratch;
+        if progress == Progress::Pending {
+            if flight.writing && !flight.relay.wants_write() {
+                flight.writing = false;
+                let _ = self
+                    .poller
+                    .modify(flight.relay.fd(), relay_token(i), poll::READ);
+            }
+            return;
+        }
+        let Some(flight) = conn.in_flight.take() else {
+            return;
+        };
+        self.relays -= 1;
+        let keep_alive = flight.keep_alive && !stopping && !conn.close_after;
+        match flight.relay.into_response(keep_alive, flight.http10) {
+            Some((_, bytes)) if progress == Progress::Done => {
+                conn.queue(&bytes);
+                conn.close_after |= !keep_alive;
+            }
+            _ => {
+                conn.queue(&own_response(502, "the server gave no valid response"));
+                conn.close_after = true;
+                self.metrics.refused(502);
+            }
+        }
+        self.drive(i);
+        self.dispatch();
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        if self
+            .accept_paused
+            .is_some_and(|t| now.duration_since(t) >= TICK)
+        {
+            self.accept_paused = None;
+            let _ = self
+                .poller
+                .modify(self.listener.as_raw_fd(), LISTENER, poll::READ);
+        }
+        for i in 0..self.conns.len() {
+            let expired = self.conns[i]
+                .as_ref()
+                .filter(|c| now >= c.deadline)
+                .map(|c| c.deadline_kind);
+            if let Some(why) = expired {
+                self.close(i, why);
+            }
+        }
+        self.dispatch();
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.stopping = Some(now + self.settings.shutdown_timeout);
+        let _ = self.poller.remove(self.listener.as_raw_fd());
+        // SAFETY: shutdown(2) on the listening socket this gate holds: new connections
+        // are refused from now on (also for a supervisor sharing the socket).
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        for i in 0..self.conns.len() {
+            let Some(conn) = self.conn(i) else { continue };
+            if conn.evictable() {
+                self.close(i, Closed::Shutdown);
+            } else {
+                conn.close_after = true;
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for i in 0..self.conns.len() {
+            if self.conns[i].is_some() {
+                self.close(i, Closed::Shutdown);
+            }
+        }
+    }
+}

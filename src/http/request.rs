@@ -1,0 +1,233 @@
+//! The request path inside tiny_http: a worker takes a vetted request, routes it,
+//! answers, and records the RED metrics.
+//!
+//! Requests come only from the gate, one per private connection, already framed and
+//! checked, so nothing here deals with hostile framing or bodies. `/synthetic` is
+//! parked in the `DelayQueue` and answered by its timer thread, so a slow endpoint
+//! never holds a worker; the timer thread writes into a private socket that the gate
+//! always reads, so it never waits on a client. `/metrics` renders into a buffer each
+//! worker keeps, so a warm scrape allocates nothing for the body.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tiny_http::{Header, Request, Response, StatusCode};
+
+use super::delay::{DelayQueue, Due};
+use super::own_metrics::OwnMetrics;
+use super::red::RedMetrics;
+use super::routes::{Endpoint, Reply, Router, method_index};
+use crate::exposition::negotiate;
+use crate::metrics::Registry;
+
+/// The most `/synthetic` requests waiting for their delay at once; more get a 503.
+pub const MAX_PARKED: usize = 16_384;
+
+/// The status codes `/synthetic` draws from, uniformly.
+pub const SYNTHETIC_CODES: [u16; 8] = [200, 200, 200, 200, 200, 400, 401, 500];
+
+/// What the workers share. The shutdown flags are ordered as `super::server`
+/// explains once.
+pub struct Shared {
+    /// The routes.
+    pub router: Arc<Router>,
+    /// The registry `/metrics` renders.
+    pub registry: Arc<Registry>,
+    /// The RED metrics.
+    pub red: Arc<RedMetrics>,
+    /// tinyprom's own metrics.
+    pub own: OwnMetrics,
+    /// The `/synthetic` delay queue.
+    pub delay: DelayQueue<Parked>,
+    /// Requests parked in the delay queue or being answered by its thread.
+    pub parked: Arc<AtomicUsize>,
+    /// Workers handling a request now.
+    pub busy: AtomicUsize,
+    /// Set once no new request can reach tiny_http: `/synthetic` answers 503.
+    pub stopping: AtomicBool,
+    /// Set when the workers are to exit.
+    pub finished: AtomicBool,
+}
+
+/// A worker: takes requests until shutdown is finished. Returns tiny_http's error if
+/// its accept loop died while the server was meant to be running.
+pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    // SeqCst here and below: see the shutdown ordering in `super::server`.
+    while !shared.finished.load(Ordering::SeqCst) {
+        match http.recv_timeout(Duration::from_millis(10)) {
+            Ok(Some(request)) => {
+                let received = Instant::now();
+                shared.busy.fetch_add(1, Ordering::SeqCst);
+                // A panic here (a tiny_http assertion, a bug of ours) costs one
+                // request (tiny_http answers a dropped request with 500), not the worker.
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    handle(request, received, shared, &mut buf)
+                }));
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(None) => {}
+            // The accept loop ending is how shutdown closes the private listener.
+            Err(_) if shared.stopping.load(Ordering::SeqCst) => {}
+            Err(e) => return Some(e),
+        }
+    }
+    None
+}
+
+/// A `/synthetic` request waiting for its delay.
+pub struct Parked {
+    request: Request,
+    code: u16,
+    method: usize,
+    route: usize,
+    received: Instant,
+    red: Arc<RedMetrics>,
+    parked: Arc<AtomicUsize>,
+}
+
+impl Due for Parked {
+    fn run(self) {
+        let code = respond_text(self.request, self.code, &self.code.to_string());
+        self.red
+            .finish(self.method, self.route, code, self.received.elapsed());
+        // SeqCst: see the shutdown ordering in `super::server`.
+        self.parked.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8>) {
+    shared.red.start();
+    let method = method_index(request.method());
+    let route = shared.router.find(request.url());
+    let get_or_head = method <= 1;
+    let code = match shared.router.endpoint(route) {
+        None => respond_text(request, 404, "404 page not found\n"),
+        Some(Endpoint::Custom(handler)) => {
+            let reply = catch_unwind(AssertUnwindSafe(|| handler(&request)))
+                .unwrap_or_else(|_| Reply::text(500, "500 handler panicked\n"));
+            respond_reply(request, &reply)
+        }
+        Some(_) if !get_or_head => respond(
+            request,
+            405,
+            "text/plain; charset=utf-8",
+            b"405 method not allowed\n",
+            &[("Allow", "GET, HEAD")],
+        ),
+        Some(Endpoint::Up) => respond_text(request, 200, "I am running!"),
+        Some(Endpoint::Metrics) => metrics_endpoint(request, shared, buf),
+        Some(Endpoint::Synthetic) => match synthetic(request, method, route, received, shared) {
+            Some(code) => code,
+            None => return, // answered and recorded by the delay thread
+        },
+    };
+    shared.red.finish(method, route, code, received.elapsed());
+}
+
+/// The metrics endpoint: negotiates the format from `Accept` and renders the registry.
+fn metrics_endpoint(request: Request, shared: &Shared, buf: &mut Vec<u8>) -> u16 {
+    let format = negotiate(header(&request, "Accept"));
+    shared.own.scraped(format);
+    buf.clear();
+    shared.registry.encode(buf, format);
+    respond(request, 200, format.content_type(), buf, &[])
+}
+
+/// `/synthetic`: parks the request for a random 1–50 ms; `None` once parked, else the
+/// status answered at once (503 when the queue is full or the server is stopping).
+fn synthetic(
+    request: Request,
+    method: usize,
+    route: usize,
+    received: Instant,
+    shared: &Shared,
+) -> Option<u16> {
+    // SeqCst: see the shutdown ordering in `super::server`.
+    if shared.stopping.load(Ordering::SeqCst) {
+        return Some(respond_text(request, 503, "503 shutting down\n"));
+    }
+    let delay = Duration::from_millis(fastrand::u64(1..=50));
+    let code = SYNTHETIC_CODES[fastrand::usize(..SYNTHETIC_CODES.len())];
+    let job = Parked {
+        request,
+        code,
+        method,
+        route,
+        received,
+        red: Arc::clone(&shared.red),
+        parked: Arc::clone(&shared.parked),
+    };
+    shared.parked.fetch_add(1, Ordering::SeqCst);
+    match shared.delay.schedule(received + delay, job) {
+        Ok(()) => None,
+        Err(job) => {
+            shared.parked.fetch_sub(1, Ordering::SeqCst);
+            Some(respond_text(
+                job.request,
+                503,
+                "503 too many requests waiting\n",
+            ))
+        }
+    }
+}
+
+fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn respond_text(request: Request, code: u16, body: &str) -> u16 {
+    // RFC 9110 section 15.5.2: a 401 carries a challenge.
+    let extra: &[(&str, &str)] = if code == 401 {
+        &[("WWW-Authenticate", "Basic realm=\"synthetic\"")]
+    } else {
+        &[]
+    };
+    respond(
+        request,
+        code,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        extra,
+    )
+}
+
+fn respond_reply(request: Request, reply: &Reply) -> u16 {
+    let status = if (100..=599).contains(&reply.status) {
+        reply.status
+    } else {
+        500
+    };
+    let extra: Vec<(&str, &str)> = reply
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    respond(request, status, reply.content_type(), &reply.body, &extra)
+}
+
+/// Writes a response and returns its status code. Every header here is either ours or
+/// checked by [`Reply`]. A client that went away is not an error worth more than that.
+fn respond(
+    request: Request,
+    code: u16,
+    content_type: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> u16 {
+    let mut headers = Vec::with_capacity(1 + extra.len());
+    for (name, value) in [("Content-Type", content_type)].iter().chain(extra) {
+        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            headers.push(h);
+        }
+    }
+    let response = Response::new(StatusCode(code), headers, body, Some(body.len()), None);
+    let _ = request.respond(response);
+    code
+}
