@@ -109,8 +109,8 @@ fn malformed_input_corpus_gets_4xx_or_close_and_up_answers_after_each() {
     for (name, bytes) in &cases {
         let (code, took) = send_raw(addr, bytes, Duration::from_secs(5));
         assert!(
-            code.is_none_or(|c| c < 500),
-            "{name}: answered {code:?} (a 5xx)"
+            code.is_none_or(|c| c < 500 || c == 505),
+            "{name}: answered {code:?} (a 5xx other than 505 for a version we do not serve)"
         );
         assert!(
             took < Duration::from_secs(5),
