@@ -10,7 +10,9 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use abuse_support::{assert_up, quick_get, send_raw, series_count, usage, wait_for_child};
+use abuse_support::{
+    assert_no_restarts, assert_up, quick_get, send_raw, series_count, usage, wait_for_child,
+};
 use common::Tinyprom;
 
 const READ_TIMEOUT: &str = "--web.read-timeout=2s";
@@ -23,6 +25,7 @@ fn serving_rss_kb(server: &Tinyprom) -> u64 {
 fn assert_no_panic(server: &Tinyprom) {
     let log = server.stderr_text();
     assert!(!log.contains("panicked"), "a panic was logged:\n{log}");
+    assert_no_restarts(server.addr, "after the abuse");
 }
 
 #[test]
@@ -228,6 +231,7 @@ fn random_paths_and_methods_leave_the_series_count_unchanged() {
         before, after,
         "series count after 1000 more random requests"
     );
+    assert_no_restarts(addr, "after random paths and methods");
 }
 
 /// Opens `n` connections whose `HTTP/2.0` request line deadlocks tiny_http's thread.

@@ -20,9 +20,10 @@
 //!   closed. At most `max_relays` requests are inside tiny_http at once, which bounds
 //!   its threads; the rest wait in the gate.
 //! * **Shutdown**: when stop is asked, the listener is shut (new connections are
-//!   refused by the kernel), idle connections and incomplete heads are closed, requests
-//!   in progress are finished with `Connection: close`, and whatever remains when the
-//!   shutdown timeout ends is closed.
+//!   refused by the kernel), what clients have already sent is read once more, idle
+//!   connections and incomplete heads are closed, requests in progress are finished
+//!   with `Connection: close`, and whatever remains when the shutdown timeout ends is
+//!   closed.
 //!
 //! Deadlines are checked by a sweep every [`TICK`], so they fall up to a tick late.
 
@@ -436,6 +437,11 @@ impl Gate {
         // are refused from now on (also for a supervisor sharing the socket).
         unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
         for i in 0..self.conns.len() {
+            if self.conns[i].is_none() {
+                continue;
+            }
+            // A request already in the socket counts as in progress: read it first.
+            self.on_client(i, poll::READ);
             let Some(conn) = self.conn(i) else { continue };
             if conn.evictable() {
                 self.close(i, Closed::Shutdown);
