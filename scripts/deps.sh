@@ -3,6 +3,9 @@
 #   prometheus, promtool  (Debian/Ubuntu package: prometheus)
 #   wrk                   (Debian/Ubuntu package: wrk)
 #   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
+#   ab                    (Debian/Ubuntu package: apache2-utils; the gate tests use it)
+#   h2load                (Debian/Ubuntu package: nghttp2-client; the gate tests use it)
+#   slowhttptest          (Debian/Ubuntu package: slowhttptest; make slow-test uses it)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 # As root, missing packages are installed with apt-get; otherwise this prints
@@ -10,12 +13,14 @@
 set -euo pipefail
 
 missing_pkgs=()
-for tool in prometheus promtool wrk curl; do
+for tool in prometheus promtool wrk curl ab h2load slowhttptest; do
     if path=$(command -v "$tool" 2>/dev/null); then
         echo "deps: $tool found at $path"
     else
         case "$tool" in
             prometheus|promtool) pkg=prometheus ;;
+            ab) pkg=apache2-utils ;;
+            h2load) pkg=nghttp2-client ;;
             *) pkg=$tool ;;
         esac
         echo "deps: $tool missing (Debian package: $pkg)"
@@ -51,7 +56,7 @@ if ((${#missing_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
     cleanup_policy
     created_policy=0
-    for tool in prometheus promtool wrk curl; do
+    for tool in prometheus promtool wrk curl ab h2load slowhttptest; do
         if path=$(command -v "$tool" 2>/dev/null); then
             echo "deps: $tool installed at $path"
         else
