@@ -185,7 +185,9 @@ fn http2_clients_get_an_answer_or_a_close_within_milliseconds() {
     one_exchange(&mut kept);
     std::thread::sleep(Duration::from_millis(300));
     let after = usage(pid).expect("usage");
-    assert!(after.fds <= before.fds + 2, "fds {before:?} -> {after:?}");
+    // A pooled private connection or two may be new (three descriptors each); the 300
+    // HTTP/2 connections left nothing behind.
+    assert!(after.fds <= before.fds + 6, "fds {before:?} -> {after:?}");
     assert!(
         after.threads <= before.threads + 4,
         "threads {before:?} -> {after:?}"

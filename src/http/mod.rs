@@ -10,7 +10,6 @@
 //! ordering, `request` for the request path.
 
 mod bootstrap;
-mod delay;
 mod gate;
 mod listen;
 mod options;
@@ -21,7 +20,7 @@ pub mod routes;
 mod server;
 
 pub use options::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_WORKERS, Options};
-pub use request::{MAX_PARKED, SYNTHETIC_CODES};
+pub use request::SYNTHETIC_CODES;
 pub use routes::{InvalidHeader, METHODS, Reply, Router, UNMATCHED_ROUTE, peer_addr};
 pub use server::{MAX_RELAYS, RunningServer, ServeError, Server, ServerBuilder, bind};
 /// The `tiny_http` crate, re-exported for custom route handlers' request type.

@@ -1,12 +1,13 @@
 //! The request path inside tiny_http: a worker takes a vetted request, routes it,
 //! answers, and records the RED metrics.
 //!
-//! Requests come only from the gate, one per private connection, already framed and
-//! checked, so nothing here deals with hostile framing or bodies. `/synthetic` is
-//! parked in the `DelayQueue` and answered by its timer thread, so a slow endpoint
-//! never holds a worker; the timer thread writes into a private socket that the gate
-//! always reads, so it never waits on a client. `/metrics` renders into a buffer each
-//! worker keeps, so a warm scrape allocates nothing for the body.
+//! Requests come only from the gate, one at a time per private connection, already
+//! framed and checked, so nothing here deals with hostile framing or bodies.
+//! `/synthetic`'s delay was spent in the gate before the request got here (so a slow
+//! endpoint never holds a worker); every request is timed from the moment the gate
+//! had its head, which the gate passes along. Responses go into a private socket the
+//! gate always reads, so a worker never waits on a client. `/metrics` renders into a
+//! buffer each worker keeps, so a warm scrape allocates nothing for the body.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -15,15 +16,12 @@ use std::time::{Duration, Instant};
 
 use tiny_http::{Header, Request, Response, StatusCode};
 
-use super::delay::{DelayQueue, Due};
+use super::gate::head::{RECEIVED_HEADER, monotonic_micros};
 use super::own_metrics::OwnMetrics;
 use super::red::RedMetrics;
 use super::routes::{Endpoint, Reply, Router, method_index};
 use crate::exposition::negotiate;
 use crate::metrics::Registry;
-
-/// The most `/synthetic` requests waiting for their delay at once; more get a 503.
-pub const MAX_PARKED: usize = 16_384;
 
 /// The status codes `/synthetic` draws from, uniformly.
 pub const SYNTHETIC_CODES: [u16; 8] = [200, 200, 200, 200, 200, 400, 401, 500];
@@ -39,13 +37,9 @@ pub struct Shared {
     pub red: Arc<RedMetrics>,
     /// tinyprom's own metrics.
     pub own: OwnMetrics,
-    /// The `/synthetic` delay queue.
-    pub delay: DelayQueue<Parked>,
-    /// Requests parked in the delay queue or being answered by its thread.
-    pub parked: Arc<AtomicUsize>,
     /// Workers handling a request now.
     pub busy: AtomicUsize,
-    /// Set once no new request can reach tiny_http: `/synthetic` answers 503.
+    /// Set once no new request can reach tiny_http.
     pub stopping: AtomicBool,
     /// Set when the workers are to exit.
     pub finished: AtomicBool,
@@ -59,7 +53,7 @@ pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error>
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
             Ok(Some(request)) => {
-                let received = Instant::now();
+                let received = received_at(&request);
                 shared.busy.fetch_add(1, Ordering::SeqCst);
                 // A panic here (a tiny_http assertion, a bug of ours) costs one
                 // request (tiny_http answers a dropped request with 500), not the worker.
@@ -77,25 +71,15 @@ pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error>
     None
 }
 
-/// A `/synthetic` request waiting for its delay.
-pub struct Parked {
-    request: Request,
-    code: u16,
-    method: usize,
-    route: usize,
-    received: Instant,
-    red: Arc<RedMetrics>,
-    parked: Arc<AtomicUsize>,
-}
-
-impl Due for Parked {
-    fn run(self) {
-        let code = respond_text(self.request, self.code, &self.code.to_string());
-        self.red
-            .finish(self.method, self.route, code, self.received.elapsed());
-        // SeqCst: see the shutdown ordering in `super::server`.
-        self.parked.fetch_sub(1, Ordering::SeqCst);
-    }
+/// When the gate had the request's head (see [`RECEIVED_HEADER`]); now if unknown.
+fn received_at(request: &Request) -> Instant {
+    let now = Instant::now();
+    header(request, RECEIVED_HEADER)
+        .and_then(|v| v.parse::<u64>().ok())
+        .and_then(|at| {
+            now.checked_sub(Duration::from_micros(monotonic_micros().saturating_sub(at)))
+        })
+        .unwrap_or(now)
 }
 
 fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8>) {
@@ -119,10 +103,10 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
         ),
         Some(Endpoint::Up) => respond_text(request, 200, "I am running!"),
         Some(Endpoint::Metrics) => metrics_endpoint(request, shared, buf),
-        Some(Endpoint::Synthetic) => match synthetic(request, method, route, received, shared) {
-            Some(code) => code,
-            None => return, // answered and recorded by the delay thread
-        },
+        Some(Endpoint::Synthetic) => {
+            let code = SYNTHETIC_CODES[fastrand::usize(..SYNTHETIC_CODES.len())];
+            respond_text(request, code, &code.to_string())
+        }
     };
     shared.red.finish(method, route, code, received.elapsed());
 }
@@ -134,44 +118,6 @@ fn metrics_endpoint(request: Request, shared: &Shared, buf: &mut Vec<u8>) -> u16
     buf.clear();
     shared.registry.encode(buf, format);
     respond(request, 200, format.content_type(), buf, &[])
-}
-
-/// `/synthetic`: parks the request for a random 1–50 ms; `None` once parked, else the
-/// status answered at once (503 when the queue is full or the server is stopping).
-fn synthetic(
-    request: Request,
-    method: usize,
-    route: usize,
-    received: Instant,
-    shared: &Shared,
-) -> Option<u16> {
-    // SeqCst: see the shutdown ordering in `super::server`.
-    if shared.stopping.load(Ordering::SeqCst) {
-        return Some(respond_text(request, 503, "503 shutting down\n"));
-    }
-    let delay = Duration::from_millis(fastrand::u64(1..=50));
-    let code = SYNTHETIC_CODES[fastrand::usize(..SYNTHETIC_CODES.len())];
-    let job = Parked {
-        request,
-        code,
-        method,
-        route,
-        received,
-        red: Arc::clone(&shared.red),
-        parked: Arc::clone(&shared.parked),
-    };
-    shared.parked.fetch_add(1, Ordering::SeqCst);
-    match shared.delay.schedule(received + delay, job) {
-        Ok(()) => None,
-        Err(job) => {
-            shared.parked.fetch_sub(1, Ordering::SeqCst);
-            Some(respond_text(
-                job.request,
-                503,
-                "503 too many requests waiting\n",
-            ))
-        }
-    }
 }
 
 fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {

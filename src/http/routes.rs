@@ -155,7 +155,7 @@ pub type Handler = Arc<dyn Fn(&tiny_http::Request) -> Reply + Send + Sync>;
 pub enum Endpoint {
     /// Liveness: `I am running!`.
     Up,
-    /// Random delay and status, for RED data.
+    /// Random delay (held by the gate) and status, for RED data.
     Synthetic,
     /// The metrics scrape.
     Metrics,
@@ -208,6 +208,17 @@ impl Router {
         match self.routes.iter_mut().find(|r| r.path == path) {
             Some(existing) => *existing = route,
             None => self.routes.push(route),
+        }
+    }
+
+    /// How long the gate holds a request for `target` before passing it on: a random
+    /// 1–50 ms for `/synthetic`, nothing for every other route.
+    pub fn hold(&self, target: &str) -> Option<std::time::Duration> {
+        match self.endpoint(self.find(target)) {
+            Some(Endpoint::Synthetic) => {
+                Some(std::time::Duration::from_millis(fastrand::u64(1..=50)))
+            }
+            _ => None,
         }
     }
 

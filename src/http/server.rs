@@ -7,24 +7,24 @@
 //! # Shutdown ordering
 //!
 //! The one argument for why shutdown finishes in-flight work and ends in bounded time;
-//! every `SeqCst` on the shutdown flags (`stopping`, `finished`, `parked`, `busy`)
-//! refers here. Those flags are read together by different threads, so they use one
-//! total order.
+//! every `SeqCst` on the shutdown flags (`stopping`, `finished`, `busy`) refers here.
+//! Those flags are read together by different threads, so they use one total order.
 //!
 //! 1. The gate sees the stop request: it shuts the public listener (new connections
 //!    are refused), closes idle connections and incomplete heads, and lets requests in
-//!    progress finish with `Connection: close`. It returns when no client connection
-//!    is left, or when the shutdown timeout has passed, closing what remains.
-//! 2. No request can now reach tiny_http. `stopping` is set; the server then waits,
-//!    until the same deadline, for `busy` (workers in a request) and `parked` (delayed
-//!    `/synthetic` requests) to reach zero. A worker raises `busy` before it looks at
-//!    `stopping`, so a request it took is either seen busy or answered 503.
-//! 3. `finished` is set: workers exit within one 10 ms `recv_timeout`. The delay queue
-//!    is closed: its jobs fall due within 50 ms and write into private sockets whose
-//!    reader (the gate) is gone, which fails at once instead of blocking.
+//!    progress (held `/synthetic` ones included, due within 50 ms) finish with
+//!    `Connection: close`. It returns when no client connection is left, or when the
+//!    shutdown timeout has passed, closing what remains.
+//! 2. No request can now reach tiny_http. `stopping` is set (from now on tiny_http's
+//!    accept loop ending is expected, not an error); the server waits, until the same
+//!    deadline, for `busy` (workers in a request) to reach zero. A worker raises
+//!    `busy` before it handles a request, so one it took is waited for.
+//! 3. `finished` is set: workers exit within one 10 ms `recv_timeout`. A response
+//!    written after the gate left goes into a private socket whose reader is gone,
+//!    which fails at once instead of blocking.
 //! 4. The private listener is shut, which ends tiny_http's accept thread.
 //!
-//! So `run` returns within the shutdown timeout plus about 60 ms and one handler's
+//! So `run` returns within the shutdown timeout plus about 20 ms and one handler's
 //! run time, whatever the clients do.
 
 use std::fmt;
@@ -39,19 +39,19 @@ use std::time::{Duration, Instant};
 
 use tiny_http::Request;
 
-use super::delay::DelayQueue;
 use super::gate::{self, Gate, GateMetrics, Upstream};
 use super::listen;
 use super::options::Options;
 use super::own_metrics::OwnMetrics;
 use super::red::RedMetrics;
-use super::request::{MAX_PARKED, Shared, work};
+use super::request::{Shared, work};
 use super::routes::{Endpoint, Handler, Reply, Router};
 use crate::metrics::{MetricError, Registry};
 
 /// The most requests inside tiny_http at once (each holds one of its connection
-/// threads, a `/synthetic` one for up to 50 ms); more wait in the gate.
-pub const MAX_RELAYS: usize = 128;
+/// threads; `/synthetic`'s delay is spent in the gate, so all of them are quick);
+/// more wait in the gate. Twice the default worker count keeps every worker fed.
+pub const MAX_RELAYS: usize = 16;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug)]
@@ -219,17 +219,14 @@ impl ServerBuilder {
             control,
             droppable: upstream.has_path(),
         };
-        let delay = DelayQueue::start(MAX_PARKED)
-            .map_err(|e| ServeError::Io("starting the delay thread".into(), e))?;
         let router = Arc::new(self.router);
-        let limits = Arc::clone(&router);
         let max_connections = options.max_connections.min(
             listen::fd_limit().map_or(usize::MAX, |n| listen::connections_within(n, MAX_RELAYS)),
         );
         let gate = Gate::new(
             listener,
             upstream,
-            Arc::new(move |target: &str| limits.body_limit(target)),
+            Arc::clone(&router),
             gate_metrics,
             gate::Settings {
                 read_timeout: options.read_timeout,
@@ -249,8 +246,6 @@ impl ServerBuilder {
                 registry,
                 red,
                 own,
-                delay,
-                parked: Arc::new(AtomicUsize::new(0)),
                 busy: AtomicUsize::new(0),
                 stopping: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
@@ -365,16 +360,13 @@ impl Server {
         let served = gate.run(&|| stop.load(Ordering::Relaxed) || broken());
         let deadline = Instant::now() + shutdown_timeout;
         shared.stopping.store(true, Ordering::SeqCst);
-        while Instant::now() < deadline
-            && (shared.parked.load(Ordering::SeqCst) > 0 || shared.busy.load(Ordering::SeqCst) > 0)
-        {
+        while Instant::now() < deadline && shared.busy.load(Ordering::SeqCst) > 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
         shared.finished.store(true, Ordering::SeqCst);
         for h in handles {
             let _ = h.join();
         }
-        shared.delay.close();
         drop(backend);
         if let Some(e) = fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Err(e);

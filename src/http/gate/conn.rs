@@ -41,6 +41,12 @@ pub struct Ready {
     pub keep_alive: bool,
     /// Whether the client spoke HTTP/1.0.
     pub http10: bool,
+    /// Whether the method is HEAD.
+    pub head_method: bool,
+    /// The target, as routed.
+    pub target: String,
+    /// While held for its route's delay: when it may go on.
+    pub not_before: Option<Instant>,
 }
 
 /// A relay in flight and what its response must say.
@@ -49,6 +55,8 @@ pub struct InFlight {
     pub relay: Relay,
     /// Whether the request's socket is still polled for writing.
     pub writing: bool,
+    /// Whether the relay opened a new private connection (see `Gate::dispatch`).
+    pub fresh: bool,
     /// See [`Ready`].
     pub keep_alive: bool,
     /// See [`Ready`].
@@ -330,13 +338,17 @@ impl Conn {
     }
 
     fn make_ready(&mut self, head: head::Head, length: u64, body: &[u8]) -> Advance {
-        let (keep_alive, http10) = (head.keep_alive, head.http10);
-        let mut request = head.forward_with_length(length);
+        let (keep_alive, http10, head_method) = (head.keep_alive, head.http10, head.head_method);
+        let target = head.target.clone();
+        let mut request = head.forward(length, head::monotonic_micros());
         request.extend_from_slice(body);
         self.ready = Some(Ready {
             request,
             keep_alive,
             http10,
+            head_method,
+            target,
+            not_before: None,
         });
         Advance::Ready
     }

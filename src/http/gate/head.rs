@@ -14,9 +14,10 @@
 //!   `Content-Length`, digits only; `Transfer-Encoding` only as exactly `chunked` and
 //!   never with `Content-Length`; no whitespace before a colon, no obs-fold, no control
 //!   characters or non-ASCII bytes anywhere. It also rewrites the head for tiny_http:
-//!   an origin-form target, HTTP/1.0 framing (so tiny_http answers one request with a
-//!   `Content-Length` and closes), no hop-by-hop headers, and the gate's
-//!   [`PEER_HEADER`] in place of any copy the client sent.
+//!   an origin-form target, HTTP/1.0 framing with `Connection: keep-alive` (so
+//!   tiny_http answers with a `Content-Length` and keeps the private connection for
+//!   the next request), no hop-by-hop headers, and the gate's
+//!   [`PEER_HEADER`] and [`RECEIVED_HEADER`] in place of any copy the client sent.
 
 use std::net::SocketAddr;
 
@@ -29,6 +30,22 @@ pub const MAX_HEADERS: usize = 100;
 /// The header the gate adds with the client's address (any copy a client sends is
 /// dropped, so handlers can trust it).
 pub const PEER_HEADER: &str = "tinyprom-peer";
+/// The header the gate adds with the moment the head was complete, in microseconds of
+/// the monotonic clock ([`monotonic_micros`]), so a request held by the gate is timed
+/// from its receipt (any copy a client sends is dropped).
+pub const RECEIVED_HEADER: &str = "tinyprom-received";
+
+/// The monotonic clock (`CLOCK_MONOTONIC`, as `Instant` reads it on Linux) in
+/// microseconds, comparable across threads of the process.
+pub fn monotonic_micros() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
 
 /// Why a request is refused: the status sent and a short reason for its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +141,8 @@ pub struct Head {
     forward: Vec<u8>,
     /// The target in origin form (`/path?query`), as routed.
     pub target: String,
+    /// Whether the method is HEAD (its response has no body).
+    pub head_method: bool,
     /// HTTP/1.0 (true) or 1.1.
     pub http10: bool,
     /// Whether the client wants the connection kept after this request.
@@ -135,13 +154,16 @@ pub struct Head {
 }
 
 impl Head {
-    /// The head for tiny_http, announcing a body of `length` bytes when non-zero.
-    pub fn forward_with_length(mut self, length: u64) -> Vec<u8> {
+    /// The head for tiny_http, with the receipt time (see [`RECEIVED_HEADER`]) and,
+    /// when non-zero, a body of `length` bytes.
+    pub fn forward(mut self, length: u64, received: u64) -> Vec<u8> {
+        self.forward.truncate(self.forward.len() - 2);
+        let mut extra = format!("{RECEIVED_HEADER}: {received}\r\n");
         if length > 0 {
-            self.forward.truncate(self.forward.len() - 2);
-            self.forward
-                .extend_from_slice(format!("Content-Length: {length}\r\n\r\n").as_bytes());
+            extra.push_str(&format!("Content-Length: {length}\r\n"));
         }
+        extra.push_str("\r\n");
+        self.forward.extend_from_slice(extra.as_bytes());
         self.forward
     }
 }
@@ -200,7 +222,9 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
     let target = origin_form(target)?;
 
     let mut forward = Vec::with_capacity(head.len() + 48);
-    forward.extend_from_slice(format!("{method} {target} HTTP/1.0\r\n").as_bytes());
+    forward.extend_from_slice(
+        format!("{method} {target} HTTP/1.0\r\nConnection: keep-alive\r\n").as_bytes(),
+    );
     let (mut hosts, mut lengths, mut encodings) = (0, 0, 0);
     let mut length = 0u64;
     let (mut close, mut keep) = (false, false);
@@ -269,7 +293,8 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
             }
             _ => {}
         }
-        if lower == PEER_HEADER || HOP_BY_HOP.contains(&lower.as_str()) {
+        if lower == PEER_HEADER || lower == RECEIVED_HEADER || HOP_BY_HOP.contains(&lower.as_str())
+        {
             continue;
         }
         forward.extend_from_slice(name.as_bytes());
@@ -295,6 +320,7 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
     Ok(Head {
         forward,
         target: target.to_string(),
+        head_method: method == "HEAD",
         http10,
         keep_alive: if http10 { keep && !close } else { !close },
         body,
@@ -424,10 +450,10 @@ mod tests {
         .unwrap();
         assert_eq!(h.target, "/up?x=1");
         assert!(h.http10 && h.keep_alive);
-        let forward = String::from_utf8(h.forward_with_length(0)).unwrap();
+        let forward = String::from_utf8(h.forward(0, 7)).unwrap();
         assert_eq!(
             forward,
-            "GET /up?x=1 HTTP/1.0\r\nAccept: */*\r\ntinyprom-peer: 192.0.2.1:4242\r\n\r\n"
+            "GET /up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nAccept: */*\r\ntinyprom-peer: 192.0.2.1:4242\r\ntinyprom-received: 7\r\n\r\n"
         );
         let h = parse(
             b"HEAD /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",

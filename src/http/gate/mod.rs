@@ -17,13 +17,19 @@
 //!   first displaces the connection that has had nothing in progress for longest (idle
 //!   between requests, or still sending an incomplete head: slowloris goes first);
 //!   when every connection has a request in progress the newcomer gets a 503 and is
-//!   closed. At most `max_relays` requests are inside tiny_http at once, which bounds
-//!   its threads; the rest wait in the gate.
+//!   closed. At most `max_relays` requests are inside tiny_http at once, each on a
+//!   private connection (one tiny_http thread each); the rest wait in the gate. Private
+//!   connections are reused from a pool of at most [`POOL_IDLE`] idle ones, so the
+//!   common request costs no connect and no new tiny_http connection thread.
 //! * **Shutdown**: when stop is asked, the listener is shut (new connections are
 //!   refused by the kernel), what clients have already sent is read once more, idle
 //!   connections and incomplete heads are closed, requests in progress are finished
 //!   with `Connection: close`, and whatever remains when the shutdown timeout ends is
 //!   closed.
+//!
+//! Routes may ask the gate to hold a request before it goes on (`/synthetic`'s random
+//! delay): held requests wait in a timer heap of the loop, so the delay never occupies
+//! a thread, a tiny_http connection, or a relay slot.
 //!
 //! Deadlines are checked by a sweep every [`TICK`], so they fall up to a tick late.
 
@@ -37,10 +43,11 @@ mod upstream;
 pub(crate) use metrics::GateMetrics;
 pub(crate) use upstream::Upstream;
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,11 +55,17 @@ use conn::{Advance, Conn, InFlight, Input};
 use metrics::Closed;
 use relay::{Progress, Relay, own_response};
 
+use super::routes::Router;
+
 /// How often deadlines are swept (and a waiting request retried).
 pub const TICK: Duration = Duration::from_millis(100);
 /// The poll timeout while shutting down: the loop watches its deadline closely.
 const SHUTDOWN_TICK: Duration = Duration::from_millis(5);
 const LISTENER: u64 = u64::MAX;
+/// The token of private connections resting in the pool.
+const POOLED: u64 = u64::MAX - 1;
+/// The most idle private connections kept (each holds a tiny_http thread).
+pub const POOL_IDLE: usize = 16;
 
 /// The gate's limits and deadlines.
 #[derive(Debug, Clone)]
@@ -69,14 +82,14 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
 }
 
-/// What the gate needs from the router: a target's request-body limit in bytes.
-pub type BodyLimit = Arc<dyn Fn(&str) -> u64 + Send + Sync>;
+/// The most requests held for a delay at once; more are answered 503.
+pub const MAX_HELD: usize = 16_384;
 
 /// The gate's state; [`Gate::run`] drives it.
 pub struct Gate {
     listener: TcpListener,
     upstream: Arc<Upstream>,
-    body_limit: BodyLimit,
+    router: Arc<Router>,
     metrics: GateMetrics,
     settings: Settings,
     poller: poll::Poller,
@@ -84,7 +97,11 @@ pub struct Gate {
     free: Vec<usize>,
     open: usize,
     waiting: VecDeque<usize>,
+    held: BinaryHeap<Reverse<(Instant, usize)>>,
     relays: usize,
+    pool: Vec<OwnedFd>,
+    /// A relay on a new private connection has no answer yet.
+    connecting: bool,
     stopping: Option<Instant>,
     accept_paused: Option<Instant>,
     scratch: Vec<u8>,
@@ -103,7 +120,7 @@ impl Gate {
     pub fn new(
         listener: TcpListener,
         upstream: Arc<Upstream>,
-        body_limit: BodyLimit,
+        router: Arc<Router>,
         metrics: GateMetrics,
         settings: Settings,
     ) -> io::Result<Gate> {
@@ -113,7 +130,7 @@ impl Gate {
         Ok(Gate {
             listener,
             upstream,
-            body_limit,
+            router,
             metrics,
             settings,
             poller,
@@ -121,7 +138,10 @@ impl Gate {
             free: Vec::new(),
             open: 0,
             waiting: VecDeque::new(),
+            held: BinaryHeap::new(),
             relays: 0,
+            pool: Vec::new(),
+            connecting: false,
             stopping: None,
             accept_paused: None,
             scratch: vec![0; 64 * 1024],
@@ -133,15 +153,21 @@ impl Gate {
         let mut events = Vec::with_capacity(256);
         let mut last_sweep = Instant::now();
         loop {
-            let timeout = if self.stopping.is_some() {
+            let mut timeout = if self.stopping.is_some() {
                 SHUTDOWN_TICK
             } else {
                 TICK
             };
+            if let Some(Reverse((due, _))) = self.held.peek() {
+                timeout = timeout.min(due.saturating_duration_since(Instant::now()));
+            }
             self.poller.wait(timeout, &mut events)?;
             for event in &events {
                 if event.token == LISTENER {
                     self.accept();
+                } else if event.token == POOLED {
+                    // tiny_http closed a resting connection (only at shutdown).
+                    self.pool.clear();
                 } else if event.token & 1 == 1 {
                     self.on_relay((event.token >> 1) as usize);
                 } else {
@@ -149,6 +175,7 @@ impl Gate {
                 }
             }
             let now = Instant::now();
+            self.release_held(now);
             if self.stopping.is_none() && stop() {
                 self.begin_shutdown(now);
             }
@@ -239,8 +266,9 @@ impl Gate {
         let Some(conn) = self.conns.get_mut(i).and_then(Option::take) else {
             return;
         };
-        if conn.in_flight.is_some() {
+        if let Some(flight) = &conn.in_flight {
             self.relays -= 1;
+            self.connecting &= !flight.fresh;
         }
         // Dropping the sockets closes them, which also removes them from the poller.
         drop(conn);
@@ -288,9 +316,9 @@ impl Gate {
     fn drive(&mut self, i: usize) {
         let now = Instant::now();
         let settings = self.settings.clone();
-        let body_limit = Arc::clone(&self.body_limit);
+        let router = Arc::clone(&self.router);
         let Some(conn) = self.conn(i) else { return };
-        let advanced = conn.advance(&*body_limit, now, settings.read_timeout);
+        let advanced = conn.advance(&|t| router.body_limit(t), now, settings.read_timeout);
         if conn.flush(now, settings.write_timeout).is_err() {
             return self.close(i, Closed::Client);
         }
@@ -311,26 +339,95 @@ impl Gate {
         match advanced {
             Advance::Idle => {}
             Advance::Refused(status) => self.metrics.refused(status),
-            Advance::Ready => {
+            Advance::Ready => self.schedule(i, now),
+        }
+    }
+
+    /// Queues a ready request for a relay, after its route's hold (the `/synthetic`
+    /// delay) if it has one. Held requests wait here, in a timer heap of the loop,
+    /// so nothing ever sleeps or blocks for them.
+    fn schedule(&mut self, i: usize, now: Instant) {
+        let router = Arc::clone(&self.router);
+        let held = self.held.len();
+        let Some(conn) = self.conn(i) else { return };
+        let Some(ready) = conn.ready.as_mut() else {
+            return;
+        };
+        match router.hold(&ready.target) {
+            None => {
                 self.waiting.push_back(i);
                 self.dispatch();
+            }
+            Some(_) if held >= MAX_HELD => {
+                conn.ready = None;
+                conn.queue(&own_response(503, "too many requests waiting"));
+                conn.close_after = true;
+                self.metrics.refused(503);
+                self.drive(i);
+            }
+            Some(delay) => {
+                ready.not_before = Some(now + delay);
+                self.held.push(Reverse((now + delay, i)));
             }
         }
     }
 
+    /// Moves held requests that are due to the relay queue.
+    fn release_held(&mut self, now: Instant) {
+        let mut released = false;
+        while let Some(&Reverse((due, i))) = self.held.peek() {
+            if due > now {
+                break;
+            }
+            self.held.pop();
+            // The slot may hold another connection by now: only its own due time counts.
+            let Some(ready) = self.conn(i).and_then(|c| c.ready.as_mut()) else {
+                continue;
+            };
+            if ready.not_before.is_some_and(|t| t <= now) {
+                ready.not_before = None;
+                self.waiting.push_back(i);
+                released = true;
+            }
+        }
+        if released {
+            self.dispatch();
+        }
+    }
+
     /// Starts relays for waiting requests while slots are free.
+    ///
+    /// A new private connection is opened only when no other new one is still
+    /// unanswered. tiny_http 0.12 hands each connection to a thread of its `TaskPool`,
+    /// which can lose a wake-up: two connections accepted while one thread is waking
+    /// both see that thread as idle, and the second waits until some thread's
+    /// connection ends. Pooled connections live long, so that wait could be forever;
+    /// opening them one at a time means a connection is only ever accepted after the
+    /// previous one's thread is visibly busy.
     fn dispatch(&mut self) {
         let now = Instant::now();
         while self.relays < self.settings.max_relays {
+            if self.pool.is_empty() && self.connecting {
+                return;
+            }
             let Some(i) = self.waiting.pop_front() else {
                 return;
             };
             let upstream = Arc::clone(&self.upstream);
-            let Some(conn) = self.conn(i) else { continue };
+            let pooled = self.pool.pop();
+            let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+                self.pool.extend(pooled);
+                continue;
+            };
+            if conn.ready.as_ref().is_none_or(|r| r.not_before.is_some()) {
+                self.pool.extend(pooled);
+                continue;
+            }
             let Some(ready) = conn.ready.take() else {
                 continue;
             };
-            let fd = match upstream.connect() {
+            let reused = pooled.is_some();
+            let fd = match pooled.map_or_else(|| upstream.connect(), Ok) {
                 Ok(fd) => fd,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // tiny_http's backlog is full: retry at the next tick.
@@ -346,21 +443,25 @@ impl Gate {
                     continue;
                 }
             };
-            let relay = Relay::new(fd, ready.request);
+            let relay = Relay::new(fd, ready.request, ready.head_method);
             let relay_fd = relay.fd();
+            self.connecting |= !reused;
             conn.in_flight = Some(InFlight {
                 relay,
                 writing: true,
+                fresh: !reused,
                 keep_alive: ready.keep_alive,
                 http10: ready.http10,
             });
             conn.relaying(now);
             self.relays += 1;
-            if self
-                .poller
-                .add(relay_fd, relay_token(i), poll::READ | poll::WRITE)
-                .is_err()
-            {
+            let (token, interest) = (relay_token(i), poll::READ | poll::WRITE);
+            let registered = if reused {
+                self.poller.modify(relay_fd, token, interest)
+            } else {
+                self.poller.add(relay_fd, token, interest)
+            };
+            if registered.is_err() {
                 self.close(i, Closed::Client);
             }
         }
@@ -392,9 +493,12 @@ impl Gate {
             return;
         };
         self.relays -= 1;
+        self.connecting &= !flight.fresh;
         let keep_alive = flight.keep_alive && !stopping && !conn.close_after;
-        match flight.relay.into_response(keep_alive, flight.http10) {
-            Some((_, bytes)) if progress == Progress::Done => {
+        let (response, fd) = flight.relay.finish(keep_alive, flight.http10);
+        let complete = matches!(progress, Progress::Done | Progress::DoneClosed);
+        match response {
+            Some((_, bytes)) if complete => {
                 conn.queue(&bytes);
                 conn.close_after |= !keep_alive;
             }
@@ -402,6 +506,12 @@ impl Gate {
                 conn.queue(&own_response(502, "the server gave no valid response"));
                 conn.close_after = true;
                 self.metrics.refused(502);
+            }
+        }
+        if progress == Progress::Done && self.pool.len() < POOL_IDLE && !stopping {
+            // Resting: no interest, so only a hang-up (tiny_http closing) is reported.
+            if self.poller.modify(fd.as_raw_fd(), POOLED, 0).is_ok() {
+                self.pool.push(fd);
             }
         }
         self.drive(i);

@@ -1,13 +1,16 @@
 //! One request on its way through tiny_http, and its response on the way back.
 //!
-//! Each vetted request gets a fresh private connection: the gate writes the rewritten
-//! head (HTTP/1.0, so tiny_http answers it with a `Content-Length` and ends the
-//! connection), reads the response until end of stream, and rewrites its head for the
-//! client: the status line as HTTP/1.1 and the `Connection` header the client's
-//! connection calls for. One request per private connection means tiny_http never
-//! holds two requests of one client, so its in-order writer can never wait for an
-//! earlier response (the pipelined `/synthetic` wedge cannot happen), and the gate
-//! always reads what tiny_http writes, so no worker or timer thread blocks on a write.
+//! The gate writes the rewritten head on a private connection (HTTP/1.0 with
+//! `Connection: keep-alive`, so tiny_http always answers with a `Content-Length`,
+//! never chunked, and keeps the connection), reads the response until its length is
+//! complete, and rewrites its head for the client: the status line as HTTP/1.1 and
+//! the `Connection` header the client's connection calls for. The private connection
+//! then goes back to the gate's pool for the next request of any client.
+//!
+//! A private connection carries one request at a time, so tiny_http never holds two
+//! requests on one connection and its in-order writer can never wait for an earlier
+//! response (the pipelined `/synthetic` wedge cannot happen); and the gate always
+//! reads what tiny_http writes, so no worker or timer thread blocks on a write.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -23,8 +26,10 @@ pub const MAX_RESPONSE: usize = 64 << 20;
 pub enum Progress {
     /// Waiting for the socket.
     Pending,
-    /// The response is complete (tiny_http closed its side).
+    /// The response is complete and the connection can carry another request.
     Done,
+    /// The response is complete but tiny_http closed the connection.
+    DoneClosed,
     /// The relay failed: answer 502.
     Failed,
 }
@@ -35,16 +40,41 @@ pub struct Relay {
     request: Vec<u8>,
     sent: usize,
     response: Vec<u8>,
+    /// The response to a HEAD request has no body, whatever its `Content-Length`.
+    head_method: bool,
+    /// The response's full length, once its head is in.
+    expected: Option<usize>,
+}
+
+/// The length of a complete response head plus the body its `Content-Length`
+/// announces (none for HEAD); `None` until the head is complete.
+fn framed_length(response: &[u8], head_method: bool) -> Option<Result<usize, ()>> {
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&response[..end]).ok();
+    let length = head.and_then(|h| {
+        h.split("\r\n").find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+    });
+    Some(match length {
+        Some(_) if head_method => Ok(end),
+        Some(n) => Ok(end + n),
+        None => Err(()),
+    })
 }
 
 impl Relay {
-    /// A relay of `request` (head and body) over the new connection `fd`.
-    pub fn new(fd: OwnedFd, request: Vec<u8>) -> Relay {
+    /// A relay of `request` (head and body) over the connection `fd`.
+    pub fn new(fd: OwnedFd, request: Vec<u8>, head_method: bool) -> Relay {
         Relay {
             fd,
             request,
             sent: 0,
             response: Vec::new(),
+            head_method,
+            expected: None,
         }
     }
 
@@ -79,10 +109,26 @@ impl Relay {
                 if self.response.len() > MAX_RESPONSE {
                     return Progress::Failed;
                 }
-                continue;
+                if self.expected.is_none() {
+                    match framed_length(&self.response, self.head_method) {
+                        None => {}
+                        Some(Ok(n)) => self.expected = Some(n),
+                        Some(Err(())) => return Progress::Failed,
+                    }
+                }
+                match self.expected {
+                    Some(n) if self.response.len() == n => return Progress::Done,
+                    Some(n) if self.response.len() > n => return Progress::Failed,
+                    _ => continue,
+                }
             }
             if n == 0 {
-                return Progress::Done;
+                let complete = self.expected == Some(self.response.len());
+                return if complete {
+                    Progress::DoneClosed
+                } else {
+                    Progress::Failed
+                };
             }
             let e = io::Error::last_os_error();
             match e.kind() {
@@ -93,9 +139,10 @@ impl Relay {
         }
     }
 
-    /// The response for the client, or `None` if tiny_http sent no complete head.
-    pub fn into_response(self, keep_alive: bool, http10: bool) -> Option<(u16, Vec<u8>)> {
-        rewrite(&self.response, keep_alive, http10)
+    /// The response for the client (`None` if tiny_http sent no valid head), and the
+    /// connection for the next request.
+    pub fn finish(self, keep_alive: bool, http10: bool) -> (Option<(u16, Vec<u8>)>, OwnedFd) {
+        (rewrite(&self.response, keep_alive, http10), self.fd)
     }
 }
 
@@ -176,6 +223,16 @@ mod tests {
         assert!(!String::from_utf8(out).unwrap().contains("Connection"));
         assert!(rewrite(b"HTTP/1.0 200 OK\r\n", true, false).is_none());
         assert!(rewrite(b"garbage\r\n\r\n", true, false).is_none());
+        assert_eq!(framed_length(from_tiny, false), Some(Ok(from_tiny.len())));
+        assert_eq!(
+            framed_length(from_tiny, true),
+            Some(Ok(from_tiny.len() - 2))
+        );
+        assert_eq!(framed_length(b"HTTP/1.0 200 OK\r\n", false), None);
+        assert_eq!(
+            framed_length(b"HTTP/1.0 200 OK\r\n\r\n", false),
+            Some(Err(()))
+        );
         let own = String::from_utf8(own_response(431, "too big")).unwrap();
         assert!(own.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
         assert!(own.ends_with("Connection: close\r\n\r\n431 too big\n"));
