@@ -35,6 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before the start-up line: a SIGHUP that follows it must find the handler.
+    if let Err(e) = tinyprom::signals::ignore_hangup() {
+        eprintln!("tinyprom: cannot install the SIGHUP handler: {e}");
+        return ExitCode::from(1);
+    }
     // Bound here, before any fork, so the socket outlives every serving process.
     let listener = match http::bind(config.listen_address, config.read_timeout) {
         Ok(listener) => listener,

@@ -140,7 +140,7 @@ fn http2_clients_get_an_answer_or_a_close_within_milliseconds() {
     // A healthy keep-alive client, used across the HTTP/2 clients.
     let mut kept = TcpStream::connect(addr).unwrap();
     kept.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut one_exchange = |kept: &mut TcpStream| {
+    let one_exchange = |kept: &mut TcpStream| {
         kept.write_all(REQ.as_bytes()).unwrap();
         let mut buf = [0u8; 512];
         let n = kept.read(&mut buf).unwrap();

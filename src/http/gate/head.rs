@@ -468,7 +468,7 @@ mod tests {
         .unwrap();
         assert_eq!(h.body, Body::Length(5));
         assert!(
-            String::from_utf8(h.forward_with_length(5))
+            String::from_utf8(h.forward(5, 1))
                 .unwrap()
                 .ends_with("Content-Length: 5\r\n\r\n")
         );

@@ -101,10 +101,12 @@ impl GateMetrics {
 
     /// An accepted connection was closed.
     pub fn closed(&self, why: Closed) {
-        if let Some(i) = CLOSED.iter().position(|(c, _)| *c == why) {
-            if let Some(c) = self.closed.get(&[i]) {
-                c.inc();
-            }
+        if let Some(c) = CLOSED
+            .iter()
+            .position(|(c, _)| *c == why)
+            .and_then(|i| self.closed.get(&[i]))
+        {
+            c.inc();
         }
         self.open.dec();
     }
@@ -116,10 +118,12 @@ impl GateMetrics {
 
     /// The gate answered a request itself with `status`.
     pub fn refused(&self, status: u16) {
-        if let Some(i) = REFUSED.iter().position(|c| *c == status) {
-            if let Some(c) = self.refused.get(&[i]) {
-                c.inc();
-            }
+        if let Some(c) = REFUSED
+            .iter()
+            .position(|c| *c == status)
+            .and_then(|i| self.refused.get(&[i]))
+        {
+            c.inc();
         }
     }
 }

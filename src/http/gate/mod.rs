@@ -179,11 +179,12 @@ impl Gate {
             if self.stopping.is_none() && stop() {
                 self.begin_shutdown(now);
             }
-            if let Some(deadline) = self.stopping {
-                if self.open == 0 || now >= deadline {
-                    self.close_all();
-                    return Ok(());
-                }
+            if self
+                .stopping
+                .is_some_and(|deadline| self.open == 0 || now >= deadline)
+            {
+                self.close_all();
+                return Ok(());
             }
             if now.duration_since(last_sweep) >= TICK {
                 last_sweep = now;
