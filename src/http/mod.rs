@@ -16,12 +16,12 @@ mod options;
 mod own_metrics;
 mod red;
 mod request;
-pub mod routes;
+mod routes;
 mod server;
 
 pub use options::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_WORKERS, Options};
 pub use request::SYNTHETIC_CODES;
-pub use routes::{InvalidHeader, METHODS, Reply, Router, UNMATCHED_ROUTE, peer_addr};
+pub use routes::{InvalidHeader, METHODS, Reply, UNMATCHED_ROUTE, peer_addr};
 pub use server::{MAX_RELAYS, RunningServer, ServeError, Server, ServerBuilder, bind};
 /// The `tiny_http` crate, re-exported for custom route handlers' request type.
 pub use tiny_http;

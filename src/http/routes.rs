@@ -239,7 +239,7 @@ impl Router {
     }
 
     /// The route index for a request target (query string and fragment ignored), or
-    /// the unmatched index ([`Router::unmatched`]).
+    /// the unmatched index (one past the routes).
     pub fn find(&self, target: &str) -> usize {
         let path = target.split(['?', '#']).next().unwrap_or("");
         self.routes
@@ -249,6 +249,7 @@ impl Router {
     }
 
     /// The index used for unmatched paths.
+    #[cfg(test)]
     pub fn unmatched(&self) -> usize {
         self.routes.len()
     }
