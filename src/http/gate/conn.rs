@@ -53,8 +53,8 @@ pub struct Ready {
 pub struct InFlight {
     /// The relay.
     pub relay: Relay,
-    /// Whether the request's socket is still polled for writing.
-    pub writing: bool,
+    /// The private connection's slot in the gate (its poll token).
+    pub slot: usize,
     /// Whether the relay opened a new private connection (see `Gate::dispatch`).
     pub fresh: bool,
     /// See [`Ready`].
@@ -190,7 +190,13 @@ impl Conn {
                 Ok(n) if self.lingering => {
                     let _ = n;
                 }
-                Ok(n) => self.input.extend_from_slice(&scratch[..n]),
+                Ok(n) => {
+                    self.input.extend_from_slice(&scratch[..n]);
+                    if n < room {
+                        // Drained for now; level-triggered polling reports the rest.
+                        return Input::Open;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Input::Ended,

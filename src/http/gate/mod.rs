@@ -62,10 +62,8 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// The poll timeout while shutting down: the loop watches its deadline closely.
 const SHUTDOWN_TICK: Duration = Duration::from_millis(5);
 const LISTENER: u64 = u64::MAX;
-/// The token of private connections resting in the pool.
-const POOLED: u64 = u64::MAX - 1;
 /// The most idle private connections kept (each holds a tiny_http thread).
-pub const POOL_IDLE: usize = 16;
+pub const POOL_IDLE: usize = 32;
 
 /// The gate's limits and deadlines.
 #[derive(Debug, Clone)]
@@ -99,7 +97,12 @@ pub struct Gate {
     waiting: VecDeque<usize>,
     held: BinaryHeap<Reverse<(Instant, usize)>>,
     relays: usize,
-    pool: Vec<OwnedFd>,
+    /// Idle private connections, with their slots.
+    pool: Vec<(usize, OwnedFd)>,
+    /// Per private-connection slot: the client whose request it carries (`None` while
+    /// pooled or free).
+    links: Vec<Option<usize>>,
+    free_slots: Vec<usize>,
     /// A relay on a new private connection has no answer yet.
     connecting: bool,
     stopping: Option<Instant>,
@@ -111,8 +114,8 @@ fn client_token(i: usize) -> u64 {
     (i as u64) << 1
 }
 
-fn relay_token(i: usize) -> u64 {
-    ((i as u64) << 1) | 1
+fn relay_token(slot: usize) -> u64 {
+    ((slot as u64) << 1) | 1
 }
 
 impl Gate {
@@ -141,6 +144,8 @@ impl Gate {
             held: BinaryHeap::new(),
             relays: 0,
             pool: Vec::new(),
+            links: Vec::new(),
+            free_slots: Vec::new(),
             connecting: false,
             stopping: None,
             accept_paused: None,
@@ -165,11 +170,8 @@ impl Gate {
             for event in &events {
                 if event.token == LISTENER {
                     self.accept();
-                } else if event.token == POOLED {
-                    // tiny_http closed a resting connection (only at shutdown).
-                    self.pool.clear();
                 } else if event.token & 1 == 1 {
-                    self.on_relay((event.token >> 1) as usize);
+                    self.on_upstream((event.token >> 1) as usize);
                 } else {
                     self.on_client((event.token >> 1) as usize, event.ready);
                 }
@@ -270,6 +272,7 @@ impl Gate {
         if let Some(flight) = &conn.in_flight {
             self.relays -= 1;
             self.connecting &= !flight.fresh;
+            self.release_slot(flight.slot);
         }
         // Dropping the sockets closes them, which also removes them from the poller.
         drop(conn);
@@ -407,12 +410,13 @@ impl Gate {
     /// previous one's thread is visibly busy.
     fn dispatch(&mut self) {
         let now = Instant::now();
+        let mut finished = Vec::new();
         while self.relays < self.settings.max_relays {
             if self.pool.is_empty() && self.connecting {
-                return;
+                break;
             }
             let Some(i) = self.waiting.pop_front() else {
-                return;
+                break;
             };
             let upstream = Arc::clone(&self.upstream);
             let pooled = self.pool.pop();
@@ -428,68 +432,113 @@ impl Gate {
                 continue;
             };
             let reused = pooled.is_some();
-            let fd = match pooled.map_or_else(|| upstream.connect(), Ok) {
-                Ok(fd) => fd,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // tiny_http's backlog is full: retry at the next tick.
-                    conn.ready = Some(ready);
-                    self.waiting.push_front(i);
-                    return;
-                }
-                Err(_) => {
+            let (slot, fd) =
+                match pooled.map_or_else(|| upstream.connect().map(|fd| (usize::MAX, fd)), Ok) {
+                    Ok(pair) => pair,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // tiny_http's backlog is full: retry at the next tick.
+                        conn.ready = Some(ready);
+                        self.waiting.push_front(i);
+                        break;
+                    }
+                    Err(_) => {
+                        conn.queue(&own_response(502, "the server could not take the request"));
+                        conn.close_after = true;
+                        self.metrics.refused(502);
+                        self.drive(i);
+                        continue;
+                    }
+                };
+            let mut relay = Relay::new(fd, ready.request, ready.head_method);
+            let slot = if reused {
+                slot
+            } else {
+                let slot = self.free_slots.pop().unwrap_or_else(|| {
+                    self.links.push(None);
+                    self.links.len() - 1
+                });
+                let interest = poll::READ | poll::WRITE | poll::EDGE;
+                if self
+                    .poller
+                    .add(relay.fd(), relay_token(slot), interest)
+                    .is_err()
+                {
+                    self.free_slots.push(slot);
+                    let Some(conn) = self.conn(i) else { continue };
                     conn.queue(&own_response(502, "the server could not take the request"));
                     conn.close_after = true;
                     self.metrics.refused(502);
                     self.drive(i);
                     continue;
                 }
+                slot
             };
-            let relay = Relay::new(fd, ready.request, ready.head_method);
-            let relay_fd = relay.fd();
+            self.links[slot] = Some(i);
+            // Written at once: a pooled connection is already writable, and an
+            // edge-triggered poll would not say so again.
+            let progress = relay.pump(&mut self.scratch);
             self.connecting |= !reused;
+            let Some(conn) = self.conn(i) else { continue };
             conn.in_flight = Some(InFlight {
                 relay,
-                writing: true,
+                slot,
                 fresh: !reused,
                 keep_alive: ready.keep_alive,
                 http10: ready.http10,
             });
             conn.relaying(now);
             self.relays += 1;
-            let (token, interest) = (relay_token(i), poll::READ | poll::WRITE);
-            let registered = if reused {
-                self.poller.modify(relay_fd, token, interest)
-            } else {
-                self.poller.add(relay_fd, token, interest)
-            };
-            if registered.is_err() {
-                self.close(i, Closed::Client);
+            if progress != Progress::Pending {
+                finished.push((i, progress));
+            }
+        }
+        for (i, progress) in finished {
+            self.complete(i, progress);
+        }
+    }
+
+    /// A private connection is ready: pumps the relay it carries, or drops it from the
+    /// pool if tiny_http closed it while it rested.
+    fn on_upstream(&mut self, slot: usize) {
+        match self.links.get(slot).copied().flatten() {
+            Some(i) => self.on_relay(i),
+            None => {
+                if let Some(at) = self.pool.iter().position(|(s, _)| *s == slot) {
+                    self.pool.swap_remove(at);
+                    self.free_slots.push(slot);
+                }
             }
         }
     }
 
-    fn on_relay(&mut self, i: usize) {
-        let stopping = self.stopping.is_some();
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
-            self.scratch = scratch;
-            return;
-        };
-        let Some(flight) = conn.in_flight.as_mut() else {
-            self.scratch = scratch;
-            return;
-        };
-        let progress = flight.relay.pump(&mut scratch);
-        self.scratch = scratch;
-        if progress == Progress::Pending {
-            if flight.writing && !flight.relay.wants_write() {
-                flight.writing = false;
-                let _ = self
-                    .poller
-                    .modify(flight.relay.fd(), relay_token(i), poll::READ);
-            }
-            return;
+    /// Frees a private connection's slot (its descriptor is being closed).
+    fn release_slot(&mut self, slot: usize) {
+        if let Some(link) = self.links.get_mut(slot) {
+            *link = None;
+            self.free_slots.push(slot);
         }
+    }
+
+    fn on_relay(&mut self, i: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let progress = self
+            .conn(i)
+            .and_then(|c| c.in_flight.as_mut())
+            .map(|flight| flight.relay.pump(&mut scratch));
+        self.scratch = scratch;
+        match progress {
+            None | Some(Progress::Pending) => {}
+            Some(progress) => self.complete(i, progress),
+        }
+    }
+
+    /// A relay is over: queues its response (or a 502), pools or closes the private
+    /// connection, and moves the client connection on.
+    fn complete(&mut self, i: usize, progress: Progress) {
+        let stopping = self.stopping.is_some();
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
         let Some(flight) = conn.in_flight.take() else {
             return;
         };
@@ -510,10 +559,12 @@ impl Gate {
             }
         }
         if progress == Progress::Done && self.pool.len() < POOL_IDLE && !stopping {
-            // Resting: no interest, so only a hang-up (tiny_http closing) is reported.
-            if self.poller.modify(fd.as_raw_fd(), POOLED, 0).is_ok() {
-                self.pool.push(fd);
-            }
+            // Stays registered (edge-triggered): only a hang-up is reported while it rests.
+            self.links[flight.slot] = None;
+            self.pool.push((flight.slot, fd));
+        } else {
+            drop(fd);
+            self.release_slot(flight.slot);
         }
         self.drive(i);
         self.dispatch();

@@ -1,8 +1,10 @@
 //! A thin, safe wrapper over Linux `epoll`: the one readiness API the gate needs.
 //!
-//! Level-triggered on purpose: a socket that still has bytes (or room) keeps being
-//! reported, so the loop never has to drain a socket to exhaustion to stay correct,
-//! and interest is changed only when a connection's wants change.
+//! Client sockets are level-triggered: one that still has bytes (or room) keeps being
+//! reported, so the loop never has to drain a client to stay correct, and interest is
+//! changed only when a connection's wants change. Private connections to tiny_http are
+//! edge-triggered ([`EDGE`]) and registered once for their whole life: the gate always
+//! reads them to `EAGAIN`, and a pooled connection needs no system call to be reused.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -12,6 +14,8 @@ use std::time::Duration;
 pub const READ: u32 = libc::EPOLLIN as u32;
 /// Writable.
 pub const WRITE: u32 = libc::EPOLLOUT as u32;
+/// Edge-triggered: reported once per change, so the reader must drain to `EAGAIN`.
+pub const EDGE: u32 = libc::EPOLLET as u32;
 
 /// One readiness report: the token given at registration and what is ready.
 #[derive(Clone, Copy)]
