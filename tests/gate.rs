@@ -562,3 +562,45 @@ fn at_the_connection_bound_the_longest_idle_connection_makes_room() {
     assert!(evicted.is_some_and(|n| n >= 1.0), "{evicted:?}");
     assert_no_restarts(addr, "at the connection bound");
 }
+
+/// An embedder's route with a body limit reads its body, and learns the client's
+/// address from the gate whatever the client claims.
+#[test]
+fn embedded_routes_read_bodies_and_see_the_real_peer() {
+    use tinyprom::http::{Options, Reply, Server, peer_addr};
+    let options = Options {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        process_metrics: false,
+        ..Options::default()
+    };
+    let server = Server::builder(options)
+        .route_with_body("/echo", 16, |request| {
+            let mut body = String::new();
+            let _ = request.as_reader().read_to_string(&mut body);
+            let peer = peer_addr(request)
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            Reply::text(200, format!("{peer} {body}"))
+        })
+        .bind()
+        .unwrap();
+    let addr = server.local_addr();
+    let running = server.spawn().unwrap();
+    let (raw, _, _) = exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTinyprom-Peer: 6.6.6.6:6\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        Duration::from_secs(3),
+    );
+    assert!(
+        raw.ends_with(b"127.0.0.1 hello"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    let (raw, _, _) = exchange(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n01234567890123456",
+        Duration::from_secs(3),
+    );
+    assert_eq!(statuses(&raw), [413]);
+    running.stop().unwrap();
+}

@@ -82,7 +82,7 @@ fn received_at(request: &Request) -> Instant {
         .unwrap_or(now)
 }
 
-fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8>) {
+fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8>) {
     shared.red.start();
     let method = method_index(request.method());
     let route = shared.router.find(request.url());
@@ -90,7 +90,7 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
     let code = match shared.router.endpoint(route) {
         None => respond_text(request, 404, "404 page not found\n"),
         Some(Endpoint::Custom(handler)) => {
-            let reply = catch_unwind(AssertUnwindSafe(|| handler(&request)))
+            let reply = catch_unwind(AssertUnwindSafe(|| handler(&mut request)))
                 .unwrap_or_else(|_| Reply::text(500, "500 handler panicked\n"));
             respond_reply(request, &reply)
         }

@@ -147,8 +147,9 @@ pub fn peer_addr(request: &tiny_http::Request) -> Option<std::net::SocketAddr> {
 }
 
 /// A handler for a custom route; called on a worker thread, so it must not block for
-/// long (see the server documentation).
-pub type Handler = Arc<dyn Fn(&tiny_http::Request) -> Reply + Send + Sync>;
+/// long (see the server documentation). It gets the request mutably so that a route
+/// declared with a body limit can read the body (`request.as_reader()`).
+pub type Handler = Arc<dyn Fn(&mut tiny_http::Request) -> Reply + Send + Sync>;
 
 /// What a route does.
 #[derive(Clone)]

@@ -149,19 +149,35 @@ impl ServerBuilder {
     pub fn route(
         self,
         path: &str,
-        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+        handler: impl Fn(&mut Request) -> Reply + Send + Sync + 'static,
     ) -> Self {
         self.route_with_body(path, 0, handler)
     }
 
     /// Adds a route whose requests may carry a body of up to `body_limit` bytes
-    /// (with `Content-Length`; larger bodies get 413, chunked ones 411). The handler
-    /// reads it from the request.
+    /// (with `Content-Length`; larger bodies get 413, chunked ones 411). The gate
+    /// collects the body before the request goes on; the handler reads it.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use tinyprom::http::{Options, Reply, Server};
+    ///
+    /// let server = Server::builder(Options::default())
+    ///     .route_with_body("/echo", 4096, |request| {
+    ///         let mut body = String::new();
+    ///         match request.as_reader().read_to_string(&mut body) {
+    ///             Ok(_) => Reply::text(200, body),
+    ///             Err(_) => Reply::text(400, "not UTF-8\n"),
+    ///         }
+    ///     })
+    ///     .bind()
+    ///     .unwrap();
+    /// ```
     pub fn route_with_body(
         mut self,
         path: &str,
         body_limit: u64,
-        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+        handler: impl Fn(&mut Request) -> Reply + Send + Sync + 'static,
     ) -> Self {
         let handler: Handler = Arc::new(handler);
         self.router.add(path, Endpoint::Custom(handler), body_limit);
