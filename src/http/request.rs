@@ -102,7 +102,10 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Ve
             &[("Allow", "GET, HEAD")],
         ),
         Some(Endpoint::Up) => respond_text(request, 200, "I am running!"),
-        Some(Endpoint::Metrics) => metrics_endpoint(request, shared, buf),
+        Some(Endpoint::Metrics) => {
+            let content_type = metrics_endpoint(header(&request, "Accept"), shared, buf);
+            respond(request, 200, content_type, buf, &[])
+        }
         Some(Endpoint::Synthetic) => {
             let code = SYNTHETIC_CODES[fastrand::usize(..SYNTHETIC_CODES.len())];
             respond_text(request, code, &code.to_string())
@@ -111,13 +114,14 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Ve
     shared.red.finish(method, route, code, received.elapsed());
 }
 
-/// The metrics endpoint: negotiates the format from `Accept` and renders the registry.
-fn metrics_endpoint(request: Request, shared: &Shared, buf: &mut Vec<u8>) -> u16 {
-    let format = negotiate(header(&request, "Accept"));
+/// The metrics endpoint: negotiates the format from the request's `Accept` header,
+/// renders the registry into `buf` and returns the `Content-Type` to send.
+fn metrics_endpoint(accept: Option<&str>, shared: &Shared, buf: &mut Vec<u8>) -> &'static str {
+    let format = negotiate(accept);
     shared.own.scraped(format);
     buf.clear();
     shared.registry.encode(buf, format);
-    respond(request, 200, format.content_type(), buf, &[])
+    format.content_type()
 }
 
 fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
