@@ -262,6 +262,16 @@ impl Conn {
         }
     }
 
+    /// Everything owed is written and part of the next head is in: its read deadline
+    /// runs from now (not a write deadline left over from the response).
+    pub fn awaiting_head(&mut self, now: Instant, read_timeout: Duration) {
+        if self.deadline_kind != Closed::ReadTimeout {
+            self.deadline = now + read_timeout;
+            self.deadline_kind = Closed::ReadTimeout;
+            self.since = now;
+        }
+    }
+
     /// A request is in tiny_http: no client deadline while the worker has it.
     pub fn relaying(&mut self, now: Instant) {
         self.deadline = now + FAR;

@@ -331,6 +331,8 @@ impl Gate {
                 conn.start_linger(now);
             } else if conn.between_requests() {
                 conn.idle(now, settings.read_timeout);
+            } else if conn.evictable() {
+                conn.awaiting_head(now, settings.read_timeout);
             }
         }
         let (fd, wants, interest) = (conn.fd(), conn.wants(), conn.interest);
