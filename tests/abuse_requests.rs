@@ -164,7 +164,7 @@ fn requests_that_kill_plain_tiny_http_leave_the_service_up() {
     assert_up(addr, Duration::from_secs(1), "with 8 stalled uploads");
     assert_eq!(quick_get(addr, "/metrics", Duration::from_secs(1)), Ok(200));
     drop(stalled);
-    // HTTP/2.0 request lines deadlock tiny_http's connection thread: 600 of them.
+    // HTTP/2.0 request lines used to deadlock tiny_http's connection thread: 600 of them.
     let wedged = open_wedged(addr, 600);
     assert_eq!(wedged.len(), 600);
     assert_up(
