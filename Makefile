@@ -12,7 +12,7 @@ STATIC_BIN  := dist/tinyprom
 ICF_FLAG = $(shell d=$$(mktemp -d) && echo 'fn main() {}' > $$d/p.rs && rustc -C link-arg=-Wl,--icf=all -o $$d/p $$d/p.rs >/dev/null 2>&1 && echo '-C link-arg=-Wl,--icf=all'; rm -rf $$d)
 STATIC_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static $(ICF_FLAG)
 
-.PHONY: help build run deps test unit-test scrape-test alert-test landing-test check-rules fmt lint clean soak soak-smoke bench bench-http static static-test container-check container-test k8s-check scale-test prometheusrule target-dir-check
+.PHONY: help build run deps test unit-test scrape-test alert-test landing-test check-rules fmt lint clean soak soak-smoke bench bench-http slow-test static static-test container-check container-test k8s-check scale-test prometheusrule target-dir-check
 
 help:
 	@echo "make build        release binary at $(BIN)"
@@ -27,7 +27,8 @@ help:
 	@echo "make soak         wrk on /synthetic and /up, scraped every second (SOAK_SECONDS=60): RSS flat, counters monotonic"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
 	@echo "make bench        histogram benchmarks against the peer crates, gzip per scrape (markdown tables)"
-	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up"
+	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up, 5,000 idle connections"
+	@echo "make slow-test    slowhttptest (slowloris, slow body, slow read) against the release binary"
 	@echo "make static       statically linked, stripped binary at $(STATIC_BIN)"
 	@echo "make static-test  run $(STATIC_BIN) alone in an empty root as an unprivileged user (root only)"
 	@echo "make container-check  docker-compose.yml, its Prometheus config and the Dockerfile, without an engine"
@@ -91,6 +92,9 @@ bench:
 
 bench-http: static
 	TINYPROM_BIN=$(BIN) PLAIN_BIN=$(TARGET_DIR)/release/examples/plain_tiny_http scripts/bench-http.sh
+
+slow-test: build
+	TINYPROM_BIN=$(BIN) scripts/slow-test.sh
 
 static:
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile static --target $(HOST_TRIPLE) --bin tinyprom

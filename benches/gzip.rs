@@ -18,10 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flate2::{Compress, Compression, Crc, FlushCompress};
-use tinyprom::config::Config;
 use tinyprom::exposition::Format;
 use tinyprom::exposition::gzip::Gzip;
-use tinyprom::http::Server;
+use tinyprom::http::{Options, Server};
 use tinyprom::metrics::{Buckets, Family, Histogram, Registry};
 
 use timing::{Plan, Stats, load_average, per_iteration};
@@ -197,11 +196,11 @@ fn measure(plan: Plan, registry: &Registry, format: Format, s: &mut Scratch) -> 
 /// series a running instance has), then stopped from serving requests by the caller.
 fn default_registry() -> (Arc<Registry>, tinyprom::http::RunningServer) {
     let registry = Arc::new(Registry::new());
-    let config = Config {
+    let options = Options {
         listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..Config::default()
+        ..Options::default()
     };
-    let running = Server::builder(config)
+    let running = Server::builder(options)
         .registry(Arc::clone(&registry))
         .bind()
         .expect("bind a loopback port")

@@ -14,8 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tinyprom::config::Config;
-use tinyprom::http::{Reply, Server};
+use tinyprom::http::{Options, Reply, Server, peer_addr};
 use tinyprom::metrics::{Counter, Registry};
 
 /// The `Accept` header Prometheus sends when it scrapes.
@@ -31,16 +30,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         greetings.clone(),
     )?;
 
-    let config = Config {
+    let options = Options {
         listen_address: "127.0.0.1:0".parse()?,
         process_metrics: false,
-        ..Config::default()
+        ..Options::default()
     };
-    let server = Server::builder(config)
+    let server = Server::builder(options)
         .registry(Arc::clone(&registry))
-        .route("/hello", move |_request| {
+        .route("/hello", move |request| {
             greetings.inc();
-            Reply::text(200, "hello from an embedded tinyprom\n")
+            // The client's address as the gate saw it (a client cannot forge it).
+            let from = peer_addr(request).map_or("an unknown address".into(), |a| a.to_string());
+            Reply::text(200, format!("hello from an embedded tinyprom to {from}\n"))
         })
         .bind()?;
     let addr = server.local_addr();

@@ -11,6 +11,9 @@
 #   alertmanager, amtool  (Debian/Ubuntu package: prometheus-alertmanager, whose binary is
 #                         prometheus-alertmanager; elsewhere it is called alertmanager)
 #   chromium              (Debian package: chromium; the landing page's browser test)
+#   ab                    (Debian/Ubuntu package: apache2-utils; the gate tests use it)
+#   h2load                (Debian/Ubuntu package: nghttp2-client; the gate tests use it)
+#   slowhttptest          (Debian/Ubuntu package: slowhttptest; make slow-test uses it)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 #   kubernetes-validate   (Python package, pip; ships the Kubernetes schemas, so it
@@ -19,7 +22,7 @@
 # exactly what to install and exits 1.
 set -euo pipefail
 
-tools=(prometheus promtool wrk curl gzip alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
+tools=(prometheus promtool wrk curl gzip ab h2load slowhttptest alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
 # The path of a tool; Alertmanager's binary has a different name on Debian.
 tool_path() {
     case "$1" in
@@ -38,6 +41,8 @@ for tool in "${tools[@]}"; do
             docker|dockerd) pkg=docker.io ;;
             ps) pkg=procps ;;
             alertmanager|amtool) pkg=prometheus-alertmanager ;;
+            ab) pkg=apache2-utils ;;
+            h2load) pkg=nghttp2-client ;;
             *) pkg=$tool ;;
         esac
         echo "deps: $tool missing (Debian package: $pkg)"

@@ -10,6 +10,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::http::Options;
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -27,34 +29,41 @@ pub struct Config {
     /// How long a connection may take to send a request, or sit idle between requests,
     /// before it is closed (`--web.read-timeout`).
     pub read_timeout: Duration,
-    /// The most client connections kept open; past it the longest-idle are closed
-    /// (`--web.max-connections`).
+    /// The most client connections kept open; past it the one longest without a
+    /// request in progress is closed (`--web.max-connections`).
     pub max_connections: usize,
     /// Whether a supervising parent process restarts the serving process when it dies
     /// (off with `--no-supervisor`, for debugging).
     pub supervise: bool,
 }
 
-/// The default connection bound: far more than the scrapers and probes an exporter
-/// serves, few enough that their threads and buffers stay within a few tens of MB.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
-
-/// The default worker count: handlers never block (the `/synthetic` delay runs on a
-/// timer thread), so a few workers per core keep every core busy while one of them
-/// waits on a slow client's socket.
-pub const DEFAULT_MAX_WORKERS: usize = 4;
-
 impl Default for Config {
     fn default() -> Self {
+        let http = Options::default();
         Config {
-            listen_address: SocketAddr::from(([0, 0, 0, 0], 8000)),
-            telemetry_path: "/metrics".into(),
-            max_workers: DEFAULT_MAX_WORKERS,
-            process_metrics: true,
-            shutdown_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(10),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            listen_address: http.listen_address,
+            telemetry_path: http.telemetry_path,
+            max_workers: http.max_workers,
+            process_metrics: http.process_metrics,
+            shutdown_timeout: http.shutdown_timeout,
+            read_timeout: http.read_timeout,
+            max_connections: http.max_connections,
             supervise: true,
+        }
+    }
+}
+
+impl Config {
+    /// The server's settings from these flags.
+    pub fn http_options(&self) -> Options {
+        Options {
+            listen_address: self.listen_address,
+            telemetry_path: self.telemetry_path.clone(),
+            max_workers: self.max_workers,
+            process_metrics: self.process_metrics,
+            shutdown_timeout: self.shutdown_timeout,
+            read_timeout: self.read_timeout,
+            max_connections: self.max_connections,
         }
     }
 }
@@ -107,7 +116,8 @@ Flags (each also read from the environment variable shown):
                                request or sit idle between requests [default: 10s]
                                env TINYPROM_WEB_READ_TIMEOUT
   --web.max-connections=N      client connections kept open at most, 16-65536; past it the
-                               longest-idle are closed [default: 512]
+                               one longest without a request in progress is closed
+                               [default: 512]
                                env TINYPROM_WEB_MAX_CONNECTIONS
   --no-process-metrics         do not export process_* metrics
                                env TINYPROM_NO_PROCESS_METRICS=true

@@ -4,8 +4,9 @@
 //!   metrics, labeled families, a registry.
 //! * [`exposition`]: the text format 0.0.4 and OpenMetrics 1.0 renderers, content
 //!   negotiation.
-//! * [`http`]: a blocking, fixed-pool HTTP server on `tiny_http` serving `/up`,
-//!   `/synthetic` and `/metrics`, instrumented with the RED method.
+//! * [`http`]: a gate that owns the public socket and vets every request, in front of
+//!   a fixed-pool `tiny_http` server serving `/up`, `/synthetic` and `/metrics`,
+//!   instrumented with the RED method.
 //! * [`process`]: process metrics read from `/proc`.
 //! * [`config`]: command-line and environment configuration of the binary.
 //! * [`supervisor`]: the parent process that restarts a broken serving process.
@@ -41,16 +42,17 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use tinyprom::config::Config;
-//! use tinyprom::http::{Reply, Server};
+//! use tinyprom::http::{Options, Reply, Server};
 //! use tinyprom::metrics::{Counter, Registry};
 //!
 //! let registry = Arc::new(Registry::new());
 //! let hellos = Counter::new();
 //! registry.register("hellos_total", "Greetings sent.", hellos.clone()).unwrap();
-//! let mut config = Config::default();
-//! config.listen_address = "127.0.0.1:0".parse().unwrap();
-//! let server = Server::builder(config)
+//! let options = Options {
+//!     listen_address: "127.0.0.1:0".parse().unwrap(),
+//!     ..Options::default()
+//! };
+//! let server = Server::builder(options)
 //!     .registry(Arc::clone(&registry))
 //!     .route("/hello", move |_request| {
 //!         hellos.inc();

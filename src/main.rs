@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tinyprom::config::{self, Command, Config};
-use tinyprom::http::{Server, listen, server, watchdog};
+use tinyprom::http::{self, Server};
 
 fn main() -> ExitCode {
     let command = config::parse(std::env::args().skip(1), |name| std::env::var(name).ok());
@@ -35,8 +35,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before the start-up line: a SIGHUP that follows it must find the handler.
+    if let Err(e) = tinyprom::signals::ignore_hangup() {
+        eprintln!("tinyprom: cannot install the SIGHUP handler: {e}");
+        return ExitCode::from(1);
+    }
     // Bound here, before any fork, so the socket outlives every serving process.
-    let listener = match server::bind(config.listen_address, config.read_timeout) {
+    let listener = match http::bind(config.listen_address, config.read_timeout) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("tinyprom: {e}");
@@ -76,10 +81,6 @@ fn main() -> ExitCode {
 /// The serving process: runs the server on `listener` until a stop signal (exit 0) or
 /// until it breaks (exit 1, for the supervisor to replace it).
 fn serve(listener: &TcpListener, config: &Config, restarts: u64) -> u8 {
-    watchdog::install_panic_hook();
-    if let Err(e) = listen::raise_fd_limit() {
-        eprintln!("tinyprom: cannot read the open-files limit: {e}");
-    }
     let listener = match listener.try_clone() {
         Ok(l) => l,
         Err(e) => {
@@ -87,7 +88,7 @@ fn serve(listener: &TcpListener, config: &Config, restarts: u64) -> u8 {
             return 1;
         }
     };
-    let server = match Server::builder(config.clone())
+    let server = match Server::builder(config.http_options())
         .listener(listener)
         .restarts(restarts)
         .bind()

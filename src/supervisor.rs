@@ -1,11 +1,13 @@
 //! Crash-only supervision: a parent process that owns the listening socket and keeps a
 //! serving child process alive.
 //!
-//! Why a separate process: `tiny_http` can be driven into states no code of ours can
-//! undo from inside (an allocation failure aborts the process, a deadlocked connection
-//! thread never returns, its accept thread can panic). The reliable answer to "the
-//! serving code is broken" is to throw it away and start a fresh one, in the
-//! nginx/gunicorn master-worker style:
+//! What it protects against: no client input (the gate vets all of it, and no client
+//! can hold a thread); but the serving process can still die or break by other
+//! causes: an allocation failure aborts it, the kernel's OOM killer or an operator's
+//! `kill -9` ends it, a bug in tiny_http ends its accept loop (the server then returns
+//! an error and the process exits 1). The answer to "the serving process is gone" is
+//! to start a fresh one at once on the same socket, in the nginx/gunicorn master-worker
+//! style, instead of leaving the port dark until an orchestrator notices:
 //!
 //! * The parent binds the listening socket before it forks, so the socket outlives every
 //!   child: while a new child starts, connections wait in the kernel's accept queue and
@@ -52,7 +54,7 @@ const FREE_FAST_DEATHS: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// How a child ended, in words for the log.
-pub fn describe(status: libc::c_int) -> String {
+pub(crate) fn describe(status: libc::c_int) -> String {
     if libc::WIFEXITED(status) {
         format!("exited with status {}", libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
@@ -64,7 +66,7 @@ pub fn describe(status: libc::c_int) -> String {
 }
 
 /// The conventional name of a signal number (`SIGABRT`), or `signal N`.
-pub fn signal_name(signal: libc::c_int) -> String {
+pub(crate) fn signal_name(signal: libc::c_int) -> String {
     let name = match signal {
         libc::SIGHUP => "SIGHUP",
         libc::SIGINT => "SIGINT",
@@ -86,7 +88,7 @@ pub fn signal_name(signal: libc::c_int) -> String {
 }
 
 /// The pause before the next restart after `fast_deaths` quick deaths in a row.
-pub fn backoff(fast_deaths: u32) -> Duration {
+pub(crate) fn backoff(fast_deaths: u32) -> Duration {
     if fast_deaths <= FREE_FAST_DEATHS {
         return Duration::ZERO;
     }
@@ -112,7 +114,8 @@ fn set_stop_signals(mask_how: libc::c_int) -> io::Result<()> {
 
 fn install_forwarding() -> io::Result<()> {
     // `forward` only touches atomics and calls kill(2).
-    crate::signals::handle_stop_signals(forward)
+    crate::signals::handle_stop_signals(forward)?;
+    crate::signals::ignore_hangup()
 }
 
 /// Runs `serve` in a forked child and restarts it whenever it dies, until SIGTERM or

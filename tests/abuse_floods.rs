@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use abuse_support::{Usage, assert_up, quick_get, usage, wait_for_child};
+use abuse_support::{Usage, assert_no_restarts, assert_up, quick_get, usage, wait_for_child};
 use common::Tinyprom;
 
 /// Starts tinyprom with its soft open-files limit set to `soft` (the hard limit is
@@ -103,6 +103,7 @@ fn three_thousand_idle_connections_under_a_1024_fd_limit() {
     );
     eprintln!("idle flood of {wanted}: worst /up {worst:?}, peak {peak:?}");
     assert!(peak.fds < 1024, "{peak:?}");
+    assert_no_restarts(addr, "after the idle flood");
 }
 
 /// Sends a partial request, then one byte a second; returns when the server closes
@@ -192,6 +193,7 @@ fn slow_loris_crowd_is_cut_off_and_resources_return_to_idle() {
         after.rss_kb <= idle.rss_kb + 16 * 1024,
         "RSS back near idle: {after:?}"
     );
+    assert_no_restarts(addr, "after the slow-loris crowd");
 }
 
 /// One keep-alive exchange on `s`: sends GET /up, reads the whole response.
@@ -256,6 +258,7 @@ fn bursts_of_keep_alive_connections_are_all_answered_within_3s() {
         }
     }
     eprintln!("5 bursts of 64: slowest answer {slowest:?}");
+    assert_no_restarts(addr, "after the bursts");
 }
 
 #[test]
@@ -312,4 +315,5 @@ fn sixty_four_keep_alive_clients_hammering_are_all_served() {
         "slowest answer {slowest:?}"
     );
     assert_up(addr, Duration::from_secs(1), "after the crowd");
+    assert_no_restarts(addr, "after the crowd");
 }

@@ -10,7 +10,9 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use abuse_support::{assert_up, quick_get, send_raw, series_count, usage, wait_for_child};
+use abuse_support::{
+    assert_no_restarts, assert_up, quick_get, send_raw, series_count, usage, wait_for_child,
+};
 use common::Tinyprom;
 
 const READ_TIMEOUT: &str = "--web.read-timeout=2s";
@@ -23,6 +25,7 @@ fn serving_rss_kb(server: &Tinyprom) -> u64 {
 fn assert_no_panic(server: &Tinyprom) {
     let log = server.stderr_text();
     assert!(!log.contains("panicked"), "a panic was logged:\n{log}");
+    assert_no_restarts(server.addr, "after the abuse");
 }
 
 #[test]
@@ -109,8 +112,8 @@ fn malformed_input_corpus_gets_4xx_or_close_and_up_answers_after_each() {
     for (name, bytes) in &cases {
         let (code, took) = send_raw(addr, bytes, Duration::from_secs(5));
         assert!(
-            code.is_none_or(|c| c < 500),
-            "{name}: answered {code:?} (a 5xx)"
+            code.is_none_or(|c| c < 500 || c == 505),
+            "{name}: answered {code:?} (a 5xx other than 505 for a version we do not serve)"
         );
         assert!(
             took < Duration::from_secs(5),
@@ -161,7 +164,7 @@ fn requests_that_kill_plain_tiny_http_leave_the_service_up() {
     assert_up(addr, Duration::from_secs(1), "with 8 stalled uploads");
     assert_eq!(quick_get(addr, "/metrics", Duration::from_secs(1)), Ok(200));
     drop(stalled);
-    // HTTP/2.0 request lines deadlock tiny_http's connection thread: 600 of them.
+    // HTTP/2.0 request lines used to deadlock tiny_http's connection thread: 600 of them.
     let wedged = open_wedged(addr, 600);
     assert_eq!(wedged.len(), 600);
     assert_up(
@@ -228,9 +231,11 @@ fn random_paths_and_methods_leave_the_series_count_unchanged() {
         before, after,
         "series count after 1000 more random requests"
     );
+    assert_no_restarts(addr, "after random paths and methods");
 }
 
-/// Opens `n` connections whose `HTTP/2.0` request line deadlocks tiny_http's thread.
+/// Opens `n` connections with an `HTTP/2.0` request line (which deadlocked a thread of
+/// a tiny_http serving the public socket; the gate answers 505).
 fn open_wedged(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n)
         .filter_map(|_| {
@@ -241,18 +246,14 @@ fn open_wedged(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
         .collect()
 }
 
-/// With the connection bound filled by wedged `HTTP/2.0` connections, the guard must
-/// shed the wedged ones, not the fresh clients arriving after them: 500 fresh
-/// connections right after are all served. (It used to close the newest unanswered
-/// connection first, which failed this in 4 runs of 10.)
+/// 600 `HTTP/2.0` connections, more than the connection bound, then 500 fresh
+/// clients: every fresh one is served.
 #[test]
 fn fresh_clients_are_served_while_wedged_connections_fill_the_bound() {
     let server = Tinyprom::start(&[READ_TIMEOUT]);
     let addr = server.addr;
     let wedged = open_wedged(addr, 600);
     assert_eq!(wedged.len(), 600);
-    // The clients go away; tinyprom's side stays wedged inside tiny_http until the
-    // read timeout or a restart.
     drop(wedged);
     let served = (0..500)
         .filter(|_| quick_get(addr, "/up", Duration::from_secs(2)) == Ok(200))

@@ -195,7 +195,7 @@ fn metrics_endpoint_is_text_004_and_lints_clean() {
     assert_eq!(kind("process_cpu_seconds"), "counter");
     assert_eq!(kind("http_requests_in_flight"), "gauge");
     // The scrape itself is in flight while it renders (other requests may be too: the
-    // previous response is counted out only after it is written, and the watchdog probes).
+    // previous response is counted out only after it is written).
     let in_flight = samples(&families)
         .into_iter()
         .find(|s| s.name == "http_requests_in_flight")

@@ -115,7 +115,7 @@ fn embed_render_prints_both_formats_and_they_parse() {
 #[test]
 fn embed_server_serves_its_route_and_both_formats_then_stops() {
     let output = run_example("embed_server");
-    assert!(output.contains("GET /hello: hello from an embedded tinyprom\n"));
+    assert!(output.contains("GET /hello: hello from an embedded tinyprom to 127.0.0.1:"));
     let om = section(&output, "--- GET /metrics as Prometheus");
     let text = section(&output, "--- GET /metrics as curl");
     assert!(output.contains(

@@ -2,7 +2,7 @@
 //!
 //! `wrk -t2 -c64` drives `/synthetic` (1-50 ms per request) while this test samples
 //! `/up` and `/metrics` latency on fresh connections. With sleeps on the worker pool,
-//! 64 parked requests would hold every worker; the delay queue keeps workers free.
+//! 64 waiting requests would hold every worker; the gate holds them instead.
 
 mod common;
 

@@ -1,20 +1,13 @@
-//! The listening socket's options, chosen so the kernel absorbs what it can of an
-//! attack before `tiny_http` (which takes every connection it is given) sees it.
+//! The public listening socket's options, chosen so the kernel absorbs what it can of
+//! an attack before the gate sees it.
 //!
 //! * A backlog of [`BACKLOG`]: a burst of connections, or a restart of the serving
 //!   process, waits in the kernel instead of being refused.
 //! * `TCP_DEFER_ACCEPT` for the read timeout: a connection is handed to `accept()` only
 //!   once it has sent data. A client that connects and says nothing never costs a file
-//!   descriptor or a thread; the kernel drops it after the timeout.
-//! * `SO_SNDTIMEO`: accepted sockets inherit it on Linux, so a client that stops reading
-//!   its response blocks a worker for at most [`write_timeout`] per write. (The matching
-//!   `SO_RCVTIMEO` would also make `accept()` itself time out and end `tiny_http`'s
-//!   accept loop, so read deadlines are enforced by `guard` instead.)
-//!
-//! * `TCP_NODELAY`: accepted sockets inherit it. tiny_http writes a response's head
-//!   and body in two `write`s, so with Nagle's algorithm on, any body larger than its
-//!   1 KiB buffer waits for the client's delayed ACK: a 40 ms stall on every kept-alive
-//!   `/metrics` scrape.
+//!   descriptor; the kernel drops it after the timeout.
+//! * `TCP_NODELAY`: accepted sockets inherit it. The gate writes each response in one
+//!   `send`, but a pipelined batch of responses must not wait for a delayed ACK.
 //!
 //! All of it is best effort: where an option is missing the server still runs.
 
@@ -26,8 +19,8 @@ use std::time::Duration;
 /// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`).
 pub const BACKLOG: libc::c_int = 4096;
 
-/// The send timeout for a read timeout: short, since a healthy client drains a few
-/// kilobytes of response in milliseconds.
+/// The gate's write deadline for a read timeout: short, since a healthy client drains a
+/// few kilobytes of response in milliseconds.
 pub fn write_timeout(read_timeout: Duration) -> Duration {
     read_timeout.min(Duration::from_secs(2))
 }
@@ -44,12 +37,7 @@ pub fn tune(listener: &TcpListener, read_timeout: Duration) -> io::Result<()> {
     let _ = set_option(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &defer);
     let on: libc::c_int = 1;
     let _ = set_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &on);
-    let send = write_timeout(read_timeout);
-    let tv = libc::timeval {
-        tv_sec: send.as_secs() as libc::time_t,
-        tv_usec: send.subsec_micros() as libc::suseconds_t,
-    };
-    set_option(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &tv)
+    Ok(())
 }
 
 fn set_option<T>(
@@ -74,10 +62,11 @@ fn set_option<T>(
     Ok(())
 }
 
-/// The most connections `fd_limit` open files can hold: `tiny_http` keeps two
-/// descriptors per connection, and a few are the process's own.
-pub fn connections_within(fd_limit: u64) -> usize {
-    (fd_limit.saturating_sub(64) / 2).max(1) as usize
+/// The most client connections `fd_limit` open files can hold: one descriptor per
+/// client, three per request inside tiny_http (the gate's end, tiny_http's end and its
+/// duplicate), and a few of the process's own.
+pub fn connections_within(fd_limit: u64, relays: usize) -> usize {
+    fd_limit.saturating_sub(64 + 3 * relays as u64).max(16) as usize
 }
 
 /// The soft limit on open files, if it can be read.
@@ -90,9 +79,9 @@ pub fn fd_limit() -> Option<u64> {
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
 }
 
-/// Raises the soft limit on open files to the hard limit, so the connection bound of
-/// `guard` rather than `EMFILE` is what limits connections. Returns the soft
-/// limit now in force.
+/// Raises the soft limit on open files to the hard limit, so the gate's connection
+/// bound rather than `EMFILE` is what limits connections. Returns the soft limit now
+/// in force.
 pub fn raise_fd_limit() -> io::Result<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -138,8 +127,8 @@ mod tests {
 
     #[test]
     fn connection_bound_fits_the_fd_limit() {
-        assert_eq!(connections_within(1024), 480);
-        assert_eq!(connections_within(10), 1);
+        assert_eq!(connections_within(1024, 128), 576);
+        assert_eq!(connections_within(10, 128), 16);
         assert!(fd_limit().is_some_and(|n| n > 0));
     }
 }

@@ -1,20 +1,29 @@
-//! The HTTP side: a blocking `tiny_http` server with a fixed worker pool, its routes,
-//! and the RED instrumentation every request goes through.
+//! The HTTP side: the gate that owns the public socket, tiny_http behind it with a
+//! fixed worker pool, the routes, and the RED instrumentation every request goes
+//! through.
 //!
-//! Blocking on purpose: a few threads, no async runtime, a small binary. The one slow
-//! endpoint (`/synthetic`) is answered from a timer thread so it cannot starve the
-//! others; see [`server`] for the request path and the shutdown sequence.
+//! Blocking on purpose where it is simple: tiny_http's workers answer requests with
+//! `recv()`, no async runtime. The one place that must never block is the front door,
+//! so the gate (see `gate`) is a single poll loop over non-blocking sockets: it reads
+//! and vets every request, relays it to tiny_http over a private socket, and writes
+//! the responses back in order. See `server` for the lifecycle and the shutdown
+//! ordering, `request` for the request path.
 
-mod delay;
-mod guard;
+mod bootstrap;
+mod compression;
+mod gate;
 mod landing;
-pub mod listen;
+mod listen;
+mod options;
+mod own_metrics;
 mod red;
-pub mod routes;
-pub mod server;
-pub mod watchdog;
+mod request;
+mod routes;
+mod server;
 
-pub use routes::{METHODS, Reply, Router, UNMATCHED_ROUTE};
-pub use server::{RunningServer, ServeError, Server, ServerBuilder};
+pub use options::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_WORKERS, Options};
+pub use request::SYNTHETIC_CODES;
+pub use routes::{InvalidHeader, METHODS, Reply, UNMATCHED_ROUTE, peer_addr};
+pub use server::{MAX_RELAYS, RunningServer, ServeError, Server, ServerBuilder, bind};
 /// The `tiny_http` crate, re-exported for custom route handlers' request type.
 pub use tiny_http;

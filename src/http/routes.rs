@@ -33,14 +33,44 @@ pub fn method_index(method: &tiny_http::Method) -> usize {
 }
 
 /// What a custom route answers.
+///
+/// Header names and values are checked when they are set ([`Reply::header`]): a CR,
+/// LF or other control character is an error, so no handler can be made to inject a
+/// header or split a response, whatever it copies from a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The status code (100–599; anything else is sent as 500).
     pub status: u16,
-    /// The `Content-Type` header.
-    pub content_type: String,
+    content_type: String,
+    headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+/// A header name or value [`Reply`] refuses (the name of the header in question).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidHeader(pub String);
+
+impl std::fmt::Display for InvalidHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid response header {:?}: names are tokens, values printable ASCII without CR or LF",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidHeader {}
+
+/// Whether `name` is an HTTP token and `value` holds only visible ASCII, spaces and tabs.
+fn header_ok(name: &str, value: &str) -> bool {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !name.is_empty()
+        && name.bytes().all(token)
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
 }
 
 impl Reply {
@@ -49,34 +79,106 @@ impl Reply {
         Reply {
             status,
             content_type: "text/plain; charset=utf-8".into(),
+            headers: Vec::new(),
             body: body.into().into_bytes(),
         }
     }
+
+    /// A reply with this body and `Content-Type`.
+    ///
+    /// ```
+    /// use tinyprom::http::Reply;
+    /// let ok = Reply::bytes(200, "application/json", b"{}".to_vec()).unwrap();
+    /// assert_eq!(ok.content_type(), "application/json");
+    /// assert!(Reply::bytes(200, "text/html\r\nSet-Cookie: x=1", vec![]).is_err());
+    /// ```
+    pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Result<Reply, InvalidHeader> {
+        if !header_ok("Content-Type", content_type) {
+            return Err(InvalidHeader("Content-Type".into()));
+        }
+        Ok(Reply {
+            status,
+            content_type: content_type.into(),
+            headers: Vec::new(),
+            body,
+        })
+    }
+
+    /// Adds a header; refuses names that are not tokens and values with control
+    /// characters (CR and LF among them).
+    ///
+    /// ```
+    /// use tinyprom::http::Reply;
+    /// let r = Reply::text(200, "ok").header("Cache-Control", "no-store").unwrap();
+    /// assert_eq!(r.headers(), [("Cache-Control".to_string(), "no-store".to_string())]);
+    /// assert!(Reply::text(200, "ok").header("X", "a\r\nSet-Cookie: b").is_err());
+    /// assert!(Reply::text(200, "ok").header("Bad Name", "v").is_err());
+    /// ```
+    pub fn header(mut self, name: &str, value: &str) -> Result<Reply, InvalidHeader> {
+        if !header_ok(name, value) {
+            return Err(InvalidHeader(name.into()));
+        }
+        self.headers.push((name.into(), value.into()));
+        Ok(self)
+    }
+
+    /// The `Content-Type` header.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// The extra headers, in the order added.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+}
+
+/// The address of the client that sent `request`, as the gate saw it.
+///
+/// tiny_http serves the gate over a private socket, so `request.remote_addr()` is
+/// `None`; the gate passes the client's address in a header of its own after removing
+/// any copy the client sent, so the value cannot be forged.
+pub fn peer_addr(request: &tiny_http::Request) -> Option<std::net::SocketAddr> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(super::gate::head::PEER_HEADER))
+        .and_then(|h| h.value.as_str().parse().ok())
 }
 
 /// A handler for a custom route; called on a worker thread, so it must not block for
-/// long (see the server documentation).
-pub type Handler = Arc<dyn Fn(&tiny_http::Request) -> Reply + Send + Sync>;
+/// long (see the server documentation). It gets the request mutably so that a route
+/// declared with a body limit can read the body (`request.as_reader()`).
+pub type Handler = Arc<dyn Fn(&mut tiny_http::Request) -> Reply + Send + Sync>;
 
 /// What a route does.
 #[derive(Clone)]
 pub enum Endpoint {
     /// Liveness: `I am running!`.
     Up,
-    /// Random delay and status, for RED data.
+    /// Random delay (held by the gate) and status, for RED data.
     Synthetic,
     /// The metrics scrape.
     Metrics,
-    /// The landing page at `/`: HTML for browsers, a plain-text index otherwise.
+    /// The landing page: HTML for browsers, a plain-text index otherwise.
     Landing,
     /// A handler added by an embedding program.
     Custom(Handler),
 }
 
+/// One entry of the route table.
+#[derive(Clone)]
+struct Route {
+    path: String,
+    endpoint: Endpoint,
+    /// The largest request body accepted, in bytes (0 for the built-in endpoints).
+    body_limit: u64,
+}
+
 /// The routes a server answers, in the order their `url` label values are indexed.
 #[derive(Clone)]
 pub struct Router {
-    routes: Vec<(String, Endpoint)>,
+    routes: Vec<Route>,
 }
 
 impl Router {
@@ -84,42 +186,74 @@ impl Router {
     /// landing page at `/` (unless the metrics are served there).
     pub fn new(telemetry_path: &str) -> Router {
         let mut router = Router {
-            routes: vec![
-                ("/up".into(), Endpoint::Up),
-                ("/synthetic".into(), Endpoint::Synthetic),
-                (telemetry_path.into(), Endpoint::Metrics),
-            ],
+            routes: [
+                ("/up", Endpoint::Up),
+                ("/synthetic", Endpoint::Synthetic),
+                (telemetry_path, Endpoint::Metrics),
+            ]
+            .into_iter()
+            .map(|(path, endpoint)| Route {
+                path: path.into(),
+                endpoint,
+                body_limit: 0,
+            })
+            .collect(),
         };
+        // After the metrics endpoint, so the built-in routes keep their indices.
         if telemetry_path != "/" {
-            router.add("/", Endpoint::Landing);
+            router.add("/", Endpoint::Landing, 0);
         }
         router
     }
 
-    /// Adds (or replaces) a route.
-    pub fn add(&mut self, path: &str, endpoint: Endpoint) {
-        match self.routes.iter_mut().find(|(p, _)| p == path) {
-            Some(route) => route.1 = endpoint,
-            None => self.routes.push((path.into(), endpoint)),
+    /// Adds (or replaces) a route whose requests may carry a body of up to
+    /// `body_limit` bytes (larger ones are refused with 413 by the gate).
+    pub fn add(&mut self, path: &str, endpoint: Endpoint, body_limit: u64) {
+        let route = Route {
+            path: path.into(),
+            endpoint,
+            body_limit,
+        };
+        match self.routes.iter_mut().find(|r| r.path == path) {
+            Some(existing) => *existing = route,
+            None => self.routes.push(route),
         }
+    }
+
+    /// How long the gate holds a request for `target` before passing it on: a random
+    /// 1–50 ms for `/synthetic`, nothing for every other route.
+    pub fn hold(&self, target: &str) -> Option<std::time::Duration> {
+        match self.endpoint(self.find(target)) {
+            Some(Endpoint::Synthetic) => {
+                Some(std::time::Duration::from_millis(fastrand::u64(1..=50)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The body limit of the route a target matches (0 when it matches none).
+    pub fn body_limit(&self, target: &str) -> u64 {
+        self.routes
+            .get(self.find(target))
+            .map_or(0, |r| r.body_limit)
     }
 
     /// The `url` label values: every route path, then [`UNMATCHED_ROUTE`].
     pub fn label_values(&self) -> Vec<String> {
         self.routes
             .iter()
-            .map(|(p, _)| p.clone())
+            .map(|r| r.path.clone())
             .chain([UNMATCHED_ROUTE.to_string()])
             .collect()
     }
 
     /// The route index for a request target (query string and fragment ignored), or
-    /// the unmatched index ([`Router::unmatched`]).
+    /// the unmatched index (one past the routes).
     pub fn find(&self, target: &str) -> usize {
         let path = target.split(['?', '#']).next().unwrap_or("");
         self.routes
             .iter()
-            .position(|(p, _)| p == path)
+            .position(|r| r.path == path)
             .unwrap_or(self.routes.len())
     }
 
@@ -128,18 +262,19 @@ impl Router {
     pub fn telemetry_path(&self) -> &str {
         self.routes
             .iter()
-            .find(|(_, e)| matches!(e, Endpoint::Metrics))
-            .map_or("/metrics", |(p, _)| p)
+            .find(|r| matches!(r.endpoint, Endpoint::Metrics))
+            .map_or("/metrics", |r| &r.path)
     }
 
     /// The index used for unmatched paths.
+    #[cfg(test)]
     pub fn unmatched(&self) -> usize {
         self.routes.len()
     }
 
     /// The endpoint of a matched route index.
     pub fn endpoint(&self, index: usize) -> Option<&Endpoint> {
-        self.routes.get(index).map(|(_, e)| e)
+        self.routes.get(index).map(|r| &r.endpoint)
     }
 }
 
@@ -154,23 +289,21 @@ mod tests {
         assert_eq!(r.find("/up?x=1"), 0);
         assert_eq!(r.find("/synthetic#frag"), 1);
         assert_eq!(r.find("/metrics"), 2);
-        assert_eq!(r.find("/"), 3);
-        assert_eq!(r.find("/?from=browser"), 3);
-        for raw in ["", "/up/", "/UP", "//up", "http://x/up", "/random/123", "*"] {
+        for raw in [
+            "/",
+            "",
+            "/up/",
+            "/UP",
+            "//up",
+            "http://x/up",
+            "/random/123",
+            "*",
+        ] {
             assert_eq!(r.find(raw), r.unmatched(), "{raw}");
         }
         assert_eq!(
             r.label_values(),
-            ["/up", "/synthetic", "/metrics", "/", UNMATCHED_ROUTE]
-        );
-        let at_root = Router::new("/");
-        assert!(matches!(
-            at_root.endpoint(at_root.find("/")),
-            Some(Endpoint::Metrics)
-        ));
-        assert_eq!(
-            at_root.label_values(),
-            ["/up", "/synthetic", "/", UNMATCHED_ROUTE]
+            ["/up", "/synthetic", "/metrics", UNMATCHED_ROUTE]
         );
     }
 

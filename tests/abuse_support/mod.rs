@@ -122,3 +122,22 @@ pub fn series_count(body: &[u8]) -> usize {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .count()
 }
+
+/// The value of the sample whose line starts with `series` (name and labels exactly as
+/// rendered) in a fresh text scrape, if present.
+pub fn metric(addr: SocketAddr, series: &str) -> Option<f64> {
+    let body = crate::common::request(addr, "GET", "/metrics", &[]).body;
+    String::from_utf8_lossy(&body).lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?.strip_prefix(' ')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Asserts that no client input made the supervisor restart the serving process.
+pub fn assert_no_restarts(addr: SocketAddr, when: &str) {
+    assert_eq!(
+        metric(addr, "tinyprom_restarts_total"),
+        Some(0.0),
+        "{when}: the serving process was restarted"
+    );
+}

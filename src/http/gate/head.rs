@@ -1,0 +1,479 @@
+//! The request head, read strictly (RFC 9112): what the gate lets through to tiny_http.
+//!
+//! tiny_http 0.12 is lenient where leniency is dangerous (it accepts two
+//! `Content-Length`s, any `Transfer-Encoding`, CR and LF inside header values), so
+//! nothing reaches it that a stricter reader would frame differently. The gate reads a
+//! head in two steps:
+//!
+//! * [`Scanner`] runs over bytes as they arrive and finds where the head ends. It
+//!   refuses at once what can never become a valid head: a NUL, a bare CR or LF, a
+//!   request line longer than [`MAX_LINE`] (414), a head longer than [`MAX_HEAD`] (431).
+//!   It resumes where it stopped, so a head sent one byte at a time costs linear time.
+//! * [`parse`] reads the complete head: HTTP/1.0 and 1.1 only (other versions, the
+//!   HTTP/2 preface among them, get 505); one `Host` on 1.1; at most one
+//!   `Content-Length`, digits only; `Transfer-Encoding` only as exactly `chunked` and
+//!   never with `Content-Length`; no whitespace before a colon, no obs-fold, no control
+//!   characters or non-ASCII bytes anywhere. It also rewrites the head for tiny_http:
+//!   an origin-form target, HTTP/1.0 framing with `Connection: keep-alive` (so
+//!   tiny_http answers with a `Content-Length` and keeps the private connection for
+//!   the next request), no hop-by-hop headers, and the gate's
+//!   [`PEER_HEADER`] and [`RECEIVED_HEADER`] in place of any copy the client sent.
+
+use std::net::SocketAddr;
+
+/// The longest request line accepted; a longer one gets 414.
+pub const MAX_LINE: usize = 8 * 1024;
+/// The longest head accepted; a longer one gets 431.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// The most header lines accepted; more get 431.
+pub const MAX_HEADERS: usize = 100;
+/// The header the gate adds with the client's address (any copy a client sends is
+/// dropped, so handlers can trust it).
+pub const PEER_HEADER: &str = "tinyprom-peer";
+/// The header the gate adds with the moment the head was complete, in microseconds of
+/// the monotonic clock ([`monotonic_micros`]), so a request held by the gate is timed
+/// from its receipt (any copy a client sends is dropped).
+pub const RECEIVED_HEADER: &str = "tinyprom-received";
+
+/// The monotonic clock (`CLOCK_MONOTONIC`, as `Instant` reads it on Linux) in
+/// microseconds, comparable across threads of the process.
+pub fn monotonic_micros() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+}
+
+/// Why a request is refused: the status sent and a short reason for its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reject {
+    /// The status code.
+    pub status: u16,
+    /// What was wrong, in a few words.
+    pub why: &'static str,
+}
+
+const fn bad(why: &'static str) -> Reject {
+    Reject { status: 400, why }
+}
+
+/// Where the scan of an arriving head stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// More bytes are needed.
+    Partial,
+    /// The head is complete: its length, blank line included.
+    Complete(usize),
+    /// It can never be a valid head.
+    Refused(Reject),
+}
+
+/// The incremental end-of-head finder (see the module documentation).
+#[derive(Debug, Default)]
+pub struct Scanner {
+    scanned: usize,
+    line_ended: bool,
+}
+
+impl Scanner {
+    /// Scans `buf` (the head so far, from its first byte) from where the last call
+    /// stopped.
+    pub fn advance(&mut self, buf: &[u8]) -> Scan {
+        let mut i = self.scanned;
+        while i < buf.len() {
+            match buf[i] {
+                0 => return Scan::Refused(bad("NUL in the request head")),
+                b'\r' => match buf.get(i + 1) {
+                    None => break, // look again when the next byte is here
+                    Some(b'\n') => {}
+                    Some(_) => return Scan::Refused(bad("bare CR in the request head")),
+                },
+                b'\n' => {
+                    if i == 0 || buf[i - 1] != b'\r' {
+                        return Scan::Refused(bad("bare LF in the request head"));
+                    }
+                    self.line_ended = true;
+                    if i >= 3 && &buf[i - 3..=i] == b"\r\n\r\n" {
+                        *self = Scanner::default();
+                        return Scan::Complete(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            if !self.line_ended && i >= MAX_LINE {
+                return Scan::Refused(Reject {
+                    status: 414,
+                    why: "request target too long",
+                });
+            }
+            if i >= MAX_HEAD {
+                return Scan::Refused(Reject {
+                    status: 431,
+                    why: "request header fields too large",
+                });
+            }
+            i += 1;
+        }
+        self.scanned = i;
+        Scan::Partial
+    }
+}
+
+/// How a request frames its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No body (or `Content-Length: 0`).
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A vetted request head.
+#[derive(Debug)]
+pub struct Head {
+    /// The head to send to tiny_http (see the module documentation), blank line
+    /// included; a body's `Content-Length` is added by [`Head::forward_with_length`].
+    forward: Vec<u8>,
+    /// The target in origin form (`/path?query`), as routed.
+    pub target: String,
+    /// Whether the method is HEAD (its response has no body).
+    pub head_method: bool,
+    /// HTTP/1.0 (true) or 1.1.
+    pub http10: bool,
+    /// Whether the client wants the connection kept after this request.
+    pub keep_alive: bool,
+    /// The body's framing.
+    pub body: Body,
+    /// Whether the client waits for `100 Continue` before sending its body.
+    pub expects_continue: bool,
+}
+
+impl Head {
+    /// The head for tiny_http, with the receipt time (see [`RECEIVED_HEADER`]) and,
+    /// when non-zero, a body of `length` bytes.
+    pub fn forward(mut self, length: u64, received: u64) -> Vec<u8> {
+        self.forward.truncate(self.forward.len() - 2);
+        let mut extra = format!("{RECEIVED_HEADER}: {received}\r\n");
+        if length > 0 {
+            extra.push_str(&format!("Content-Length: {length}\r\n"));
+        }
+        extra.push_str("\r\n");
+        self.forward.extend_from_slice(extra.as_bytes());
+        self.forward
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Headers that concern this hop only, or that the gate itself answers for.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "content-length",
+];
+
+/// Reads a complete head (as found by [`Scanner`]) from a client at `peer`.
+pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
+    let text = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let line = lines.next().unwrap_or(b"");
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("malformed request line"));
+    };
+    let http10 = match version {
+        b"HTTP/1.1" => false,
+        b"HTTP/1.0" => true,
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            return Err(Reject {
+                status: 505,
+                why: "only HTTP/1.0 and HTTP/1.1 are served",
+            });
+        }
+        _ => return Err(bad("malformed request line")),
+    };
+    if method.is_empty() || !method.iter().copied().all(is_tchar) {
+        return Err(bad("malformed method"));
+    }
+    if target.is_empty() || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(bad("malformed request target"));
+    }
+    // Checked as ASCII above.
+    let method = std::str::from_utf8(method).map_err(|_| bad("malformed method"))?;
+    let target = std::str::from_utf8(target).map_err(|_| bad("malformed request target"))?;
+    let target = origin_form(target)?;
+
+    let mut forward = Vec::with_capacity(head.len() + 48);
+    forward.extend_from_slice(
+        format!("{method} {target} HTTP/1.0\r\nConnection: keep-alive\r\n").as_bytes(),
+    );
+    let (mut hosts, mut lengths, mut encodings) = (0, 0, 0);
+    let mut length = 0u64;
+    let (mut close, mut keep) = (false, false);
+    let mut expects_continue = false;
+    for (count, line) in lines.enumerate() {
+        if count >= MAX_HEADERS {
+            return Err(Reject {
+                status: 431,
+                why: "too many header fields",
+            });
+        }
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            return Err(bad("obs-fold (a header line starting with whitespace)"));
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Err(bad("header line without a colon"));
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if name.is_empty() || !name.iter().copied().all(is_tchar) {
+            return Err(bad(
+                "malformed header name (or whitespace before the colon)",
+            ));
+        }
+        let value = value.trim_ascii();
+        if !value
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
+        {
+            return Err(bad("control character or non-ASCII byte in a header value"));
+        }
+        let name = std::str::from_utf8(name).map_err(|_| bad("malformed header name"))?;
+        let value = std::str::from_utf8(value).map_err(|_| bad("malformed header value"))?;
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "host" => hosts += 1,
+            "content-length" => {
+                lengths += 1;
+                if value.is_empty()
+                    || value.len() > 18
+                    || !value.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(bad("malformed Content-Length"));
+                }
+                length = value.parse().map_err(|_| bad("malformed Content-Length"))?;
+            }
+            "transfer-encoding" => {
+                encodings += 1;
+                if !value.eq_ignore_ascii_case("chunked") {
+                    return Err(bad("Transfer-Encoding other than chunked"));
+                }
+            }
+            "connection" => {
+                for token in value.split(',').map(str::trim) {
+                    close |= token.eq_ignore_ascii_case("close");
+                    keep |= token.eq_ignore_ascii_case("keep-alive");
+                }
+            }
+            "expect" => {
+                if !value.eq_ignore_ascii_case("100-continue") {
+                    return Err(Reject {
+                        status: 417,
+                        why: "only Expect: 100-continue is understood",
+                    });
+                }
+                expects_continue = true;
+            }
+            _ => {}
+        }
+        if lower == PEER_HEADER || lower == RECEIVED_HEADER || HOP_BY_HOP.contains(&lower.as_str())
+        {
+            continue;
+        }
+        forward.extend_from_slice(name.as_bytes());
+        forward.extend_from_slice(b": ");
+        forward.extend_from_slice(value.as_bytes());
+        forward.extend_from_slice(b"\r\n");
+    }
+    if hosts > 1 || (!http10 && hosts == 0) {
+        return Err(bad("HTTP/1.1 needs exactly one Host header"));
+    }
+    if lengths > 1 {
+        return Err(bad("more than one Content-Length"));
+    }
+    if encodings > 1 || (encodings == 1 && (lengths > 0 || http10)) {
+        return Err(bad("conflicting body framing"));
+    }
+    forward.extend_from_slice(format!("{PEER_HEADER}: {peer}\r\n\r\n").as_bytes());
+    let body = match (encodings, length) {
+        (1, _) => Body::Chunked,
+        (_, 0) => Body::None,
+        (_, n) => Body::Length(n),
+    };
+    Ok(Head {
+        forward,
+        target: target.to_string(),
+        head_method: method == "HEAD",
+        http10,
+        keep_alive: if http10 { keep && !close } else { !close },
+        body,
+        expects_continue,
+    })
+}
+
+/// The origin form of a target: itself, or the path and query of an absolute form.
+fn origin_form(target: &str) -> Result<&str, Reject> {
+    if target.starts_with('/') || target == "*" {
+        return Ok(target);
+    }
+    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+    let rest = if lower.starts_with("http://") {
+        &target[7..]
+    } else if lower.starts_with("https://") {
+        &target[8..]
+    } else {
+        return Err(bad("request target is neither a path nor an absolute URL"));
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => Ok(&rest[i..]),
+        // `http://host` or `http://host?q`: the path is `/`, which matches no route.
+        _ => Ok("/"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "192.0.2.1:4242".parse().unwrap()
+    }
+
+    fn scan_all(bytes: &[u8]) -> Scan {
+        Scanner::default().advance(bytes)
+    }
+
+    fn status(head: &str) -> u16 {
+        match parse(head.as_bytes(), peer()) {
+            Ok(_) => 200,
+            Err(r) => r.status,
+        }
+    }
+
+    #[test]
+    fn finds_the_end_byte_by_byte_and_refuses_bad_bytes_at_once() {
+        let head = b"GET /up HTTP/1.1\r\nHost: a\r\n\r\nGET";
+        let mut s = Scanner::default();
+        for n in 1..head.len() {
+            match s.advance(&head[..n]) {
+                Scan::Partial => assert!(n < 29),
+                Scan::Complete(len) => {
+                    assert_eq!(len, 29);
+                    break;
+                }
+                Scan::Refused(r) => panic!("{r:?}"),
+            }
+        }
+        for (bytes, want) in [
+            (&b"GET / HTTP/1.1\n"[..], 400),
+            (b"GET /\0", 400),
+            (b"GET / HTTP/1.1\rX", 400),
+        ] {
+            assert!(matches!(scan_all(bytes), Scan::Refused(r) if r.status == want));
+        }
+        assert_eq!(scan_all(b"GET / HTTP/1.1\r"), Scan::Partial);
+        let long_line = vec![b'a'; MAX_LINE + 2];
+        assert!(matches!(scan_all(&long_line), Scan::Refused(r) if r.status == 414));
+        let mut long_head = b"GET / HTTP/1.1\r\n".to_vec();
+        long_head.extend(std::iter::repeat_n(b'a', MAX_HEAD));
+        assert!(matches!(scan_all(&long_head), Scan::Refused(r) if r.status == 431));
+    }
+
+    #[test]
+    fn framing_is_strict() {
+        let ok = "GET /up HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(status(ok), 200);
+        for (head, want) in [
+            ("GET /up HTTP/1.1\r\n\r\n", 400),
+            ("GET /up HTTP/1.0\r\n\r\n", 200),
+            ("PRI * HTTP/2.0\r\n\r\n", 505),
+            ("GET /up HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 36\r\n\r\n",
+                400,
+            ),
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+                400,
+            ),
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3,3\r\n\r\n",
+                400,
+            ),
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400,
+            ),
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                400,
+            ),
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                200,
+            ),
+            ("GET /up HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: a\x01\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            ("GET  /up HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /u p HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", 417),
+        ] {
+            assert_eq!(status(head), want, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn rewrites_for_tiny_http() {
+        let h = parse(
+            b"GET http://example:80/up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nTinyprom-Peer: 6.6.6.6:6\r\nAccept: */*\r\n\r\n",
+            peer(),
+        )
+        .unwrap();
+        assert_eq!(h.target, "/up?x=1");
+        assert!(h.http10 && h.keep_alive);
+        let forward = String::from_utf8(h.forward(0, 7)).unwrap();
+        assert_eq!(
+            forward,
+            "GET /up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nAccept: */*\r\ntinyprom-peer: 192.0.2.1:4242\r\ntinyprom-received: 7\r\n\r\n"
+        );
+        let h = parse(
+            b"HEAD /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            peer(),
+        )
+        .unwrap();
+        assert!(!h.keep_alive && !h.http10);
+        let h = parse(
+            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+            peer(),
+        )
+        .unwrap();
+        assert_eq!(h.body, Body::Length(5));
+        assert!(
+            String::from_utf8(h.forward(5, 1))
+                .unwrap()
+                .ends_with("Content-Length: 5\r\n\r\n")
+        );
+        assert_eq!(origin_form("http://h").unwrap(), "/");
+        assert_eq!(origin_form("HTTPS://h/a").unwrap(), "/a");
+        assert!(origin_form("h:80").is_err());
+    }
+}

@@ -1,0 +1,625 @@
+//! The gate: tinyprom's own front end, which owns the public socket so that tiny_http
+//! only ever sees vetted, well-framed HTTP/1.x requests.
+//!
+//! One thread (the one that calls [`crate::http::Server::run`]) runs an `epoll` loop
+//! over non-blocking sockets: the listener, every client connection ([`conn`]) and
+//! every request on its way through tiny_http ([`relay`]). An idle keep-alive client
+//! costs one descriptor and a few hundred bytes, never a thread. The gate owns, on
+//! sockets it owns:
+//!
+//! * **Framing**: heads are read strictly ([`head`]); what is refused gets its status
+//!   (400, 411, 413, 414, 417, 431, 505) and the connection closes. Nothing refused
+//!   reaches tiny_http.
+//! * **Deadlines**: a head must arrive within the read timeout of its first byte; an
+//!   idle keep-alive connection is closed after the read timeout; a client that stops
+//!   reading its response is closed after the write timeout without progress.
+//! * **Bounds**: at most `max_connections` clients. At the bound a new connection
+//!   first displaces the connection that has had nothing in progress for longest (idle
+//!   between requests, or still sending an incomplete head: slowloris goes first);
+//!   when every connection has a request in progress the newcomer gets a 503 and is
+//!   closed. At most `max_relays` requests are inside tiny_http at once, each on a
+//!   private connection (one tiny_http thread each); the rest wait in the gate. Private
+//!   connections are reused from a pool of at most [`POOL_IDLE`] idle ones, so the
+//!   common request costs no connect and no new tiny_http connection thread.
+//! * **Shutdown**: when stop is asked, the listener is shut (new connections are
+//!   refused by the kernel), what clients have already sent is read once more, idle
+//!   connections and incomplete heads are closed, requests in progress are finished
+//!   with `Connection: close`, and whatever remains when the shutdown timeout ends is
+//!   closed.
+//!
+//! Routes may ask the gate to hold a request before it goes on (`/synthetic`'s random
+//! delay): held requests wait in a timer heap of the loop, so the delay never occupies
+//! a thread, a tiny_http connection, or a relay slot.
+//!
+//! Deadlines are checked by a sweep every [`TICK`], so they fall up to a tick late.
+
+mod conn;
+pub(crate) mod head;
+mod metrics;
+mod poll;
+mod relay;
+mod upstream;
+
+pub(crate) use metrics::GateMetrics;
+pub(crate) use upstream::Upstream;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conn::{Advance, Conn, InFlight, Input};
+use metrics::Closed;
+use relay::{Progress, Relay, own_response};
+
+use super::routes::Router;
+
+/// How often deadlines are swept (and a waiting request retried).
+pub const TICK: Duration = Duration::from_millis(100);
+/// The poll timeout while shutting down: the loop watches its deadline closely.
+const SHUTDOWN_TICK: Duration = Duration::from_millis(5);
+const LISTENER: u64 = u64::MAX;
+/// The most idle private connections kept (each holds a tiny_http thread).
+pub const POOL_IDLE: usize = 32;
+
+/// The gate's limits and deadlines.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The head deadline and the idle keep-alive deadline.
+    pub read_timeout: Duration,
+    /// How long a client may take to accept more of its response.
+    pub write_timeout: Duration,
+    /// The most client connections open at once.
+    pub max_connections: usize,
+    /// The most requests inside tiny_http at once.
+    pub max_relays: usize,
+    /// How long requests in progress may take to finish once stop is asked.
+    pub shutdown_timeout: Duration,
+}
+
+/// The most requests held for a delay at once; more are answered 503.
+pub const MAX_HELD: usize = 16_384;
+
+/// The gate's state; [`Gate::run`] drives it.
+pub struct Gate {
+    listener: TcpListener,
+    upstream: Arc<Upstream>,
+    router: Arc<Router>,
+    metrics: GateMetrics,
+    settings: Settings,
+    poller: poll::Poller,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    open: usize,
+    waiting: VecDeque<usize>,
+    held: BinaryHeap<Reverse<(Instant, usize)>>,
+    relays: usize,
+    /// Idle private connections, with their slots.
+    pool: Vec<(usize, OwnedFd)>,
+    /// Per private-connection slot: the client whose request it carries (`None` while
+    /// pooled or free).
+    links: Vec<Option<usize>>,
+    free_slots: Vec<usize>,
+    /// A relay on a new private connection has no answer yet.
+    connecting: bool,
+    stopping: Option<Instant>,
+    accept_paused: Option<Instant>,
+    scratch: Vec<u8>,
+}
+
+fn client_token(i: usize) -> u64 {
+    (i as u64) << 1
+}
+
+fn relay_token(slot: usize) -> u64 {
+    ((slot as u64) << 1) | 1
+}
+
+impl Gate {
+    /// A gate over `listener` that relays to tiny_http at `upstream`.
+    pub fn new(
+        listener: TcpListener,
+        upstream: Arc<Upstream>,
+        router: Arc<Router>,
+        metrics: GateMetrics,
+        settings: Settings,
+    ) -> io::Result<Gate> {
+        listener.set_nonblocking(true)?;
+        let poller = poll::Poller::new(256)?;
+        poller.add(listener.as_raw_fd(), LISTENER, poll::READ)?;
+        Ok(Gate {
+            listener,
+            upstream,
+            router,
+            metrics,
+            settings,
+            poller,
+            conns: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            waiting: VecDeque::new(),
+            held: BinaryHeap::new(),
+            relays: 0,
+            pool: Vec::new(),
+            links: Vec::new(),
+            free_slots: Vec::new(),
+            connecting: false,
+            stopping: None,
+            accept_paused: None,
+            scratch: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Serves until `stop()` is true, then shuts down (see the module documentation).
+    pub fn run(mut self, stop: &dyn Fn() -> bool) -> io::Result<()> {
+        let mut events = Vec::with_capacity(256);
+        let mut last_sweep = Instant::now();
+        loop {
+            let mut timeout = if self.stopping.is_some() {
+                SHUTDOWN_TICK
+            } else {
+                TICK
+            };
+            if let Some(Reverse((due, _))) = self.held.peek() {
+                timeout = timeout.min(due.saturating_duration_since(Instant::now()));
+            }
+            self.poller.wait(timeout, &mut events)?;
+            for event in &events {
+                if event.token == LISTENER {
+                    self.accept();
+                } else if event.token & 1 == 1 {
+                    self.on_upstream((event.token >> 1) as usize);
+                } else {
+                    self.on_client((event.token >> 1) as usize, event.ready);
+                }
+            }
+            let now = Instant::now();
+            self.release_held(now);
+            if self.stopping.is_none() && stop() {
+                self.begin_shutdown(now);
+            }
+            if self
+                .stopping
+                .is_some_and(|deadline| self.open == 0 || now >= deadline)
+            {
+                self.close_all();
+                return Ok(());
+            }
+            if now.duration_since(last_sweep) >= TICK {
+                last_sweep = now;
+                self.sweep(now);
+            }
+        }
+    }
+
+    fn conn(&mut self, i: usize) -> Option<&mut Conn> {
+        self.conns.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(_) => {
+                    // Out of descriptors (or memory): stop accepting for a tick rather
+                    // than spin on a listener that stays readable.
+                    let _ = self.poller.modify(self.listener.as_raw_fd(), LISTENER, 0);
+                    self.accept_paused = Some(Instant::now());
+                    return;
+                }
+            };
+            let now = Instant::now();
+            if self.open >= self.settings.max_connections && !self.evict_one() {
+                let busy = own_response(503, "too many connections with requests in progress");
+                let _ = poll::send(stream.as_raw_fd(), &busy);
+                self.metrics.rejected();
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let conn = Conn::new(stream, peer, now, self.settings.read_timeout);
+            let i = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    self.conns.push(None);
+                    self.conns.len() - 1
+                }
+            };
+            if self
+                .poller
+                .add(conn.fd(), client_token(i), poll::READ)
+                .is_err()
+            {
+                self.free.push(i);
+                continue;
+            }
+            self.conns[i] = Some(conn);
+            self.open += 1;
+            self.metrics.accepted();
+        }
+    }
+
+    /// Closes the connection that has had nothing in progress for longest.
+    fn evict_one(&mut self) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
+            .filter(|(_, c)| c.evictable())
+            .min_by_key(|(_, c)| c.since)
+            .map(|(i, _)| i);
+        match oldest {
+            Some(i) => {
+                self.close(i, Closed::Evicted);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close(&mut self, i: usize, why: Closed) {
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        if let Some(flight) = &conn.in_flight {
+            self.relays -= 1;
+            self.connecting &= !flight.fresh;
+            self.release_slot(flight.slot);
+        }
+        // Dropping the sockets closes them, which also removes them from the poller.
+        drop(conn);
+        self.free.push(i);
+        self.open -= 1;
+        self.metrics.closed(why);
+    }
+
+    fn on_client(&mut self, i: usize, ready: u32) {
+        let (now, write_timeout) = (Instant::now(), self.settings.write_timeout);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let Some(conn) = self.conn(i) else {
+            self.scratch = scratch;
+            return;
+        };
+        let mut ended = false;
+        if ready & poll::READ != 0 {
+            ended = matches!(conn.read(&mut scratch), Input::Ended);
+        }
+        let mut failed = false;
+        if ready & poll::WRITE != 0 {
+            failed = conn.flush(now, write_timeout).is_err();
+        }
+        self.scratch = scratch;
+        if failed {
+            return self.close(i, Closed::Client);
+        }
+        if ended {
+            let Some(conn) = self.conn(i) else { return };
+            if conn.lingering || conn.drained() {
+                let why = if conn.lingering {
+                    Closed::Done
+                } else {
+                    Closed::Client
+                };
+                return self.close(i, why);
+            }
+            // A half-closed client still gets the responses it is owed.
+            conn.close_after = true;
+        }
+        self.drive(i);
+    }
+
+    /// Moves a connection on: the next request, writes, the close, the interest.
+    fn drive(&mut self, i: usize) {
+        let now = Instant::now();
+        let settings = self.settings.clone();
+        let router = Arc::clone(&self.router);
+        let Some(conn) = self.conn(i) else { return };
+        let advanced = conn.advance(&|t| router.body_limit(t), now, settings.read_timeout);
+        if conn.flush(now, settings.write_timeout).is_err() {
+            return self.close(i, Closed::Client);
+        }
+        if conn.drained() && !conn.lingering {
+            if conn.close_after {
+                conn.start_linger(now);
+            } else if conn.between_requests() {
+                conn.idle(now, settings.read_timeout);
+            } else if conn.evictable() {
+                conn.awaiting_head(now, settings.read_timeout);
+            }
+        }
+        let (fd, wants, interest) = (conn.fd(), conn.wants(), conn.interest);
+        if wants != interest {
+            conn.interest = wants;
+            if self.poller.modify(fd, client_token(i), wants).is_err() {
+                return self.close(i, Closed::Client);
+            }
+        }
+        match advanced {
+            Advance::Idle => {}
+            Advance::Refused(status) => self.metrics.refused(status),
+            Advance::Ready => self.schedule(i, now),
+        }
+    }
+
+    /// Queues a ready request for a relay, after its route's hold (the `/synthetic`
+    /// delay) if it has one. Held requests wait here, in a timer heap of the loop,
+    /// so nothing ever sleeps or blocks for them.
+    fn schedule(&mut self, i: usize, now: Instant) {
+        let router = Arc::clone(&self.router);
+        let held = self.held.len();
+        let Some(conn) = self.conn(i) else { return };
+        let Some(ready) = conn.ready.as_mut() else {
+            return;
+        };
+        match router.hold(&ready.target) {
+            None => {
+                self.waiting.push_back(i);
+                self.dispatch();
+            }
+            Some(_) if held >= MAX_HELD => {
+                conn.ready = None;
+                conn.queue(&own_response(503, "too many requests waiting"));
+                conn.close_after = true;
+                self.metrics.refused(503);
+                self.drive(i);
+            }
+            Some(delay) => {
+                ready.not_before = Some(now + delay);
+                self.held.push(Reverse((now + delay, i)));
+            }
+        }
+    }
+
+    /// Moves held requests that are due to the relay queue.
+    fn release_held(&mut self, now: Instant) {
+        let mut released = false;
+        while let Some(&Reverse((due, i))) = self.held.peek() {
+            if due > now {
+                break;
+            }
+            self.held.pop();
+            // The slot may hold another connection by now: only its own due time counts.
+            let Some(ready) = self.conn(i).and_then(|c| c.ready.as_mut()) else {
+                continue;
+            };
+            if ready.not_before.is_some_and(|t| t <= now) {
+                ready.not_before = None;
+                self.waiting.push_back(i);
+                released = true;
+            }
+        }
+        if released {
+            self.dispatch();
+        }
+    }
+
+    /// Starts relays for waiting requests while slots are free.
+    ///
+    /// A new private connection is opened only when no other new one is still
+    /// unanswered. tiny_http 0.12 hands each connection to a thread of its `TaskPool`,
+    /// which can lose a wake-up: two connections accepted while one thread is waking
+    /// both see that thread as idle, and the second waits until some thread's
+    /// connection ends. Pooled connections live long, so that wait could be forever;
+    /// opening them one at a time means a connection is only ever accepted after the
+    /// previous one's thread is visibly busy.
+    fn dispatch(&mut self) {
+        let now = Instant::now();
+        let mut finished = Vec::new();
+        while self.relays < self.settings.max_relays {
+            if self.pool.is_empty() && self.connecting {
+                break;
+            }
+            let Some(i) = self.waiting.pop_front() else {
+                break;
+            };
+            let upstream = Arc::clone(&self.upstream);
+            let pooled = self.pool.pop();
+            let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+                self.pool.extend(pooled);
+                continue;
+            };
+            if conn.ready.as_ref().is_none_or(|r| r.not_before.is_some()) {
+                self.pool.extend(pooled);
+                continue;
+            }
+            let Some(ready) = conn.ready.take() else {
+                continue;
+            };
+            let reused = pooled.is_some();
+            let (slot, fd) =
+                match pooled.map_or_else(|| upstream.connect().map(|fd| (usize::MAX, fd)), Ok) {
+                    Ok(pair) => pair,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // tiny_http's backlog is full: retry at the next tick.
+                        conn.ready = Some(ready);
+                        self.waiting.push_front(i);
+                        break;
+                    }
+                    Err(_) => {
+                        conn.queue(&own_response(502, "the server could not take the request"));
+                        conn.close_after = true;
+                        self.metrics.refused(502);
+                        self.drive(i);
+                        continue;
+                    }
+                };
+            let mut relay = Relay::new(fd, ready.request, ready.head_method);
+            let slot = if reused {
+                slot
+            } else {
+                let slot = self.free_slots.pop().unwrap_or_else(|| {
+                    self.links.push(None);
+                    self.links.len() - 1
+                });
+                let interest = poll::READ | poll::WRITE | poll::EDGE;
+                if self
+                    .poller
+                    .add(relay.fd(), relay_token(slot), interest)
+                    .is_err()
+                {
+                    self.free_slots.push(slot);
+                    let Some(conn) = self.conn(i) else { continue };
+                    conn.queue(&own_response(502, "the server could not take the request"));
+                    conn.close_after = true;
+                    self.metrics.refused(502);
+                    self.drive(i);
+                    continue;
+                }
+                slot
+            };
+            self.links[slot] = Some(i);
+            // Written at once: a pooled connection is already writable, and an
+            // edge-triggered poll would not say so again.
+            let progress = relay.pump(&mut self.scratch);
+            self.connecting |= !reused;
+            let Some(conn) = self.conn(i) else { continue };
+            conn.in_flight = Some(InFlight {
+                relay,
+                slot,
+                fresh: !reused,
+                keep_alive: ready.keep_alive,
+                http10: ready.http10,
+            });
+            conn.relaying(now);
+            self.relays += 1;
+            if progress != Progress::Pending {
+                finished.push((i, progress));
+            }
+        }
+        for (i, progress) in finished {
+            self.complete(i, progress);
+        }
+    }
+
+    /// A private connection is ready: pumps the relay it carries, or drops it from the
+    /// pool if tiny_http closed it while it rested.
+    fn on_upstream(&mut self, slot: usize) {
+        match self.links.get(slot).copied().flatten() {
+            Some(i) => self.on_relay(i),
+            None => {
+                if let Some(at) = self.pool.iter().position(|(s, _)| *s == slot) {
+                    self.pool.swap_remove(at);
+                    self.free_slots.push(slot);
+                }
+            }
+        }
+    }
+
+    /// Frees a private connection's slot (its descriptor is being closed).
+    fn release_slot(&mut self, slot: usize) {
+        if let Some(link) = self.links.get_mut(slot) {
+            *link = None;
+            self.free_slots.push(slot);
+        }
+    }
+
+    fn on_relay(&mut self, i: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let progress = self
+            .conn(i)
+            .and_then(|c| c.in_flight.as_mut())
+            .map(|flight| flight.relay.pump(&mut scratch));
+        self.scratch = scratch;
+        match progress {
+            None | Some(Progress::Pending) => {}
+            Some(progress) => self.complete(i, progress),
+        }
+    }
+
+    /// A relay is over: queues its response (or a 502), pools or closes the private
+    /// connection, and moves the client connection on.
+    fn complete(&mut self, i: usize, progress: Progress) {
+        let stopping = self.stopping.is_some();
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(flight) = conn.in_flight.take() else {
+            return;
+        };
+        self.relays -= 1;
+        self.connecting &= !flight.fresh;
+        let keep_alive = flight.keep_alive && !stopping && !conn.close_after;
+        let (response, fd) = flight.relay.finish(keep_alive, flight.http10);
+        let complete = matches!(progress, Progress::Done | Progress::DoneClosed);
+        match response {
+            Some((_, bytes)) if complete => {
+                conn.queue(&bytes);
+                conn.close_after |= !keep_alive;
+            }
+            _ => {
+                conn.queue(&own_response(502, "the server gave no valid response"));
+                conn.close_after = true;
+                self.metrics.refused(502);
+            }
+        }
+        if progress == Progress::Done && self.pool.len() < POOL_IDLE && !stopping {
+            // Stays registered (edge-triggered): only a hang-up is reported while it rests.
+            self.links[flight.slot] = None;
+            self.pool.push((flight.slot, fd));
+        } else {
+            drop(fd);
+            self.release_slot(flight.slot);
+        }
+        self.drive(i);
+        self.dispatch();
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        if self
+            .accept_paused
+            .is_some_and(|t| now.duration_since(t) >= TICK)
+        {
+            self.accept_paused = None;
+            let _ = self
+                .poller
+                .modify(self.listener.as_raw_fd(), LISTENER, poll::READ);
+        }
+        for i in 0..self.conns.len() {
+            let expired = self.conns[i]
+                .as_ref()
+                .filter(|c| now >= c.deadline)
+                .map(|c| c.deadline_kind);
+            if let Some(why) = expired {
+                self.close(i, why);
+            }
+        }
+        self.dispatch();
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.stopping = Some(now + self.settings.shutdown_timeout);
+        let _ = self.poller.remove(self.listener.as_raw_fd());
+        // SAFETY: shutdown(2) on the listening socket this gate holds: new connections
+        // are refused from now on (also for a supervisor sharing the socket).
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        for i in 0..self.conns.len() {
+            if self.conns[i].is_none() {
+                continue;
+            }
+            // A request already in the socket counts as in progress: read it first.
+            self.on_client(i, poll::READ);
+            let Some(conn) = self.conn(i) else { continue };
+            if conn.evictable() {
+                self.close(i, Closed::Shutdown);
+            } else {
+                conn.close_after = true;
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for i in 0..self.conns.len() {
+            if self.conns[i].is_some() {
+                self.close(i, Closed::Shutdown);
+            }
+        }
+    }
+}

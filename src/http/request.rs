@@ -1,0 +1,224 @@
+//! The request path inside tiny_http: a worker takes a vetted request, routes it,
+//! answers, and records the RED metrics.
+//!
+//! Requests come only from the gate, one at a time per private connection, already
+//! framed and checked, so nothing here deals with hostile framing or bodies.
+//! `/synthetic`'s delay was spent in the gate before the request got here (so a slow
+//! endpoint never holds a worker); every request is timed from the moment the gate
+//! had its head, which the gate passes along. Responses go into a private socket the
+//! gate always reads, so a worker never waits on a client. `/metrics` renders into a
+//! buffer each worker keeps, so a warm scrape allocates nothing for the body.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tiny_http::{Header, Request, Response, StatusCode};
+
+use super::compression::{GzipPool, encode_body};
+use super::gate::head::{RECEIVED_HEADER, monotonic_micros};
+use super::landing;
+use super::own_metrics::OwnMetrics;
+use super::red::RedMetrics;
+use super::routes::{Endpoint, Reply, Router, method_index};
+use crate::exposition::negotiate;
+use crate::metrics::Registry;
+
+/// The status codes `/synthetic` draws from, uniformly.
+pub const SYNTHETIC_CODES: [u16; 8] = [200, 200, 200, 200, 200, 400, 401, 500];
+
+/// What the workers share. The shutdown flags are ordered as `super::server`
+/// explains once.
+pub struct Shared {
+    /// The routes.
+    pub router: Arc<Router>,
+    /// The registry `/metrics` renders.
+    pub registry: Arc<Registry>,
+    /// The RED metrics.
+    pub red: Arc<RedMetrics>,
+    /// tinyprom's own metrics.
+    pub own: OwnMetrics,
+    /// The gzip compressors for scrapes that ask for it.
+    pub gzip: GzipPool,
+    /// Workers handling a request now.
+    pub busy: AtomicUsize,
+    /// Set once no new request can reach tiny_http.
+    pub stopping: AtomicBool,
+    /// Set when the workers are to exit.
+    pub finished: AtomicBool,
+}
+
+/// A worker: takes requests until shutdown is finished. Returns tiny_http's error if
+/// its accept loop died while the server was meant to be running.
+pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error> {
+    let mut buf = Buffers {
+        rendered: Vec::with_capacity(16 * 1024),
+        compressed: Vec::new(),
+    };
+    // SeqCst here and below: see the shutdown ordering in `super::server`.
+    while !shared.finished.load(Ordering::SeqCst) {
+        match http.recv_timeout(Duration::from_millis(10)) {
+            Ok(Some(request)) => {
+                let received = received_at(&request);
+                shared.busy.fetch_add(1, Ordering::SeqCst);
+                // A panic here (a tiny_http assertion, a bug of ours) costs one
+                // request (tiny_http answers a dropped request with 500), not the worker.
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    handle(request, received, shared, &mut buf)
+                }));
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(None) => {}
+            // The accept loop ending is how shutdown closes the private listener.
+            Err(_) if shared.stopping.load(Ordering::SeqCst) => {}
+            Err(e) => return Some(e),
+        }
+    }
+    None
+}
+
+/// When the gate had the request's head (see [`RECEIVED_HEADER`]); now if unknown.
+fn received_at(request: &Request) -> Instant {
+    let now = Instant::now();
+    header(request, RECEIVED_HEADER)
+        .and_then(|v| v.parse::<u64>().ok())
+        .and_then(|at| {
+            now.checked_sub(Duration::from_micros(monotonic_micros().saturating_sub(at)))
+        })
+        .unwrap_or(now)
+}
+
+/// The buffers a worker keeps across requests, so a warm scrape allocates nothing.
+struct Buffers {
+    /// A rendered scrape or page.
+    rendered: Vec<u8>,
+    /// A gzip-compressed scrape.
+    compressed: Vec<u8>,
+}
+
+fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Buffers) {
+    shared.red.start();
+    let method = method_index(request.method());
+    let route = shared.router.find(request.url());
+    let get_or_head = method <= 1;
+    let code = match shared.router.endpoint(route) {
+        None => respond_text(request, 404, "404 page not found\n"),
+        Some(Endpoint::Custom(handler)) => {
+            let reply = catch_unwind(AssertUnwindSafe(|| handler(&mut request)))
+                .unwrap_or_else(|_| Reply::text(500, "500 handler panicked\n"));
+            respond_reply(request, &reply)
+        }
+        Some(_) if !get_or_head => respond(
+            request,
+            405,
+            "text/plain; charset=utf-8",
+            b"405 method not allowed\n",
+            &[("Allow", "GET, HEAD")],
+        ),
+        Some(Endpoint::Up) => respond_text(request, 200, "I am running!"),
+        Some(Endpoint::Metrics) => {
+            let content_type = metrics_endpoint(header(&request, "Accept"), shared, buf);
+            let accept_encoding = header(&request, "Accept-Encoding");
+            let (body, coding) = encode_body(
+                accept_encoding,
+                &buf.rendered,
+                &shared.gzip,
+                &mut buf.compressed,
+            );
+            shared.own.scrape_bytes(coding.is_some(), body.len());
+            let vary = ("Vary", "Accept-Encoding");
+            match coding {
+                Some(coding) => respond(
+                    request,
+                    200,
+                    content_type,
+                    body,
+                    &[vary, ("Content-Encoding", coding)],
+                ),
+                None => respond(request, 200, content_type, body, &[vary]),
+            }
+        }
+        Some(Endpoint::Landing) => {
+            let totals = shared.red.route_totals();
+            let accept = header(&request, "Accept");
+            let rendered = &mut buf.rendered;
+            let content_type =
+                landing::render(accept, shared.router.telemetry_path(), &totals, rendered);
+            respond(request, 200, content_type, rendered, &[])
+        }
+        Some(Endpoint::Synthetic) => {
+            let code = SYNTHETIC_CODES[fastrand::usize(..SYNTHETIC_CODES.len())];
+            respond_text(request, code, &code.to_string())
+        }
+    };
+    shared.red.finish(method, route, code, received.elapsed());
+}
+
+/// The metrics endpoint: negotiates the format from the request's `Accept` header,
+/// renders the registry into `buf.rendered` and returns the `Content-Type` to send.
+fn metrics_endpoint(accept: Option<&str>, shared: &Shared, buf: &mut Buffers) -> &'static str {
+    let format = negotiate(accept);
+    shared.own.scraped(format);
+    buf.rendered.clear();
+    shared.registry.encode(&mut buf.rendered, format);
+    format.content_type()
+}
+
+fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn respond_text(request: Request, code: u16, body: &str) -> u16 {
+    // RFC 9110 section 15.5.2: a 401 carries a challenge.
+    let extra: &[(&str, &str)] = if code == 401 {
+        &[("WWW-Authenticate", "Basic realm=\"synthetic\"")]
+    } else {
+        &[]
+    };
+    respond(
+        request,
+        code,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        extra,
+    )
+}
+
+fn respond_reply(request: Request, reply: &Reply) -> u16 {
+    let status = if (100..=599).contains(&reply.status) {
+        reply.status
+    } else {
+        500
+    };
+    let extra: Vec<(&str, &str)> = reply
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    respond(request, status, reply.content_type(), &reply.body, &extra)
+}
+
+/// Writes a response and returns its status code. Every header here is either ours or
+/// checked by [`Reply`]. A client that went away is not an error worth more than that.
+fn respond(
+    request: Request,
+    code: u16,
+    content_type: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> u16 {
+    let mut headers = Vec::with_capacity(1 + extra.len());
+    for (name, value) in [("Content-Type", content_type)].iter().chain(extra) {
+        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            headers.push(h);
+        }
+    }
+    let response = Response::new(StatusCode(code), headers, body, Some(body.len()), None);
+    let _ = request.respond(response);
+    code
+}
