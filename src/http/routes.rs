@@ -289,21 +289,23 @@ mod tests {
         assert_eq!(r.find("/up?x=1"), 0);
         assert_eq!(r.find("/synthetic#frag"), 1);
         assert_eq!(r.find("/metrics"), 2);
-        for raw in [
-            "/",
-            "",
-            "/up/",
-            "/UP",
-            "//up",
-            "http://x/up",
-            "/random/123",
-            "*",
-        ] {
+        assert_eq!(r.find("/"), 3);
+        assert_eq!(r.find("/?from=browser"), 3);
+        for raw in ["", "/up/", "/UP", "//up", "http://x/up", "/random/123", "*"] {
             assert_eq!(r.find(raw), r.unmatched(), "{raw}");
         }
         assert_eq!(
             r.label_values(),
-            ["/up", "/synthetic", "/metrics", UNMATCHED_ROUTE]
+            ["/up", "/synthetic", "/metrics", "/", UNMATCHED_ROUTE]
+        );
+        let at_root = Router::new("/");
+        assert!(matches!(
+            at_root.endpoint(at_root.find("/")),
+            Some(Endpoint::Metrics)
+        ));
+        assert_eq!(
+            at_root.label_values(),
+            ["/up", "/synthetic", "/", UNMATCHED_ROUTE]
         );
     }
 
