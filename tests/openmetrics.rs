@@ -25,6 +25,8 @@ use tinyprom::metrics::{
 
 /// The `Accept` header Prometheus 2.x/3.x sends by default.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// The `Accept` header of Prometheus 2.42 with `--enable-feature=native-histograms`.
+const PROMETHEUS_NATIVE_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 const OM_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -455,17 +457,22 @@ fn accept_edge_cases_never_fail_and_are_counted() {
             Some("APPLICATION/OPENMETRICS-TEXT;VERSION=1.0.0"),
             Format::OpenMetrics,
         ),
+        (Some(PROMETHEUS_NATIVE_ACCEPT), Format::Protobuf),
     ];
-    let mut served = BTreeMap::from([("openmetrics", 0u64), ("text", 0u64)]);
+    let mut served = BTreeMap::from([("openmetrics", 0u64), ("protobuf", 0), ("text", 0)]);
     for (accept, want) in cases {
         let r = scrape(&server, *accept);
         assert_eq!(r.status, 200, "{accept:?}");
         let (content_type, parser, label) = match want {
-            Format::OpenMetrics => (OM_TYPE, "openmetrics", "openmetrics"),
-            Format::Text => (TEXT_TYPE, "text", "text"),
+            Format::OpenMetrics => (OM_TYPE, Some("openmetrics"), "openmetrics"),
+            Format::Text => (TEXT_TYPE, Some("text"), "text"),
+            // Decoded by `protoc` in tests/protobuf.rs.
+            Format::Protobuf => (Format::Protobuf.content_type(), None, "protobuf"),
         };
         assert_eq!(r.header("Content-Type"), Some(content_type), "{accept:?}");
-        python_parse(&r.body, parser);
+        if let Some(parser) = parser {
+            python_parse(&r.body, parser);
+        }
         *served.get_mut(label).unwrap() += 1;
     }
     // One more scrape in each format: the counter includes the scrape being served.

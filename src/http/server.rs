@@ -179,7 +179,11 @@ impl ServerBuilder {
         let red = Arc::new(RedMetrics::register(&registry, self.router.label_values())?);
         let scrapes: IndexedFamily<Counter> = IndexedFamily::new(
             &["format"],
-            vec![vec!["text".into(), "openmetrics".into()]],
+            vec![
+                [Format::Text, Format::OpenMetrics, Format::Protobuf]
+                    .map(|f| f.name().to_string())
+                    .into(),
+            ],
             Counter::new,
         )?;
         registry.register(
@@ -614,10 +618,7 @@ fn handle(request: Request, received: Instant, shared: &Shared, buf: &mut Vec<u8
         Some(Endpoint::Metrics) => {
             let accept = header(&request, "Accept");
             let format = negotiate(accept);
-            if let Some(c) = shared
-                .scrapes
-                .get(&[(format == Format::OpenMetrics) as usize])
-            {
+            if let Some(c) = shared.scrapes.get(&[format as usize]) {
                 c.inc();
             }
             buf.clear();
