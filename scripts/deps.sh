@@ -3,6 +3,7 @@
 #   prometheus, promtool  (Debian/Ubuntu package: prometheus)
 #   wrk                   (Debian/Ubuntu package: wrk)
 #   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
+#   protoc                (Debian/Ubuntu package: protobuf-compiler; decodes the protobuf exposition)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 # As root, missing packages are installed with apt-get; otherwise this prints
@@ -10,12 +11,13 @@
 set -euo pipefail
 
 missing_pkgs=()
-for tool in prometheus promtool wrk curl; do
+for tool in prometheus promtool wrk curl protoc; do
     if path=$(command -v "$tool" 2>/dev/null); then
         echo "deps: $tool found at $path"
     else
         case "$tool" in
             prometheus|promtool) pkg=prometheus ;;
+            protoc) pkg=protobuf-compiler ;;
             *) pkg=$tool ;;
         esac
         echo "deps: $tool missing (Debian package: $pkg)"
@@ -51,7 +53,7 @@ if ((${#missing_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${missing_pkgs[@]}"
     cleanup_policy
     created_policy=0
-    for tool in prometheus promtool wrk curl; do
+    for tool in prometheus promtool wrk curl protoc; do
         if path=$(command -v "$tool" 2>/dev/null); then
             echo "deps: $tool installed at $path"
         else
