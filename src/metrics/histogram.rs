@@ -566,6 +566,47 @@ mod tests {
         assert!((after.sum - 0.35).abs() < 1e-12);
     }
 
+    fn native_http_buckets() -> Histogram {
+        Histogram::with_native(&[0.01, 0.1, 0.5, 2.0], NativeOptions::new()).unwrap()
+    }
+
+    /// Native buckets live in the same shards: every snapshot's native total equals its
+    /// count, with the base alone and with stripes.
+    #[test]
+    fn concurrent_snapshots_of_native_series_are_never_torn() {
+        assert_never_torn(native_http_buckets());
+        let striped = native_http_buckets();
+        striped.storage.install_stripes(0.05);
+        assert_never_torn(striped);
+    }
+
+    /// The overflow shard's native buckets reach the base too.
+    #[test]
+    fn native_observations_through_the_overflow_shard_are_counted() {
+        let h = native_http_buckets();
+        let stripes = h.storage.install_stripes(0.05);
+        let buckets = h.storage.buckets();
+        let held: Vec<_> = stripes.iter().map(|s| shard::lock(s, buckets)).collect();
+        let base = shard::lock(h.storage.cells(), buckets);
+        let observer = h.clone();
+        std::thread::spawn(move || {
+            for v in [0.04, 0.05, 0.06, 0.0, -1.0, 1e9] {
+                observer.observe(v);
+            }
+        })
+        .join()
+        .unwrap();
+        drop(base);
+        drop(held);
+        let s = h.snapshot();
+        let native = s.native.unwrap();
+        assert_eq!((s.count, native.total()), (6, 6));
+        assert_eq!(native.zero_count, 1);
+        assert_eq!(native.negative.iter().map(|b| b.1).sum::<u64>(), 1);
+        let at = |v: f64| native.positive.iter().any(|&(i, _)| i == (8.0 * f64::log2(v)).ceil() as i32);
+        assert!(at(0.04) && at(0.05) && at(0.06), "{native:?}");
+    }
+
     #[test]
     fn contention_installs_stripes() {
         let h = http_buckets();
@@ -610,6 +651,9 @@ mod tests {
             for _ in 0..5_000 {
                 let snap = h.snapshot();
                 assert_eq!(*snap.cumulative.last().unwrap(), snap.count);
+                if let Some(native) = &snap.native {
+                    assert_eq!(native.total(), snap.count, "{snap:?}");
+                }
                 assert!(snap.cumulative.windows(2).all(|w| w[0] <= w[1]), "{snap:?}");
                 assert!(snap.count >= previous);
                 previous = snap.count;

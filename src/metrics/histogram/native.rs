@@ -309,7 +309,7 @@ impl<'a> NativeCells<'a> {
                 cell.load(Ordering::Relaxed).wrapping_add(1),
                 Ordering::Relaxed,
             ),
-            _ => self.insert(sign, index, 0, 1),
+            _ => self.insert(sign, index, self.reduction(), 1),
         }
     }
 
@@ -522,5 +522,92 @@ mod tests {
             assert_eq!(n.index(f64::INFINITY), n.index(f64::MAX));
             assert!(n.index(f64::from_bits(1)) < n.index(f64::MIN_POSITIVE));
         }
+    }
+
+    /// Total observations and the occupied buckets of a shard's native cells.
+    fn contents(c: &NativeCells<'_>) -> (u64, Vec<(i32, u64)>, Vec<(i32, u64)>) {
+        let v = c.view();
+        let pos: Vec<_> = v.positive.occupied().collect();
+        let neg: Vec<_> = v.negative.occupied().collect();
+        let total = v.zero_count + pos.iter().chain(&neg).map(|b| b.1).sum::<u64>();
+        (total, pos, neg)
+    }
+
+    #[test]
+    fn a_wide_range_lowers_the_schema_and_keeps_every_observation() {
+        let config = Native::new(NativeOptions::new().max_buckets(8)).unwrap();
+        let raw = cells(&config);
+        let c = NativeCells::new(&raw, &config);
+        // 1 and 1.5 fit in 8 buckets at schema 3; 4 does not (index 16).
+        for v in [1.0, 1.5, 1.0] {
+            c.record(v);
+        }
+        assert_eq!(c.view().schema, 3);
+        c.record(4.0);
+        let (total, pos, _) = contents(&c);
+        assert_eq!(total, 4);
+        assert!(c.view().schema < 3);
+        let schema = c.view().schema;
+        let at = |v: f64| reduce(config.index(v), (3 - schema) as u32);
+        assert!(pos.contains(&(at(1.0), 2)), "{pos:?} at schema {schema}");
+        assert!(pos.iter().any(|&(i, _)| i == at(4.0)));
+        // Values ever further apart: down to the lowest schema, still all counted.
+        for e in -60..60 {
+            c.record(2f64.powi(e));
+        }
+        let (total, pos, _) = contents(&c);
+        assert_eq!(total, 124);
+        assert!(c.view().schema <= -3, "{} {pos:?}", c.view().schema);
+        assert!(pos.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn the_zero_bucket_widens_before_the_schema_drops() {
+        let config =
+            Native::new(NativeOptions::new().max_buckets(8).max_zero_threshold(0.01)).unwrap();
+        let raw = cells(&config);
+        let c = NativeCells::new(&raw, &config);
+        // 0.001 is bucket -79, 0.01 bucket -53: 27 buckets. Moving the lowest ones into
+        // the zero bucket (up to 2^(-61/8) = 0.0051) makes them fit in 8.
+        c.record(0.001);
+        c.record(0.01);
+        let v = c.view();
+        assert_eq!(v.schema, 3, "widened instead");
+        assert!(v.zero_threshold > 0.001 && v.zero_threshold <= 0.01, "{}", v.zero_threshold);
+        assert_eq!(v.zero_count, 1);
+        c.record(0.002);
+        c.record(-0.002);
+        assert_eq!(c.view().zero_count, 3);
+        // Beyond what widening may do: the schema drops.
+        c.record(100.0);
+        assert_eq!(contents(&c).0, 5);
+        assert!(c.view().schema < 3);
+        c.record(f64::NAN);
+        assert_eq!(contents(&c).0, 5, "NaN is in no bucket");
+    }
+
+    #[test]
+    fn merging_shards_takes_the_coarser_schema() {
+        let config = Native::new(NativeOptions::new().max_buckets(8)).unwrap();
+        let (a, b) = (cells(&config), cells(&config));
+        let (base, stripe) = (NativeCells::new(&a, &config), NativeCells::new(&b, &config));
+        base.record(1.0);
+        base.record(-1.0);
+        for v in [0.5, 1.0, 8.0, 64.0, f64::INFINITY] {
+            stripe.record(v);
+        }
+        let coarse = stripe.view().schema;
+        assert!(coarse < 3);
+        stripe.drain_into(&base);
+        assert_eq!(contents(&stripe).0, 0, "the stripe is empty after");
+        let (total, pos, neg) = contents(&base);
+        assert_eq!(total, 7);
+        assert!(base.view().schema <= coarse);
+        assert_eq!(neg.iter().map(|b| b.1).sum::<u64>(), 1);
+        assert_eq!(pos.iter().map(|b| b.1).sum::<u64>(), 6);
+        // Absorbing counts at the configured schema (from the overflow shard).
+        base.absorb(Some(0), 0, 3);
+        base.absorb(None, 0, 2);
+        assert_eq!(contents(&base).0, 12);
     }
 }
