@@ -193,7 +193,10 @@ fn native_buckets_agree_with_classic_buckets_under_concurrent_observation() {
     assert!(checks >= 1_000);
     let a = series[0].snapshot();
     let b = series[1].snapshot();
-    assert_eq!((a.count, b.count), ((2 * per_thread) as u64, per_thread as u64));
+    assert_eq!(
+        (a.count, b.count),
+        ((2 * per_thread) as u64, per_thread as u64)
+    );
     check_native(&a);
     check_native(&b);
 }

@@ -603,7 +603,12 @@ mod tests {
         assert_eq!((s.count, native.total()), (6, 6));
         assert_eq!(native.zero_count, 1);
         assert_eq!(native.negative.iter().map(|b| b.1).sum::<u64>(), 1);
-        let at = |v: f64| native.positive.iter().any(|&(i, _)| i == (8.0 * f64::log2(v)).ceil() as i32);
+        let at = |v: f64| {
+            native
+                .positive
+                .iter()
+                .any(|&(i, _)| i == (8.0 * f64::log2(v)).ceil() as i32)
+        };
         assert!(at(0.04) && at(0.05) && at(0.06), "{native:?}");
     }
 

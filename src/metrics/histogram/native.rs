@@ -573,7 +573,11 @@ mod tests {
         c.record(0.01);
         let v = c.view();
         assert_eq!(v.schema, 3, "widened instead");
-        assert!(v.zero_threshold > 0.001 && v.zero_threshold <= 0.01, "{}", v.zero_threshold);
+        assert!(
+            v.zero_threshold > 0.001 && v.zero_threshold <= 0.01,
+            "{}",
+            v.zero_threshold
+        );
         assert_eq!(v.zero_count, 1);
         c.record(0.002);
         c.record(-0.002);
