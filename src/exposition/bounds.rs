@@ -20,18 +20,34 @@ use super::values::{le_openmetrics, le_text};
 #[derive(Debug)]
 pub struct BoundLabels {
     values: Box<[f64]>,
+    /// Each label value followed by [`CLOSE`], the bytes after it on a sample line, so
+    /// that a bucket line copies both at once.
     text: Box<[Box<str>]>,
     openmetrics: Box<[Box<str>]>,
 }
 
+/// What follows an `le` or `quantile` value that ends a sample's label set.
+const CLOSE: &str = "\"} ";
+
 impl BoundLabels {
     /// Formats every value for both text formats.
     pub fn new(values: &[f64]) -> BoundLabels {
+        let closed = |s: String| (s + CLOSE).into_boxed_str();
         BoundLabels {
             values: values.into(),
-            text: values.iter().map(|&v| le_text(v).into()).collect(),
-            openmetrics: values.iter().map(|&v| le_openmetrics(v).into()).collect(),
+            text: values.iter().map(|&v| closed(le_text(v))).collect(),
+            openmetrics: values.iter().map(|&v| closed(le_openmetrics(v))).collect(),
         }
+    }
+
+    /// Every value as text 0.0.4 writes it, each followed by `"} `.
+    pub(super) fn text_closed(&self) -> &[Box<str>] {
+        &self.text
+    }
+
+    /// Every value in OpenMetrics' canonical form, each followed by `"} `.
+    pub(super) fn openmetrics_closed(&self) -> &[Box<str>] {
+        &self.openmetrics
     }
 
     /// The values, in the order given.
@@ -41,11 +57,13 @@ impl BoundLabels {
 
     /// Value `i` as text 0.0.4 writes it (`2`).
     pub fn text(&self, i: usize) -> &str {
-        &self.text[i]
+        let closed = &self.text[i];
+        &closed[..closed.len() - CLOSE.len()]
     }
 
     /// Value `i` in OpenMetrics' canonical form (`2.0`).
     pub fn openmetrics(&self, i: usize) -> &str {
-        &self.openmetrics[i]
+        let closed = &self.openmetrics[i];
+        &closed[..closed.len() - CLOSE.len()]
     }
 }

@@ -382,7 +382,6 @@ impl<'a> Encoder<'a> {
     /// and `_count` may only appear with it. Such a series is exposed by its buckets
     /// alone (`+Inf` still carries the count). Text 0.0.4 and protobuf have no such rule.
     pub fn histogram(&mut self, name: &str, labels: &str, h: &impl HistogramView) {
-        let bounds = h.bounds();
         let le = match self.format {
             Format::Protobuf => {
                 if self.protobuf_kind() == Some(MetricKind::Histogram) {
@@ -390,14 +389,31 @@ impl<'a> Encoder<'a> {
                 }
                 return;
             }
-            Format::Text => BoundLabels::text,
-            Format::OpenMetrics => BoundLabels::openmetrics,
+            Format::Text => h.bounds().text_closed(),
+            Format::OpenMetrics => h.bounds().openmetrics_closed(),
         };
+        // The bucket lines share `name_bucket{labels,le="`: written once, then copied
+        // within the buffer (a scrape is mostly bucket lines; fewer, longer copies
+        // are what makes it fast).
+        let out = &mut *self.out;
+        let prefix_start = out.len();
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"_bucket{");
+        if !labels.is_empty() {
+            out.extend_from_slice(labels.as_bytes());
+            out.push(b',');
+        }
+        out.extend_from_slice(b"le=\"");
+        let prefix = prefix_start..out.len();
         let mut count = 0u64;
-        for (i, n) in h.counts().enumerate() {
+        for (i, (n, le)) in h.counts().zip(le).enumerate() {
+            if i > 0 {
+                out.extend_from_within(prefix.clone());
+            }
             count = count.wrapping_add(n);
-            let le = le(bounds, i);
-            self.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(count));
+            out.extend_from_slice(le.as_bytes());
+            write_u64(out, count);
+            out.push(b'\n');
         }
         let sum = h.sum();
         if self.format == Format::Text || sum >= 0.0 {
