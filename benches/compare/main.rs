@@ -19,7 +19,7 @@ use subjects::metrics_rs::MetricsRs;
 use subjects::prom_client::PromClient;
 use subjects::tikv::Tikv;
 use subjects::tinyprom_family::TinypromFamily;
-use subjects::tinyprom_indexed::Tinyprom;
+use subjects::tinyprom_indexed::{Tinyprom, TinypromNative};
 use subjects::{BOUNDS, Call, Subject, VALUES, traffic};
 use timing::{Plan, Stats, per_iteration};
 
@@ -43,12 +43,17 @@ fn main() {
     let rows = vec![
         ("tinyprom", labeled::<Tinyprom>(plan)),
         ("tinyprom Family", labeled::<TinypromFamily>(plan)),
+        (
+            "tinyprom, classic + native buckets",
+            labeled::<TinypromNative>(plan),
+        ),
         (PEERS[0], labeled::<Tikv>(plan)),
         (PEERS[1], labeled::<PromClient>(plan)),
         (PEERS[2], labeled::<MetricsRs>(plan)),
     ];
     print_table("ns/op", &rows);
     summary.labeled = Some((rows[0].1, best_peer(&rows)));
+    summary.labeled_native = Some((rows[2].1, best_peer(&rows)));
 
     println!("\n### 2. Observe on a pre-resolved series (single thread, ns/op)\n");
     let bare = bare_atomics(plan);
@@ -119,11 +124,43 @@ fn main() {
         }
     }
 
+    println!("\n### 4b. Render a scrape of N histogram series (protobuf format)\n");
+    println!(
+        "No peer in this build speaks protobuf with native buckets (prometheus-client 0.25 and metrics-exporter-prometheus 0.18 were not available to it); the text rows above are the comparison.\n"
+    );
+    println!(
+        "| buckets | series | ms/scrape | min–max | ns/series | bytes allocated per scrape after the first | scrape bytes |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for &n in render_sizes {
+        for (name, r) in [
+            ("classic", render_protobuf::<false>(plan, n)),
+            ("classic + native", render_protobuf::<true>(plan, n)),
+        ] {
+            println!(
+                "| {name} | {n} | {:.4} | {:.4}–{:.4} | {:.0} | {} | {} |",
+                r.ns.median / 1e6,
+                r.ns.min / 1e6,
+                r.ns.max / 1e6,
+                r.ns.median / n as f64,
+                r.allocated_after_first,
+                r.bytes,
+            );
+            if n == render_sizes[render_sizes.len() - 1] && name == "classic + native" {
+                summary.protobuf = Some((r, n));
+            }
+        }
+    }
+
     println!("\n### 5. Memory per series ({memory_series} series, 4 bounds + +Inf)\n");
     println!("| library | bytes per series | what is counted |");
     println!("|---|---:|---|");
-    let alone = bytes_per_bare_histogram(memory_series);
+    let alone = bytes_per_bare_histogram(memory_series, false);
     println!("| tinyprom `Histogram` | {alone:.0} | the series' state (one allocation) |");
+    let native = bytes_per_bare_histogram(memory_series, true);
+    println!(
+        "| tinyprom `Histogram`, classic + native | {native:.0} | the same, with 2 windows of 80 native buckets |"
+    );
     let rows = [
         (
             "tinyprom `IndexedFamily`",
@@ -463,8 +500,36 @@ fn bytes_per_series<S: Subject>(n: usize) -> f64 {
     retained as f64 / n as f64
 }
 
-fn bytes_per_bare_histogram(n: usize) -> f64 {
-    let buckets = tinyprom::metrics::Buckets::new(&BOUNDS).expect("valid bounds");
+/// Renders `series` series in protobuf, each observed once (as `render` does).
+fn render_protobuf<const NATIVE: bool>(plan: Plan, series: usize) -> RenderResult {
+    let mut subject = subjects::tinyprom_indexed::TinypromWith::<NATIVE>::new();
+    for i in 0..series {
+        subject.observe_labeled(&Call::nth(i), value(i as u64) * (1.0 + i as f64 / 7.0));
+    }
+    subject.render_protobuf();
+    let mark = alloc::mark();
+    let bytes = subject.render_protobuf();
+    let allocated_after_first = mark.allocated_since();
+    assert!(bytes > 40 * series, "a protobuf render of {series} series");
+    let ns = per_iteration(plan, |n| {
+        for _ in 0..n {
+            black_box(subject.render_protobuf());
+        }
+    });
+    RenderResult {
+        ns,
+        allocated_after_first,
+        bytes,
+    }
+}
+
+fn bytes_per_bare_histogram(n: usize, native: bool) -> f64 {
+    let buckets = if native {
+        tinyprom::metrics::Buckets::with_native(&BOUNDS, tinyprom::metrics::NativeOptions::new())
+    } else {
+        tinyprom::metrics::Buckets::new(&BOUNDS)
+    }
+    .expect("valid bounds");
     let mut kept = Vec::with_capacity(n);
     let mark = alloc::mark();
     for _ in 0..n {
@@ -504,6 +569,8 @@ fn striped_extra_bytes() -> i64 {
 #[derive(Default)]
 struct Summary {
     labeled: Option<(Stats, (&'static str, Stats))>,
+    labeled_native: Option<(Stats, (&'static str, Stats))>,
+    protobuf: Option<(RenderResult, usize)>,
     resolved: Option<(Stats, Stats)>,
     two_threads: Option<Stats>,
     render: Option<(RenderResult, RenderResult, usize)>,
@@ -523,6 +590,22 @@ impl Summary {
                 "| labeled observe ≤ 10 ns and ≥ 2.5x faster than the fastest peer | {:.2} ns, {ratio:.1}x faster than {peer} | {} |",
                 t.median,
                 yes(t.median <= 10.0 && ratio >= 2.5)
+            );
+        }
+        if let Some((t, (peer, p))) = self.labeled_native {
+            let ratio = p.median / t.median;
+            println!(
+                "| labeled observe with native buckets ≤ 10 ns and ≥ 2.5x faster than the fastest peer (classic only) | {:.2} ns, {ratio:.1}x faster than {peer} | {} |",
+                t.median,
+                yes(t.median <= 10.0 && ratio >= 2.5)
+            );
+        }
+        if let Some((r, n)) = self.protobuf {
+            println!(
+                "| protobuf render, native buckets, 0 bytes allocated per warm scrape ({n} series) | {:.0} ns/series, {} bytes | {} |",
+                r.ns.median / n as f64,
+                r.allocated_after_first,
+                yes(r.allocated_after_first == 0)
             );
         }
         if let Some((t, bare)) = self.resolved {

@@ -67,6 +67,10 @@ pub(super) fn type_number(kind: MetricKind) -> u64 {
 
 /// Appends `v` as a base-128 varint.
 fn varint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
     let mut digits = [0u8; 10];
     let n = varint_into(&mut digits, v);
     out.extend_from_slice(&digits[..n]);
@@ -161,12 +165,19 @@ pub(super) fn labels(out: &mut Vec<u8>, rendered: &str) {
         let mut i = 0;
         let mut closed = false;
         while i < value.len() {
-            match value[i] {
-                b'"' => {
+            // Copy the run up to the next quote or escape at once.
+            let run = value[i..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\')
+                .unwrap_or(value.len() - i);
+            out.extend_from_slice(&value[i..i + run]);
+            i += run;
+            match value.get(i) {
+                Some(b'"') => {
                     closed = true;
                     break;
                 }
-                b'\\' => {
+                Some(_) => {
                     match value.get(i + 1) {
                         Some(b'n') => out.push(b'\n'),
                         Some(&c) => out.push(c),
@@ -174,10 +185,7 @@ pub(super) fn labels(out: &mut Vec<u8>, rendered: &str) {
                     }
                     i += 2;
                 }
-                c => {
-                    out.push(c);
-                    i += 1;
-                }
+                None => {}
             }
         }
         close(out, field);
@@ -282,6 +290,7 @@ const MAX_GAP_IN_SPAN: i32 = 2;
 
 /// Writes the spans and the packed deltas of `run`; false when it has no buckets.
 fn spans(out: &mut Vec<u8>, span_field: u32, delta_field: u32, run: &BucketRun<'_>) -> bool {
+    let run = run.trimmed();
     let write_span = |out: &mut Vec<u8>, offset: i32, length: u32| {
         let span = open(out, span_field);
         sint(out, 1, i64::from(offset));

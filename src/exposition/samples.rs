@@ -59,10 +59,26 @@ impl BucketRun<'_> {
 
     /// `(index, count)` of every non-empty bucket, in increasing index.
     pub fn occupied(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
-        (self.first_index..)
-            .zip(self.counts)
+        let trimmed = self.trimmed();
+        (trimmed.first_index..)
+            .zip(trimmed.counts)
             // Relaxed: the owner holds the counts still (locked) while the view lives.
             .map(|(i, c)| (i, c.load(Ordering::Relaxed)))
             .filter(|&(_, n)| n != 0)
+    }
+
+    /// The run from its first to its last non-empty bucket (empty if none), so that
+    /// readers that pass over it several times skip the empty ends once.
+    pub fn trimmed(&self) -> BucketRun<'_> {
+        // Relaxed: as in `occupied`.
+        let full = |c: &AtomicU64| c.load(Ordering::Relaxed) != 0;
+        let Some(first) = self.counts.iter().position(full) else {
+            return BucketRun::EMPTY;
+        };
+        let last = self.counts.iter().rposition(full).unwrap_or(first);
+        BucketRun {
+            first_index: self.first_index + first as i32,
+            counts: &self.counts[first..=last],
+        }
     }
 }
