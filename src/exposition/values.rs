@@ -161,7 +161,7 @@ fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
 
 /// Appends `m · 10^-k` (`k > 0`) in plain decimal without trailing zeros.
 fn write_decimal(out: &mut Vec<u8>, negative: bool, mut m: u64, mut k: u32) {
-    while k > 0 && m % 10 == 0 {
+    while k > 0 && m.is_multiple_of(10) {
         m /= 10;
         k -= 1;
     }
@@ -378,7 +378,8 @@ mod tests {
         }
         assert!(short > 120_000, "the fast path is taken: {short}");
         for v in [
-            227650586116712.625,
+            // Halfway between two 17-digit decimals.
+            227650586116712.5 + 0.125,
             0.1,
             1e-5,
             0.30000000000000004,

@@ -93,6 +93,8 @@ pub struct Buckets {
     /// The bounds and `+Inf`, as the exposition formats spell them.
     labels: BoundLabels,
     native: Option<Native>,
+    /// Cells of one shard (`shard.rs`), computed once: observing reads it.
+    shard_len: usize,
 }
 
 impl Buckets {
@@ -124,6 +126,7 @@ impl Buckets {
             bounds: bounds.into(),
             labels: BoundLabels::new(&with_inf),
             native: None,
+            shard_len: shard::classic_len(bounds.len()),
         }))
     }
 
@@ -140,8 +143,10 @@ impl Buckets {
     pub fn with_native(bounds: &[f64], native: NativeOptions) -> Result<Arc<Buckets>, MetricError> {
         let classic = Buckets::new(bounds)?;
         let classic = Arc::try_unwrap(classic).expect("just created, not shared");
+        let native = Native::new(native)?;
         Ok(Arc::new(Buckets {
-            native: Some(Native::new(native)?),
+            shard_len: classic.shard_len + native.cells(),
+            native: Some(native),
             ..classic
         }))
     }
@@ -151,6 +156,7 @@ impl Buckets {
         self.native.as_ref().map(Native::options)
     }
 
+    #[inline]
     fn native(&self) -> Option<&Native> {
         self.native.as_ref()
     }

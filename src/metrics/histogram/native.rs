@@ -200,7 +200,13 @@ impl Native {
         };
         let schema = self.options.schema;
         if schema > 0 {
-            let k = self.boundaries.partition_point(|&b| b < m) as i32;
+            // Few boundaries (8 at the default schema): count them all, which
+            // compiles to branch-free vector compares; many: binary search.
+            let k = if self.boundaries.len() <= 16 {
+                self.boundaries.iter().filter(|&&b| b < m).count()
+            } else {
+                self.boundaries.partition_point(|&b| b < m)
+            } as i32;
             (e << schema) + k
         } else {
             reduce(e + i32::from(m != 0), (-schema) as u32)
@@ -209,7 +215,7 @@ impl Native {
 }
 
 /// Index `i` after lowering the schema by `d`: `⌈i / 2^d⌉`.
-#[inline]
+#[inline(always)]
 pub(super) fn reduce(i: i32, d: u32) -> i32 {
     if d == 0 {
         i
@@ -241,26 +247,32 @@ pub(super) struct NativeCells<'a> {
 }
 
 impl<'a> NativeCells<'a> {
+    #[inline]
     pub(super) fn new(cells: &'a [AtomicU64], config: &'a Native) -> Self {
         NativeCells { cells, config }
     }
 
+    #[inline]
     fn get(&self, i: usize) -> u64 {
         self.cells[i].load(Ordering::Relaxed)
     }
 
+    #[inline]
     fn set(&self, i: usize, v: u64) {
         self.cells[i].store(v, Ordering::Relaxed);
     }
 
+    #[inline]
     fn add(&self, i: usize, n: u64) {
         self.set(i, self.get(i).wrapping_add(n));
     }
 
+    #[inline]
     fn width(&self) -> usize {
         self.config.options.max_buckets
     }
 
+    #[inline]
     fn reduction(&self) -> u32 {
         self.get(REDUCTION) as u32
     }
@@ -276,6 +288,7 @@ impl<'a> NativeCells<'a> {
             .max(f64::from_bits(self.get(WIDENED)))
     }
 
+    #[inline]
     fn offset(&self, sign: usize) -> i32 {
         self.get(OFFSET[sign]) as i64 as i32
     }
@@ -284,6 +297,7 @@ impl<'a> NativeCells<'a> {
         self.set(OFFSET[sign], i64::from(offset) as u64);
     }
 
+    #[inline]
     fn window(&self, sign: usize) -> &'a [AtomicU64] {
         let start = WINDOWS + sign * self.width();
         &self.cells[start..start + self.width()]
@@ -293,7 +307,7 @@ impl<'a> NativeCells<'a> {
     #[inline]
     pub(super) fn record(&self, v: f64) {
         let a = v.abs();
-        if a <= self.threshold() {
+        if a <= self.config.options.zero_threshold || a <= f64::from_bits(self.get(WIDENED)) {
             self.add(ZERO_COUNT, 1);
             return;
         }
@@ -524,8 +538,11 @@ mod tests {
         }
     }
 
+    /// Occupied buckets as `(index, count)`.
+    type Occupied = Vec<(i32, u64)>;
+
     /// Total observations and the occupied buckets of a shard's native cells.
-    fn contents(c: &NativeCells<'_>) -> (u64, Vec<(i32, u64)>, Vec<(i32, u64)>) {
+    fn contents(c: &NativeCells<'_>) -> (u64, Occupied, Occupied) {
         let v = c.view();
         let pos: Vec<_> = v.positive.occupied().collect();
         let neg: Vec<_> = v.negative.occupied().collect();

@@ -17,13 +17,20 @@ const SUM: usize = 1;
 const FIRST_BUCKET: usize = 2;
 
 /// Cells of a shard for `buckets`.
+#[inline]
 pub(super) fn shard_len(buckets: &Buckets) -> usize {
-    classic_end(buckets) + buckets.native().map_or(0, |n| n.cells())
+    buckets.shard_len
+}
+
+/// Cells of a shard without native buckets, for `bounds` finite bounds.
+pub(super) const fn classic_len(bounds: usize) -> usize {
+    FIRST_BUCKET + bounds + 1
 }
 
 /// Index of the first cell after the classic buckets.
+#[inline]
 fn classic_end(buckets: &Buckets) -> usize {
-    FIRST_BUCKET + buckets.bounds().len() + 1
+    classic_len(buckets.bounds().len())
 }
 
 /// Exclusive access to a shard; unlocks when dropped.
@@ -71,10 +78,10 @@ impl Guard<'_> {
     /// Records `v` in classic bucket `bucket` (`+Inf` last) and in the native buckets,
     /// if kept. Plain loads and stores: the lock makes read-modify-write instructions
     /// unnecessary.
-    #[inline]
+    #[inline(always)]
     pub(super) fn record(&self, bucket: usize, v: f64) {
-        if let Some(native) = self.native() {
-            native.record(v);
+        if self.buckets.native().is_some() {
+            self.record_native(v);
         }
         let sum = &self.shard[SUM];
         sum.store(
@@ -86,6 +93,15 @@ impl Guard<'_> {
             count.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Relaxed,
         );
+    }
+
+    /// Records `v` in the native buckets: out of line, so that the classic path stays
+    /// small enough to inline into every caller.
+    #[inline(never)]
+    fn record_native(&self, v: f64) {
+        if let Some(native) = self.native() {
+            native.record(v);
+        }
     }
 
     /// The `_sum`.
