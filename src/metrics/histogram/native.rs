@@ -185,7 +185,7 @@ impl Native {
     }
 
     /// The index at the configured schema of a value with `a = |v| > 0` (not NaN).
-    #[inline]
+    #[inline(always)]
     pub(super) fn index(&self, a: f64) -> i32 {
         let a = if a == f64::INFINITY { f64::MAX } else { a };
         let bits = a.to_bits();
@@ -200,8 +200,8 @@ impl Native {
         };
         let schema = self.options.schema;
         if schema > 0 {
-            // Few boundaries (8 at the default schema): count them all, which
-            // compiles to branch-free vector compares; many: binary search.
+            // Few boundaries (8 at the default schema): count them all, without
+            // branches; many: binary search.
             let k = if self.boundaries.len() <= 16 {
                 self.boundaries.iter().filter(|&&b| b < m).count()
             } else {
@@ -242,29 +242,46 @@ const WINDOWS: usize = 5;
 /// A shard's native cells, borrowed under its lock (every access `Relaxed`: the
 /// shard's lock orders them, see the parent module).
 pub(super) struct NativeCells<'a> {
-    cells: &'a [AtomicU64],
+    /// The header cells, as an array so that reading them needs no bounds checks.
+    header: &'a [AtomicU64; WINDOWS],
+    /// The positive window, then the negative one.
+    windows: &'a [AtomicU64],
     config: &'a Native,
 }
 
 impl<'a> NativeCells<'a> {
     #[inline]
     pub(super) fn new(cells: &'a [AtomicU64], config: &'a Native) -> Self {
-        NativeCells { cells, config }
+        let (header, windows) = cells.split_at(WINDOWS);
+        NativeCells {
+            header: header.try_into().expect("a shard holds the native header"),
+            windows,
+            config,
+        }
     }
 
     #[inline]
     fn get(&self, i: usize) -> u64 {
-        self.cells[i].load(Ordering::Relaxed)
+        self.header[i].load(Ordering::Relaxed)
     }
 
     #[inline]
     fn set(&self, i: usize, v: u64) {
-        self.cells[i].store(v, Ordering::Relaxed);
+        self.header[i].store(v, Ordering::Relaxed);
     }
 
     #[inline]
     fn add(&self, i: usize, n: u64) {
         self.set(i, self.get(i).wrapping_add(n));
+    }
+
+    /// Adds `n` to cell `k` of the window of `sign`.
+    fn add_in_window(&self, sign: usize, k: usize, n: u64) {
+        let cell = &self.window(sign)[k];
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     #[inline]
@@ -299,8 +316,8 @@ impl<'a> NativeCells<'a> {
 
     #[inline]
     fn window(&self, sign: usize) -> &'a [AtomicU64] {
-        let start = WINDOWS + sign * self.width();
-        &self.cells[start..start + self.width()]
+        let width = self.width();
+        &self.windows[sign * width..][..width]
     }
 
     /// Records one observation `v` (the caller holds the shard's lock).
@@ -344,7 +361,7 @@ impl<'a> NativeCells<'a> {
             let offset = i64::from(self.offset(sign));
             let k = i64::from(index) - offset;
             if (0..width).contains(&k) {
-                self.add(WINDOWS + sign * self.width() + k as usize, n);
+                self.add_in_window(sign, k as usize, n);
                 return;
             }
             let (lo, hi) = match self.occupied(sign) {
@@ -368,7 +385,7 @@ impl<'a> NativeCells<'a> {
                 // Schema −4 spans every f64 within 140 buckets; only a window that
                 // narrow and values that far apart end here: count at the window's edge.
                 let edge = if k < 0 { 0 } else { width - 1 };
-                self.add(WINDOWS + sign * self.width() + edge as usize, n);
+                self.add_in_window(sign, edge as usize, n);
                 return;
             }
         }
