@@ -54,6 +54,15 @@
 //! stripe (twice the CPUs, rounded up to a power of two, 2 to 16 stripes: 512 bytes on
 //! two CPUs).
 //!
+//! # Native buckets
+//!
+//! A histogram built with [`Buckets::with_native`] keeps native (exponential) buckets
+//! of the same observations in every shard, after the classic ones and under the same
+//! lock, so the consistency argument above covers them unchanged: a scrape reads the
+//! classic and the native counts of one set of complete observations. `native.rs`
+//! explains the bucket index, the fixed windows (1,320 more bytes per shard with the
+//! defaults, never allocated on the observe path) and the bucket-limit strategy.
+//!
 //! # Memory orderings, each for one reason
 //!
 //! * taking a shard's lock is an `Acquire` compare-exchange: the new holder sees every

@@ -218,9 +218,10 @@ impl Registry {
     /// let registry = Registry::new();
     /// registry.register("jobs_total", "Jobs run.", Counter::new()).unwrap();
     /// let body = registry.render_bytes(Format::Protobuf);
-    /// // One MetricFamily of 32 bytes: its length, then name (field 1), help (2)...
-    /// assert_eq!(&body[..4], b"\x20\x0ajobs_total".get(..4).unwrap());
-    /// assert_eq!(body.len(), 1 + 32);
+    /// // One MetricFamily: its length, then the name (field 1, 10 bytes), help, type...
+    /// assert_eq!(usize::from(body[0]), body.len() - 1);
+    /// assert_eq!(&body[1..3], [0x0a, 10]);
+    /// assert_eq!(&body[3..13], b"jobs_total");
     /// ```
     pub fn render_bytes(&self, format: Format) -> Vec<u8> {
         let mut buf = Vec::new();
