@@ -159,7 +159,7 @@ fn main() {
     println!("| tinyprom `Histogram` | {alone:.0} | the series' state (one allocation) |");
     let native = bytes_per_bare_histogram(memory_series, true);
     println!(
-        "| tinyprom `Histogram`, classic + native | {native:.0} | the same, with 2 windows of 80 native buckets |"
+        "| tinyprom `Histogram`, classic + native | {native:.0} | the same, with 2 windows of 80 native buckets and their header |"
     );
     let rows = [
         (

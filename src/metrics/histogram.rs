@@ -60,7 +60,7 @@
 //! of the same observations in every shard, after the classic ones and under the same
 //! lock, so the consistency argument above covers them unchanged: a scrape reads the
 //! classic and the native counts of one set of complete observations. `native.rs`
-//! explains the bucket index, the fixed windows (1,320 more bytes per shard with the
+//! explains the bucket index, the fixed windows (1,328 more bytes per shard with the
 //! defaults, never allocated on the observe path) and the bucket-limit strategy.
 //!
 //! # Memory orderings, each for one reason

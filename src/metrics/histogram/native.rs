@@ -237,7 +237,10 @@ const WIDENED: usize = 1;
 const ZERO_COUNT: usize = 2;
 /// Offsets (as `i64` bits) of the positive and negative windows.
 const OFFSET: [usize; 2] = [3, 4];
-const WINDOWS: usize = 5;
+/// Non-zero once the negative window was ever written: a scrape skips reading an
+/// unused window (most histograms measure durations or sizes, never negative).
+const NEGATIVE_USED: usize = 5;
+const WINDOWS: usize = 6;
 
 /// A shard's native cells, borrowed under its lock (every access `Relaxed`: the
 /// shard's lock orders them, see the parent module).
@@ -277,6 +280,9 @@ impl<'a> NativeCells<'a> {
 
     /// Adds `n` to cell `k` of the window of `sign`.
     fn add_in_window(&self, sign: usize, k: usize, n: u64) {
+        if sign == 1 {
+            self.set(NEGATIVE_USED, 1);
+        }
         let cell = &self.window(sign)[k];
         cell.store(
             cell.load(Ordering::Relaxed).wrapping_add(n),
@@ -332,6 +338,9 @@ impl<'a> NativeCells<'a> {
             return;
         }
         let sign = usize::from(v < 0.0);
+        if sign == 1 {
+            self.set(NEGATIVE_USED, 1);
+        }
         let index = reduce(self.config.index(a), self.reduction());
         let k = i64::from(index) - i64::from(self.offset(sign));
         // A negative `k` wraps to a huge index, outside the window like a large one.
@@ -500,7 +509,11 @@ impl<'a> NativeCells<'a> {
             zero_threshold: self.threshold(),
             zero_count: self.get(ZERO_COUNT),
             positive: run(0),
-            negative: run(1),
+            negative: if self.get(NEGATIVE_USED) == 0 {
+                BucketRun::EMPTY
+            } else {
+                run(1)
+            },
         }
     }
 }
