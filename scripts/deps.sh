@@ -4,6 +4,8 @@
 #   wrk                   (Debian/Ubuntu package: wrk)
 #   curl                  (Debian/Ubuntu package: curl; the static-binary test uses it)
 #   protoc                (Debian/Ubuntu package: protobuf-compiler; decodes the protobuf exposition)
+#   protobuf well-known types (Debian/Ubuntu package: libprotobuf-dev; the benchmark's peer
+#                         crates compile their .proto files with protoc when they are built)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 # As root, missing packages are installed with apt-get; otherwise this prints
@@ -24,6 +26,14 @@ for tool in prometheus promtool wrk curl protoc; do
         [[ " ${missing_pkgs[*]} " == *" $pkg "* ]] || missing_pkgs+=("$pkg")
     fi
 done
+
+well_known_protos=/usr/include/google/protobuf/timestamp.proto
+if [[ -e $well_known_protos ]]; then
+    echo "deps: protobuf well-known types found at $(dirname "$well_known_protos")"
+else
+    echo "deps: protobuf well-known types missing (Debian package: libprotobuf-dev)"
+    missing_pkgs+=(libprotobuf-dev)
+fi
 
 if ((${#missing_pkgs[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
@@ -61,6 +71,10 @@ if ((${#missing_pkgs[@]})); then
             exit 1
         fi
     done
+    if [[ ! -e $well_known_protos ]]; then
+        echo "deps: $well_known_protos still missing after apt-get install" >&2
+        exit 1
+    fi
 fi
 
 echo "deps: $(prometheus --version 2>&1 | head -n1)"

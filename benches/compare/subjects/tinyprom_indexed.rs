@@ -6,7 +6,9 @@
 use tinyprom::exposition::Format;
 use tinyprom::metrics::{Buckets, Histogram, IndexedFamily, NativeOptions, Registry};
 
-use super::{BOUNDS, Call, FIRST_CODE, HELP, METHODS, NAME, Subject, codes, routes};
+use super::{
+    BOUNDS, Call, FIRST_CODE, HELP, METHODS, NAME, ProtobufSubject, Subject, codes, routes,
+};
 
 pub struct TinypromWith<const NATIVE: bool> {
     registry: Registry,
@@ -19,9 +21,8 @@ pub type Tinyprom = TinypromWith<false>;
 /// Classic and native buckets.
 pub type TinypromNative = TinypromWith<true>;
 
-impl<const NATIVE: bool> TinypromWith<NATIVE> {
-    /// Renders one scrape in the protobuf format; returns its length in bytes.
-    pub fn render_protobuf(&mut self) -> usize {
+impl<const NATIVE: bool> ProtobufSubject for TinypromWith<NATIVE> {
+    fn render_protobuf(&mut self) -> usize {
         self.buf.clear();
         self.registry.encode(&mut self.buf, Format::Protobuf);
         self.buf.len()
