@@ -95,9 +95,9 @@ impl Guard<'_> {
         );
     }
 
-    /// Records `v` in the native buckets: out of line, so that the classic path stays
-    /// small enough to inline into every caller.
-    #[inline(never)]
+    /// Records `v` in the native buckets (inlined: measured fewer instructions on both
+    /// the classic and the native path than a call).
+    #[inline(always)]
     fn record_native(&self, v: f64) {
         if let Some(native) = self.native() {
             native.record(v);
