@@ -202,11 +202,7 @@ impl Native {
         if schema > 0 {
             // Few boundaries (8 at the default schema): count them all, without
             // branches; many: binary search.
-            let k = if self.boundaries.len() <= 16 {
-                self.boundaries.iter().filter(|&&b| b < m).count()
-            } else {
-                self.boundaries.partition_point(|&b| b < m)
-            } as i32;
+            let k = self.boundaries.partition_point(|&b| b < m) as i32;
             (e << schema) + k
         } else {
             reduce(e + i32::from(m != 0), (-schema) as u32)
