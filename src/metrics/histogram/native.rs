@@ -200,8 +200,8 @@ impl Native {
         };
         let schema = self.options.schema;
         if schema > 0 {
-            // Few boundaries (8 at the default schema): count them all, without
-            // branches; many: binary search.
+            // Binary search: three comparisons at the default schema (measured
+            // cheaper than counting all eight boundaries).
             let k = self.boundaries.partition_point(|&b| b < m) as i32;
             (e << schema) + k
         } else {
