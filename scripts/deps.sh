@@ -14,6 +14,9 @@
 #   ab                    (Debian/Ubuntu package: apache2-utils; the gate tests use it)
 #   h2load                (Debian/Ubuntu package: nghttp2-client; the gate tests use it)
 #   slowhttptest          (Debian/Ubuntu package: slowhttptest; make slow-test uses it)
+#   protoc                (Debian/Ubuntu package: protobuf-compiler; decodes the protobuf exposition)
+#   protobuf well-known types (Debian/Ubuntu package: libprotobuf-dev; the benchmark's peer
+#                         crates compile their .proto files with protoc when they are built)
 #   prometheus_client     (Python package, pip)
 #   pyyaml                (Python package, pip)
 #   kubernetes-validate   (Python package, pip; ships the Kubernetes schemas, so it
@@ -22,7 +25,7 @@
 # exactly what to install and exits 1.
 set -euo pipefail
 
-tools=(prometheus promtool wrk curl gzip ab h2load slowhttptest alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
+tools=(prometheus promtool wrk curl gzip protoc ab h2load slowhttptest alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
 # The path of a tool; Alertmanager's binary has a different name on Debian.
 tool_path() {
     case "$1" in
@@ -43,12 +46,21 @@ for tool in "${tools[@]}"; do
             alertmanager|amtool) pkg=prometheus-alertmanager ;;
             ab) pkg=apache2-utils ;;
             h2load) pkg=nghttp2-client ;;
+            protoc) pkg=protobuf-compiler ;;
             *) pkg=$tool ;;
         esac
         echo "deps: $tool missing (Debian package: $pkg)"
         [[ " ${missing_pkgs[*]} " == *" $pkg "* ]] || missing_pkgs+=("$pkg")
     fi
 done
+
+well_known_protos=/usr/include/google/protobuf/timestamp.proto
+if [[ -e $well_known_protos ]]; then
+    echo "deps: protobuf well-known types found at $(dirname "$well_known_protos")"
+else
+    echo "deps: protobuf well-known types missing (Debian package: libprotobuf-dev)"
+    missing_pkgs+=(libprotobuf-dev)
+fi
 
 if ((${#missing_pkgs[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
@@ -86,6 +98,10 @@ if ((${#missing_pkgs[@]})); then
             exit 1
         fi
     done
+    if [[ ! -e $well_known_protos ]]; then
+        echo "deps: $well_known_protos still missing after apt-get install" >&2
+        exit 1
+    fi
 fi
 
 echo "deps: $(prometheus --version 2>&1 | head -n1)"

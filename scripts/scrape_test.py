@@ -14,6 +14,19 @@ across both replicas, then checks through the Prometheus HTTP API that:
   * every rule evaluates with health "ok" and no target has a scrape error,
   * Prometheus negotiated OpenMetrics and gzip (tinyprom's own counters).
 
+A second Prometheus with --enable-feature=native-histograms scrapes the same
+replicas at the same time (the native run, see the functions under "native
+histograms" below) and checks that:
+
+  * the replicas served it protobuf (tinyprom_scrapes_total{format="protobuf"}),
+  * the native p99 of /synthetic is within 5% of 0.050 s (uniform 1-50 ms),
+    in total and per replica,
+  * the native histograms' count equals the /synthetic requests sent, in total
+    and per replica, and its native recording rules evaluate.
+
+Prometheus 2.42 keeps only the native part of a histogram that has one, so the
+classic checks above run on the Prometheus without the feature.
+
 Standard library only. Usage (from the repo root, after cargo build --release):
 
     scripts/scrape-test.sh            # or: python3 scripts/scrape_test.py
@@ -60,6 +73,9 @@ SEED_P99_QUERY = (
     'histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{job="web-app"}[1m])) by (le))'
 )
 SYNTHETIC_COUNT_QUERY = 'sum(http_request_duration_seconds_count{job="web-app",url="/synthetic"})'
+# Native histograms: the true p99 of /synthetic's uniform 1-50 ms delays is 0.050 s.
+NATIVE_P99_TARGET = 0.050
+NATIVE_P99_TOLERANCE = 0.05
 
 
 class TestFailure(Exception):
@@ -403,6 +419,81 @@ def check_gzip_negotiated(P):
     return gzip_bytes
 
 
+# native histograms: a second Prometheus with the feature on, same replicas
+
+
+def start_native_prometheus(h, prometheus, promtool, app_addrs):
+    """Start Prometheus with --enable-feature=native-histograms on a free port,
+    configured like the classic one; returns (Prom, name and process, address)."""
+    (port,) = free_ports(1)
+    addr = f"{HOST}:{port}"
+    cfg_text, _ = derive_config((REPO / "prometheus.yml").read_text(), addr, app_addrs)
+    cfg = Path(h.tmp) / "prometheus-native.yml"
+    cfg.write_text(cfg_text)
+    res = subprocess.run([promtool, "check", "config", str(cfg)], capture_output=True, text=True, timeout=30)
+    check(res.returncode == 0, f"derived native config invalid:\n{res.stdout}{res.stderr}")
+    proc = h.spawn("prometheus-native", [
+        prometheus,
+        "--enable-feature=native-histograms",
+        f"--config.file={cfg}",
+        f"--storage.tsdb.path={Path(h.tmp) / 'data-native'}",
+        f"--web.listen-address={addr}",
+    ])
+    return Prom(port), ("prometheus-native", proc), addr
+
+
+def check_native(N, procs, stats, app_addrs, sent_syn):
+    """The native run's assertions; returns lines for the summary."""
+    syn = 'http_request_duration_seconds{job="web-app",url="/synthetic"}'
+    count_query = f"histogram_count(sum({syn}))"
+    seen = []
+
+    def native_count_matches():
+        res = N.query(count_query)
+        seen.append(res[0][1] if res else None)
+        return len(res) == 1 and res[0][1] == sent_syn
+
+    try:
+        wait_until(f"{count_query} == {sent_syn}", native_count_matches, timeout=15, interval=0.25, procs=procs)
+    except TestFailure as e:
+        raise TestFailure(f"{e}; last value seen: {seen[-1] if seen else 'none'}") from None
+    per_instance = {m["instance"]: v for m, v in N.query(f"histogram_count(sum by (instance) ({syn}))")}
+    for addr in app_addrs:
+        check(per_instance.get(addr) == stats.total("/synthetic", addr),
+              f"native: {addr} counts {per_instance.get(addr)} /synthetic requests, "
+              f"sent {stats.total('/synthetic', addr)}")
+
+    protobuf = N.scalar('sum(tinyprom_scrapes_total{job="web-app",format="protobuf"}) or vector(0)')
+    check(protobuf >= 2, f"native: {protobuf} protobuf scrapes counted; expected Prometheus to negotiate protobuf")
+    # The classic series are gone here (2.42 keeps only the native part).
+    classic = N.query('http_request_duration_seconds_bucket{job="web-app"}')
+    check(not classic, f"native: classic buckets stored too ({len(classic)} series); not Prometheus 2.42?")
+
+    lo, hi = NATIVE_P99_TARGET * (1 - NATIVE_P99_TOLERANCE), NATIVE_P99_TARGET * (1 + NATIVE_P99_TOLERANCE)
+    p99 = N.scalar(f"histogram_quantile(0.99, sum(rate({syn}[2m])))")
+    check(lo <= p99 <= hi, f"native p99 of /synthetic = {p99:.5f}s, expected {NATIVE_P99_TARGET} +-5%")
+    p99_by = {m["instance"]: v for m, v in N.query(
+        f"histogram_quantile(0.99, sum by (instance) (rate({syn}[2m])))")}
+    check(sorted(p99_by) == sorted(app_addrs) and all(lo <= v <= hi for v in p99_by.values()),
+          f"native p99 per replica = {p99_by}, expected {NATIVE_P99_TARGET} +-5%")
+
+    def native_rules():
+        res = N.query('job_url:http_request_duration_seconds:native_p99_rate1m{job="web-app",url="/synthetic"}')
+        return res or None
+
+    rec = wait_until("the native p99 recording rule", native_rules, timeout=10, interval=0.5, procs=procs)[0][1]
+    check(lo * 0.9 <= rec <= hi * 1.1, f"recorded native p99 of /synthetic = {rec}")
+    frac = N.scalar('job_url:sli_latency_100ms:native_ratio_rate5m{job="web-app",url="/synthetic"}')
+    # Every delay is <= 50 ms; a loaded machine may add more than 50 ms to a few.
+    check(frac >= 0.98, f"native latency SLI of /synthetic (<= 0.1s) = {frac}")
+    return [
+        f"native run           {protobuf:.0f} protobuf scrapes; histogram_count {sent_syn} == sent "
+        f"(per replica {', '.join(f'{int(v)}' for v in per_instance.values())})",
+        f"native p99           {p99:.4f}s (per replica {', '.join(f'{v:.4f}' for v in p99_by.values())}; "
+        f"rule {rec:.4f}s) within 5% of {NATIVE_P99_TARGET}; latency SLI {frac:.4f}",
+    ]
+
+
 # --------------------------------------------------------------------------
 
 
@@ -450,9 +541,11 @@ def main(h):
         f"--storage.tsdb.path={Path(h.tmp) / 'data'}",
         f"--web.listen-address={prom_addr}",
     ])
-    procs = replicas + [("prometheus", prom)]
-    wait_until("Prometheus /-/ready", lambda: http_get(f"http://{prom_addr}/-/ready")[0] == 200,
-               timeout=30, procs=procs)
+    N, native_proc, native_addr = start_native_prometheus(h, prometheus, promtool, app_addrs)
+    procs = replicas + [("prometheus", prom), native_proc]
+    for addr in (prom_addr, native_addr):
+        wait_until(f"Prometheus /-/ready on {addr}", lambda a=addr: http_get(f"http://{a}/-/ready")[0] == 200,
+                   timeout=30, procs=procs)
     P = Prom(prom_port)
     log(f"prometheus ready on {prom_addr} ({n_rules} rule file(s), 1s scrape/eval)")
 
@@ -461,6 +554,9 @@ def main(h):
         return sorted(m["instance"] for m, v in res if v == 1) == sorted(app_addrs)
 
     wait_until('up{job="web-app"} == 1 for both replicas', both_up, timeout=15, interval=0.3, procs=procs)
+    wait_until("the native Prometheus scraping both replicas",
+               lambda: len([v for _, v in N.query('up{job="web-app"}') if v == 1]) == REPLICAS,
+               timeout=15, interval=0.3, procs=procs)
 
     # 3. bounded load
     n_syn = SYNTHETIC_PER_REPLICA * REPLICAS
@@ -500,6 +596,8 @@ def main(h):
     for addr in app_addrs:
         check(per_instance.get(addr) == stats.total("/synthetic", addr),
               f"{addr}: Prometheus has {per_instance.get(addr)} /synthetic requests, sent {stats.total('/synthetic', addr)}")
+
+    native_summary = check_native(N, procs, stats, app_addrs, sent_syn)
 
     # 5. assertions through the HTTP API
     up = {m["instance"]: v for m, v in P.query('up{job="web-app"}')}
@@ -563,12 +661,12 @@ def main(h):
                         f"{a['labels'].get('long_window', '')}/{a['labels'].get('short_window', '')}]={a['state']}"
                         for a in alerts)
 
-    # --- dashboard hook: every query of dashboards/tinyprom.json on this live Prometheus
-    # (scripts/dashboard_check.py; pass a native-histogram Prometheus's URL as
-    # native_prom_url to check the native panels too, else they are reported unchecked).
+    # --- dashboard hook: every query of dashboards/tinyprom.json on these live
+    # Prometheus servers (scripts/dashboard_check.py): the classic panels on the classic
+    # one, the native-histogram panels on the one with the feature on.
     from dashboard_check import check_dashboard
 
-    dashboard = check_dashboard(P.base, native_prom_url=None)
+    dashboard = check_dashboard(P.base, native_prom_url=N.base)
     check(not dashboard.failures, "dashboard check failed:\n  " + "\n  ".join(dashboard.failures))
     log(f"dashboard: {dashboard.summary()}")
     # --- end of dashboard hook
@@ -588,6 +686,7 @@ def main(h):
   latency SLI <=0.1s   /synthetic {lat_sli:.4f}
   scrape format        {om_scrapes:.0f} OpenMetrics scrapes counted by the replicas (0 text)
   scrape coding        gzip: {gzip_bytes:.0f} compressed body bytes, {gzip_bytes / om_scrapes:.0f} a scrape (0 uncompressed)
+{chr(10).join('  ' + line for line in native_summary)}
   rules                {len(groups)} groups, {len(rules)} rules, all health ok
   alerts               {', '.join(alert_desc) if alert_desc else 'none active'}
   dashboard            {dashboard.summary()}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prometheus_parse::{Scrape, Value};
-use tinyprom::metrics::{Buckets, Family, Histogram, Registry};
+use tinyprom::metrics::{Buckets, Family, Histogram, NativeOptions, Registry};
 
 /// Every observed value is a multiple of 1/1024 and the number of observations is small
 /// enough that all sums are exact in f64: a sum either matches the counted
@@ -139,4 +139,102 @@ fn check_render(buf: &[u8]) -> u64 {
         );
     }
     buckets.len() as u64
+}
+
+/// The same with native buckets: in every snapshot (the procedure a scrape uses), the
+/// native buckets hold exactly the observations the classic buckets hold, value by
+/// value, and their total plus the zero bucket is `_count`; protobuf renders taken
+/// meanwhile are well framed.
+#[test]
+fn native_buckets_agree_with_classic_buckets_under_concurrent_observation() {
+    let registry = Registry::new();
+    let buckets = Buckets::with_native(&[0.01, 0.1, 0.5, 2.0], NativeOptions::new()).unwrap();
+    let family = Family::with_constructor(&["worker"], move || {
+        Histogram::with_buckets(buckets.clone())
+    })
+    .unwrap();
+    registry
+        .register("work_duration_seconds", "Work.", family.clone())
+        .unwrap();
+    let series: Vec<Histogram> = ["a", "b"]
+        .iter()
+        .map(|w| family.with_label_values(&[w]).unwrap())
+        .collect();
+    let threads = 3;
+    let per_thread = 1_000_000usize;
+    let running = Arc::new(AtomicUsize::new(threads));
+    let mut checks = 0u64;
+    let mut buf = Vec::new();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let h = series[usize::from(t == 2)].clone();
+            let running = Arc::clone(&running);
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    h.observe(VALUES[(i + t) % VALUES.len()]);
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        let mut rounds = 0;
+        while (running.load(Ordering::SeqCst) > 0 || rounds < 500) && rounds < 100_000 {
+            for h in &series {
+                check_native(&h.snapshot());
+                checks += 1;
+            }
+            if rounds % 16 == 0 {
+                buf.clear();
+                registry.encode(&mut buf, tinyprom::exposition::Format::Protobuf);
+                assert_framed(&buf);
+            }
+            rounds += 1;
+        }
+    });
+    assert!(checks >= 1_000);
+    let a = series[0].snapshot();
+    let b = series[1].snapshot();
+    assert_eq!(
+        (a.count, b.count),
+        ((2 * per_thread) as u64, per_thread as u64)
+    );
+    check_native(&a);
+    check_native(&b);
+}
+
+/// One snapshot of a series observing only `VALUES`.
+fn check_native(snap: &tinyprom::metrics::HistogramSnapshot) {
+    let native = snap.native.as_ref().expect("native buckets");
+    assert_eq!(native.total(), snap.count, "{snap:?}");
+    assert_eq!(native.zero_count, 0);
+    let mut below = 0;
+    for (v, &cumulative) in VALUES.iter().zip(&snap.cumulative) {
+        let classic = cumulative - below;
+        below = cumulative;
+        let index = (f64::from(1 << native.schema) * v.log2()).ceil() as i32;
+        let in_native = native
+            .positive
+            .iter()
+            .find(|b| b.0 == index)
+            .map_or(0, |b| b.1);
+        assert_eq!(in_native, classic, "value {v}: {snap:?}");
+    }
+}
+
+/// Every varint-delimited message of a protobuf render fits the render exactly.
+fn assert_framed(mut body: &[u8]) {
+    while !body.is_empty() {
+        let mut len = 0usize;
+        let mut shift = 0;
+        loop {
+            let byte = body[0];
+            body = &body[1..];
+            len |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                break;
+            }
+        }
+        assert!(len <= body.len(), "truncated message");
+        body = &body[len..];
+    }
 }

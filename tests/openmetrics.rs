@@ -18,132 +18,18 @@ use std::path::PathBuf;
 
 use common::{Tinyprom, promtool_check, python_parse, request, samples};
 use tinyprom::exposition::Format;
-use tinyprom::metrics::{
-    Buckets, CallbackCounter, CallbackGauge, Counter, Family, Gauge, Histogram, Info, Quantiles,
-    Registry, Summary,
-};
+use tinyprom::metrics::{Gauge, Registry};
 
 /// The `Accept` header Prometheus 2.x/3.x sends by default.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// The `Accept` header of Prometheus 2.42 with `--enable-feature=native-histograms`.
+const PROMETHEUS_NATIVE_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 const OM_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A label value and HELP text with everything that needs (or must not get) escaping.
-const TRICKY: &str = "quote \" backslash \\ newline \n unicode ü ✓ 日本";
-
-/// A fixed registry: every metric type, labeled and not, special values, escaping.
-fn fixed_registry() -> Registry {
-    let r = Registry::new();
-    let plain = Counter::new();
-    plain.inc_by(3);
-    r.register("golden_requests_total", "Requests served.", plain)
-        .unwrap();
-    let labeled: Family<Counter> = Family::new(&["path", "code"]).unwrap();
-    labeled.with_label_values(&["/a", "200"]).unwrap().inc();
-    labeled
-        .with_label_values(&[TRICKY, "500"])
-        .unwrap()
-        .inc_by(2);
-    r.register("golden_errors_total", TRICKY, labeled).unwrap();
-    r.register_with_unit(
-        "golden_cpu_seconds_total",
-        "CPU time, a float counter with a unit.",
-        "seconds",
-        CallbackCounter::new(|| 1.25),
-    )
-    .unwrap();
-    let empty: Family<Counter> = Family::new(&["queue"]).unwrap();
-    r.register("golden_empty_total", "A family with no series yet.", empty)
-        .unwrap();
-
-    let temps: Family<Gauge> = Family::new(&["sensor"]).unwrap();
-    for (sensor, v) in [
-        ("a", 21.5),
-        ("b", -0.0),
-        ("c", f64::NAN),
-        ("d", f64::INFINITY),
-        ("e", f64::NEG_INFINITY),
-        ("f", 1e-7),
-        ("g", 123456789012345680.0),
-    ] {
-        temps.with_label_values(&[sensor]).unwrap().set(v);
-    }
-    r.register_with_unit(
-        "golden_temperature_celsius",
-        "Gauges with special values.",
-        "celsius",
-        temps,
-    )
-    .unwrap();
-    let no_gauges: Family<Gauge> = Family::new(&["sensor"]).unwrap();
-    r.register(
-        "golden_humidity_ratio",
-        "A gauge family with no series.",
-        no_gauges,
-    )
-    .unwrap();
-    r.register(
-        "golden_queue_length",
-        "A gauge read at scrape time.",
-        CallbackGauge::new(|| 7.0),
-    )
-    .unwrap();
-
-    let buckets = Buckets::new(&[0.005, 0.1, 1.0, 10.0, 1e6]).unwrap();
-    let latency = Family::with_constructor(&["method"], move || {
-        Histogram::with_buckets(buckets.clone())
-    })
-    .unwrap();
-    let get = latency.with_label_values(&["GET"]).unwrap();
-    for v in [0.001, 0.05, 0.05, 0.5, 3.0, 2e6] {
-        get.observe(v);
-    }
-    latency.with_label_values(&["POST"]).unwrap();
-    r.register_with_unit("golden_latency_seconds", "A histogram.", "seconds", latency)
-        .unwrap();
-    r.register(
-        "golden_unused_seconds",
-        "A histogram family with no series.",
-        Family::with_constructor(&["x"], || Histogram::new(&[1.0]).unwrap()).unwrap(),
-    )
-    .unwrap();
-
-    let sizes = Summary::with_quantiles(Quantiles::new(&[0.0, 0.5, 0.9, 0.99, 1.0]).unwrap());
-    for kib in 1..=100u32 {
-        sizes.observe(f64::from(kib) * 1024.0);
-    }
-    r.register_with_unit(
-        "golden_payload_bytes",
-        "A summary with quantiles.",
-        "bytes",
-        sizes,
-    )
-    .unwrap();
-    let quiet = Summary::with_quantiles(Quantiles::new(&[0.5]).unwrap());
-    r.register(
-        "golden_idle_seconds",
-        "A summary with an empty window.",
-        quiet,
-    )
-    .unwrap();
-    let plain_summary = Summary::new();
-    plain_summary.observe(0.25);
-    plain_summary.observe(0.5);
-    r.register(
-        "golden_wait_seconds",
-        "A summary without quantiles.",
-        plain_summary,
-    )
-    .unwrap();
-
-    r.register(
-        "golden_build",
-        "Build information.",
-        Info::new(&[("version", "1.2.3"), ("note", TRICKY)]).unwrap(),
-    )
-    .unwrap();
-    r
-}
+#[path = "support/fixed_registry.rs"]
+mod fixed_registry;
+use fixed_registry::{TRICKY, fixed_registry};
 
 fn golden_path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -455,17 +341,22 @@ fn accept_edge_cases_never_fail_and_are_counted() {
             Some("APPLICATION/OPENMETRICS-TEXT;VERSION=1.0.0"),
             Format::OpenMetrics,
         ),
+        (Some(PROMETHEUS_NATIVE_ACCEPT), Format::Protobuf),
     ];
-    let mut served = BTreeMap::from([("openmetrics", 0u64), ("text", 0u64)]);
+    let mut served = BTreeMap::from([("openmetrics", 0u64), ("protobuf", 0), ("text", 0)]);
     for (accept, want) in cases {
         let r = scrape(&server, *accept);
         assert_eq!(r.status, 200, "{accept:?}");
         let (content_type, parser, label) = match want {
-            Format::OpenMetrics => (OM_TYPE, "openmetrics", "openmetrics"),
-            Format::Text => (TEXT_TYPE, "text", "text"),
+            Format::OpenMetrics => (OM_TYPE, Some("openmetrics"), "openmetrics"),
+            Format::Text => (TEXT_TYPE, Some("text"), "text"),
+            // Decoded by `protoc` in tests/protobuf.rs.
+            Format::Protobuf => (Format::Protobuf.content_type(), None, "protobuf"),
         };
         assert_eq!(r.header("Content-Type"), Some(content_type), "{accept:?}");
-        python_parse(&r.body, parser);
+        if let Some(parser) = parser {
+            python_parse(&r.body, parser);
+        }
         *served.get_mut(label).unwrap() += 1;
     }
     // One more scrape in each format: the counter includes the scrape being served.

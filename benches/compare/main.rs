@@ -15,12 +15,12 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use subjects::metrics_rs::MetricsRs;
-use subjects::prom_client::PromClient;
+use subjects::metrics_rs::{MetricsRs, MetricsRsNative};
+use subjects::prom_client::{PromClient, PromClientNative};
 use subjects::tikv::Tikv;
 use subjects::tinyprom_family::TinypromFamily;
-use subjects::tinyprom_indexed::Tinyprom;
-use subjects::{BOUNDS, Call, Subject, VALUES, traffic};
+use subjects::tinyprom_indexed::{Tinyprom, TinypromNative};
+use subjects::{BOUNDS, Call, ProtobufSubject, Subject, VALUES, traffic};
 use timing::{Plan, Stats, load_average, per_iteration};
 
 #[global_allocator]
@@ -49,6 +49,18 @@ fn main() {
     ];
     print_table("ns/op", &rows);
     summary.labeled = Some((rows[0].1, best_peer(&rows)));
+
+    println!("\n### 1b. The same with native buckets (schema 3; single thread, ns/op)\n");
+    println!(
+        "tinyprom and prometheus-client keep native buckets beside the classic ones; metrics-exporter-prometheus keeps them instead of the classic ones.\n"
+    );
+    let rows = vec![
+        ("tinyprom", labeled::<TinypromNative>(plan)),
+        (PEERS[1], labeled::<PromClientNative>(plan)),
+        (PEERS[2], labeled::<MetricsRsNative>(plan)),
+    ];
+    print_table("ns/op", &rows);
+    summary.labeled_native = Some((rows[0].1, best_peer(&rows)));
 
     println!("\n### 2. Observe on a pre-resolved series (single thread, ns/op)\n");
     let bare = bare_atomics(plan);
@@ -119,11 +131,63 @@ fn main() {
         }
     }
 
+    println!("\n### 4b. Render a scrape of N histogram series (protobuf format)\n");
+    println!(
+        "| library | buckets | series | ms/scrape | min–max | ns/series | bytes allocated per scrape after the first | scrape bytes | ÷ tinyprom |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in render_sizes {
+        let rows = [
+            ("tinyprom", "classic", render_protobuf::<Tinyprom>(plan, n)),
+            (
+                "tinyprom",
+                "classic + native",
+                render_protobuf::<TinypromNative>(plan, n),
+            ),
+            (PEERS[1], "classic", render_protobuf::<PromClient>(plan, n)),
+            (
+                PEERS[1],
+                "classic + native",
+                render_protobuf::<PromClientNative>(plan, n),
+            ),
+            (
+                PEERS[2],
+                "native",
+                render_protobuf::<MetricsRsNative>(plan, n),
+            ),
+        ];
+        for (name, buckets, r) in &rows {
+            let base = if buckets.contains("native") {
+                &rows[1].2
+            } else {
+                &rows[0].2
+            };
+            println!(
+                "| {name} | {buckets} | {n} | {:.4} | {:.4}–{:.4} | {:.0} | {} | {} | {:.2}x |",
+                r.ns.median / 1e6,
+                r.ns.min / 1e6,
+                r.ns.max / 1e6,
+                r.ns.median / n as f64,
+                r.allocated_after_first,
+                r.bytes,
+                r.ns.median / base.ns.median,
+            );
+        }
+        if n == render_sizes[render_sizes.len() - 1] {
+            let peer = rows[3].2.ns.median.min(rows[4].2.ns.median);
+            summary.protobuf = Some((rows[1].2, peer, n));
+        }
+    }
+
     println!("\n### 5. Memory per series ({memory_series} series, 4 bounds + +Inf)\n");
     println!("| library | bytes per series | what is counted |");
     println!("|---|---:|---|");
-    let alone = bytes_per_bare_histogram(memory_series);
+    let alone = bytes_per_bare_histogram(memory_series, false);
     println!("| tinyprom `Histogram` | {alone:.0} | the series' state (one allocation) |");
+    let native = bytes_per_bare_histogram(memory_series, true);
+    println!(
+        "| tinyprom `Histogram`, classic + native | {native:.0} | the same, with 2 windows of 80 native buckets and their header |"
+    );
     let rows = [
         (
             "tinyprom `IndexedFamily`",
@@ -456,8 +520,40 @@ fn bytes_per_series<S: Subject>(n: usize) -> f64 {
     retained as f64 / n as f64
 }
 
-fn bytes_per_bare_histogram(n: usize) -> f64 {
-    let buckets = tinyprom::metrics::Buckets::new(&BOUNDS).expect("valid bounds");
+/// Renders `series` series in protobuf, each observed once (as `render` does).
+fn render_protobuf<S: ProtobufSubject>(plan: Plan, series: usize) -> RenderResult {
+    let mut subject = S::new();
+    for i in 0..series {
+        subject.observe_labeled(&Call::nth(i), value(i as u64) * (1.0 + i as f64 / 7.0));
+    }
+    subject.render_protobuf();
+    let mark = alloc::mark();
+    let bytes = subject.render_protobuf();
+    let allocated_after_first = mark.allocated_since();
+    assert!(
+        bytes > 40 * series,
+        "{}: a protobuf render of {series} series",
+        S::NAME
+    );
+    let ns = per_iteration(plan, |n| {
+        for _ in 0..n {
+            black_box(subject.render_protobuf());
+        }
+    });
+    RenderResult {
+        ns,
+        allocated_after_first,
+        bytes,
+    }
+}
+
+fn bytes_per_bare_histogram(n: usize, native: bool) -> f64 {
+    let buckets = if native {
+        tinyprom::metrics::Buckets::with_native(&BOUNDS, tinyprom::metrics::NativeOptions::new())
+    } else {
+        tinyprom::metrics::Buckets::new(&BOUNDS)
+    }
+    .expect("valid bounds");
     let mut kept = Vec::with_capacity(n);
     let mark = alloc::mark();
     for _ in 0..n {
@@ -497,6 +593,8 @@ fn striped_extra_bytes() -> i64 {
 #[derive(Default)]
 struct Summary {
     labeled: Option<(Stats, (&'static str, Stats))>,
+    labeled_native: Option<(Stats, (&'static str, Stats))>,
+    protobuf: Option<(RenderResult, f64, usize)>,
     resolved: Option<(Stats, Stats)>,
     two_threads: Option<Stats>,
     render: Option<(RenderResult, RenderResult, usize)>,
@@ -516,6 +614,23 @@ impl Summary {
                 "| labeled observe ≤ 10 ns and ≥ 2.5x faster than the fastest peer | {:.2} ns, {ratio:.1}x faster than {peer} | {} |",
                 t.median,
                 yes(t.median <= 10.0 && ratio >= 2.5)
+            );
+        }
+        if let Some((t, (peer, p))) = self.labeled_native {
+            let ratio = p.median / t.median;
+            println!(
+                "| labeled observe with native buckets ≤ 10 ns and ≥ 2.5x faster than the fastest peer with native buckets | {:.2} ns, {ratio:.1}x faster than {peer} | {} |",
+                t.median,
+                yes(t.median <= 10.0 && ratio >= 2.5)
+            );
+        }
+        if let Some((r, peer, n)) = self.protobuf {
+            let ratio = peer / r.ns.median;
+            println!(
+                "| protobuf render with native buckets ≥ 4x faster than the fastest peer, 0 bytes allocated per warm scrape ({n} series) | {:.0} ns/series, {ratio:.1}x, {} bytes | {} |",
+                r.ns.median / n as f64,
+                r.allocated_after_first,
+                yes(ratio >= 4.0 && r.allocated_after_first == 0)
             );
         }
         if let Some((t, bare)) = self.resolved {

@@ -1,12 +1,17 @@
 //! The [`Encoder`]: writes families and samples into a caller-owned buffer.
 //!
 //! Metric types know their values; the encoder knows the wire format. Keeping the two
-//! apart lets one registry serve text 0.0.4 and OpenMetrics from the same data, and lets
-//! the server reuse one buffer per worker so a scrape allocates nothing once warm.
+//! apart lets one registry serve text 0.0.4, OpenMetrics and protobuf from the same
+//! data, and lets the server reuse one buffer per worker so a scrape allocates nothing
+//! once warm. Histograms and summaries hand over what they hold
+//! ([`Encoder::histogram`], [`Encoder::summary`]); each format decides how it looks.
 //!
 //! Label sets arrive pre-rendered (`k="v",k2="v2"`, already escaped): a series renders
 //! its labels once when it is created, so a scrape only copies bytes.
 
+use super::BoundLabels;
+use super::protobuf;
+use super::samples::HistogramView;
 use super::values::{write_f64, write_help_openmetrics, write_help_text, write_u64};
 
 /// The exposition format a scrape is rendered in.
@@ -23,6 +28,9 @@ pub enum Format {
     Text,
     /// OpenMetrics 1.0.0 text (`application/openmetrics-text; version=1.0.0`).
     OpenMetrics,
+    /// Delimited `io.prometheus.client.MetricFamily` protobuf messages: the only format
+    /// that carries native histograms.
+    Protobuf,
 }
 
 impl Format {
@@ -31,6 +39,18 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
+        }
+    }
+
+    /// The short name used as a label value (`tinyprom_scrapes_total{format}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::OpenMetrics => "openmetrics",
+            Format::Protobuf => "protobuf",
         }
     }
 }
@@ -70,7 +90,7 @@ impl MetricKind {
             (MetricKind::Histogram, _) => "histogram",
             (MetricKind::Summary, _) => "summary",
             (MetricKind::Info, Format::OpenMetrics) => "info",
-            (MetricKind::Info, Format::Text) => "gauge",
+            (MetricKind::Info, _) => "gauge",
         }
     }
 
@@ -117,12 +137,28 @@ impl MetricKind {
 pub struct Encoder<'a> {
     out: &'a mut Vec<u8>,
     format: Format,
+    /// Protobuf only: the family message being written.
+    open_family: Option<OpenFamily>,
+}
+
+/// A protobuf family message not yet closed.
+struct OpenFamily {
+    /// Where its body starts (its length goes in the byte before).
+    start: usize,
+    /// Where its metadata ends: a family with nothing after it is left out, as Go's
+    /// client does (Prometheus has no use for a family without metrics).
+    metadata_end: usize,
+    kind: MetricKind,
 }
 
 impl<'a> Encoder<'a> {
     /// An encoder appending to `out` (it does not clear it).
     pub fn new(out: &'a mut Vec<u8>, format: Format) -> Self {
-        Encoder { out, format }
+        Encoder {
+            out,
+            format,
+            open_family: None,
+        }
     }
 
     /// The format being written.
@@ -140,9 +176,28 @@ impl<'a> Encoder<'a> {
     /// never for info families, as the specification requires. A counter registered as
     /// `x_seconds_total` is the family `x_seconds`, so it does get `# UNIT x_seconds
     /// seconds` (the specification's own example does this).
+    ///
+    /// In protobuf, the family message carries the registered name, the type (an info
+    /// family is a gauge), the HELP text unescaped and the unit under the same rule.
     pub fn family(&mut self, name: &str, help: &str, kind: MetricKind, unit: Option<&str>) {
         let family = self.family_name(name, kind);
         match self.format {
+            Format::Protobuf => {
+                self.close_family();
+                let out = &mut *self.out;
+                let start = protobuf::open_delimited(out);
+                protobuf::bytes(out, protobuf::family::NAME, family.as_bytes());
+                protobuf::bytes(out, protobuf::family::HELP, help.as_bytes());
+                protobuf::uint(out, protobuf::family::TYPE, protobuf::type_number(kind));
+                if let Some(unit) = unit_for(family, kind, unit) {
+                    protobuf::bytes(out, protobuf::family::UNIT, unit.as_bytes());
+                }
+                self.open_family = Some(OpenFamily {
+                    start,
+                    metadata_end: out.len(),
+                    kind,
+                });
+            }
             Format::Text => {
                 self.metadata(b"# HELP ", family);
                 write_help_text(self.out, help);
@@ -157,14 +212,7 @@ impl<'a> Encoder<'a> {
                 self.out
                     .extend_from_slice(kind.type_word(self.format).as_bytes());
                 self.out.push(b'\n');
-                // OpenMetrics forbids a unit on info families.
-                let unit = unit.filter(|u| {
-                    kind != MetricKind::Info
-                        && family
-                            .strip_suffix(u)
-                            .is_some_and(|rest| rest.ends_with('_'))
-                });
-                if let Some(unit) = unit {
+                if let Some(unit) = unit_for(family, kind, unit) {
                     self.metadata(b"# UNIT ", family);
                     self.out.extend_from_slice(unit.as_bytes());
                     self.out.push(b'\n');
@@ -174,6 +222,22 @@ impl<'a> Encoder<'a> {
                 self.out.push(b'\n');
             }
         }
+    }
+
+    /// Protobuf: ends the open family message, or drops it when it has no metric.
+    fn close_family(&mut self) {
+        if let Some(open) = self.open_family.take() {
+            if self.out.len() == open.metadata_end {
+                self.out.truncate(open.start - 1);
+            } else {
+                protobuf::close(self.out, open.start);
+            }
+        }
+    }
+
+    /// Protobuf: the kind of the open family, if a family is open.
+    fn protobuf_kind(&self) -> Option<MetricKind> {
+        self.open_family.as_ref().map(|f| f.kind)
     }
 
     /// Starts a metadata line: `# KEYWORD family `.
@@ -207,6 +271,9 @@ impl<'a> Encoder<'a> {
     /// Writes a counter sample. In text 0.0.4 the sample is named exactly `name`; in
     /// OpenMetrics it is the family name plus `_total`.
     pub fn counter(&mut self, name: &str, labels: &str, value: u64) {
+        if self.format == Format::Protobuf {
+            return self.protobuf_scalar(labels, value as f64);
+        }
         self.counter_start(name, labels);
         write_u64(self.out, value);
         self.out.push(b'\n');
@@ -214,38 +281,68 @@ impl<'a> Encoder<'a> {
 
     /// Like [`Encoder::counter`] for a floating-point total (CPU seconds, say).
     pub fn counter_f64(&mut self, name: &str, labels: &str, value: f64) {
+        if self.format == Format::Protobuf {
+            return self.protobuf_scalar(labels, value);
+        }
         self.counter_start(name, labels);
         write_f64(self.out, value);
         self.out.push(b'\n');
     }
 
     fn counter_start(&mut self, name: &str, labels: &str) {
-        match self.format {
-            Format::Text => self.start_sample(name, "", labels),
-            Format::OpenMetrics => {
-                let family = name.strip_suffix("_total").unwrap_or(name);
-                self.start_sample(family, "_total", labels)
+        if self.format == Format::OpenMetrics {
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            self.start_sample(family, "_total", labels)
+        } else {
+            self.start_sample(name, "", labels)
+        }
+    }
+
+    /// Protobuf: one metric of the open counter or gauge family; nothing outside one.
+    fn protobuf_scalar(&mut self, labels: &str, value: f64) {
+        match self.protobuf_kind() {
+            Some(MetricKind::Counter) => protobuf::scalar_metric(self.out, labels, true, value),
+            Some(MetricKind::Gauge | MetricKind::Info) => {
+                protobuf::scalar_metric(self.out, labels, false, value)
             }
+            _ => {}
         }
     }
 
     /// Writes `name+suffix{labels} value` for an integer value.
+    ///
+    /// In protobuf, a sample with an empty suffix is one metric of the open counter,
+    /// gauge or info family; others have no place there and are left out.
     pub fn sample_u64(&mut self, name: &str, suffix: &str, labels: &str, value: u64) {
+        if self.format == Format::Protobuf {
+            if suffix.is_empty() {
+                self.protobuf_scalar(labels, value as f64);
+            }
+            return;
+        }
         self.start_sample(name, suffix, labels);
         write_u64(self.out, value);
         self.out.push(b'\n');
     }
 
-    /// Writes `name+suffix{labels} value` for a float value.
+    /// Writes `name+suffix{labels} value` for a float value (protobuf: as
+    /// [`Encoder::sample_u64`]).
     pub fn sample_f64(&mut self, name: &str, suffix: &str, labels: &str, value: f64) {
+        if self.format == Format::Protobuf {
+            if suffix.is_empty() {
+                self.protobuf_scalar(labels, value);
+            }
+            return;
+        }
         self.start_sample(name, suffix, labels);
         write_f64(self.out, value);
         self.out.push(b'\n');
     }
 
     /// Writes `name+suffix{labels,extra_name="extra_value"} value`: a histogram bucket
-    /// (`le`) or a summary quantile (`quantile`). `extra_value` is pre-formatted for the
-    /// encoder's format.
+    /// (`le`) or a summary quantile (`quantile`) of a text format; `extra_value` is
+    /// pre-formatted for the encoder's format. Protobuf has no such samples (use
+    /// [`Encoder::histogram`] and [`Encoder::summary`]), so it writes nothing.
     pub fn sample_with_extra_label(
         &mut self,
         name: &str,
@@ -255,6 +352,9 @@ impl<'a> Encoder<'a> {
         extra_value: &str,
         value: Value,
     ) {
+        if self.format == Format::Protobuf {
+            return;
+        }
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
         self.out.push(b'{');
@@ -273,10 +373,131 @@ impl<'a> Encoder<'a> {
         self.out.push(b'\n');
     }
 
-    /// Ends the scrape: OpenMetrics requires a final `# EOF` line; text needs nothing.
+    /// Writes one histogram series: in the text formats `_bucket` lines (cumulative,
+    /// `+Inf` last), `_sum` and `_count`; in protobuf one `Histogram` message with the
+    /// native buckets when `h` has them.
+    ///
+    /// OpenMetrics treats `_sum` as counter-like: it must not be NaN or negative (strict
+    /// parsers reject the whole scrape), which a NaN or negative observation makes it,
+    /// and `_count` may only appear with it. Such a series is exposed by its buckets
+    /// alone (`+Inf` still carries the count). Text 0.0.4 and protobuf have no such rule.
+    pub fn histogram(&mut self, name: &str, labels: &str, h: &impl HistogramView) {
+        let le = match self.format {
+            Format::Protobuf => {
+                if self.protobuf_kind() == Some(MetricKind::Histogram) {
+                    protobuf::histogram_metric(self.out, labels, h);
+                }
+                return;
+            }
+            Format::Text => h.bounds().text_closed(),
+            Format::OpenMetrics => h.bounds().openmetrics_closed(),
+        };
+        // The bucket lines share `name_bucket{labels,le="`: written once, then copied
+        // within the buffer (a scrape is mostly bucket lines; fewer, longer copies
+        // are what makes it fast).
+        let out = &mut *self.out;
+        let prefix_start = out.len();
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"_bucket{");
+        if !labels.is_empty() {
+            out.extend_from_slice(labels.as_bytes());
+            out.push(b',');
+        }
+        out.extend_from_slice(b"le=\"");
+        let prefix = prefix_start..out.len();
+        let mut count = 0u64;
+        for (i, (n, le)) in h.counts().zip(le).enumerate() {
+            if i > 0 {
+                out.extend_from_within(prefix.clone());
+            }
+            count = count.wrapping_add(n);
+            out.extend_from_slice(le.as_bytes());
+            write_u64(out, count);
+            out.push(b'\n');
+        }
+        let sum = h.sum();
+        if self.format == Format::Text || sum >= 0.0 {
+            self.sample_f64(name, "_sum", labels, sum);
+            self.sample_u64(name, "_count", labels, count);
+        }
+    }
+
+    /// Starts one summary series; write its quantiles, then
+    /// [`SummaryEncoder::finish`] it with the totals.
+    pub fn summary<'e>(&'e mut self, name: &'e str, labels: &'e str) -> SummaryEncoder<'e, 'a> {
+        let open = match (self.format, self.protobuf_kind()) {
+            (Format::Protobuf, Some(MetricKind::Summary)) => {
+                let metric = protobuf::open_metric(self.out, labels);
+                Some((metric, protobuf::open_summary(self.out)))
+            }
+            _ => None,
+        };
+        SummaryEncoder {
+            enc: self,
+            name,
+            labels,
+            open,
+        }
+    }
+
+    /// Ends the scrape: OpenMetrics requires a final `# EOF` line, protobuf closes the
+    /// last family; text needs nothing.
     pub fn finish(&mut self) {
-        if self.format == Format::OpenMetrics {
-            self.out.extend_from_slice(b"# EOF\n");
+        match self.format {
+            Format::OpenMetrics => self.out.extend_from_slice(b"# EOF\n"),
+            Format::Protobuf => self.close_family(),
+            Format::Text => {}
+        }
+    }
+}
+
+/// The unit a family declares: only when its name ends with `_<unit>`, and never for
+/// info families, as OpenMetrics requires.
+fn unit_for<'u>(family: &str, kind: MetricKind, unit: Option<&'u str>) -> Option<&'u str> {
+    unit.filter(|u| {
+        kind != MetricKind::Info
+            && family
+                .strip_suffix(u)
+                .is_some_and(|rest| rest.ends_with('_'))
+    })
+}
+
+/// Writes one summary series, started by [`Encoder::summary`].
+pub struct SummaryEncoder<'e, 'a> {
+    enc: &'e mut Encoder<'a>,
+    name: &'e str,
+    labels: &'e str,
+    /// Protobuf: the open metric and summary messages.
+    open: Option<(usize, usize)>,
+}
+
+impl SummaryEncoder<'_, '_> {
+    /// Writes quantile `quantiles.values()[i]` with its estimate `v`.
+    pub fn quantile(&mut self, quantiles: &BoundLabels, i: usize, v: f64) {
+        let enc = &mut *self.enc;
+        let q = match enc.format {
+            Format::Protobuf => {
+                if self.open.is_some() {
+                    protobuf::quantile(enc.out, quantiles.values()[i], v);
+                }
+                return;
+            }
+            Format::Text => quantiles.text(i),
+            Format::OpenMetrics => quantiles.openmetrics(i),
+        };
+        enc.sample_with_extra_label(self.name, "", self.labels, "quantile", q, Value::Float(v));
+    }
+
+    /// Writes `_sum` and `_count` (or closes the protobuf message with them).
+    pub fn finish(self, sum: f64, count: u64) {
+        let enc = self.enc;
+        if let Some((metric, summary)) = self.open {
+            protobuf::summary_totals(enc.out, sum, count);
+            protobuf::close(enc.out, summary);
+            protobuf::close(enc.out, metric);
+        } else if enc.format != Format::Protobuf {
+            enc.sample_f64(self.name, "_sum", self.labels, sum);
+            enc.sample_u64(self.name, "_count", self.labels, count);
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Choosing the exposition format from an HTTP `Accept` header.
 //!
 //! Prometheus 2.x and 3.x ask for OpenMetrics 1.0.0 first, then text 0.0.4 with a lower
-//! q-value. A scrape must never fail because of this header, so anything we cannot
-//! understand (missing, empty, unknown types, bad q-values, OpenMetrics versions we do
-//! not speak) falls back to text 0.0.4 instead of a 406.
+//! q-value; with native histograms on they rank delimited protobuf first. A scrape must
+//! never fail because of this header, so anything we cannot understand (missing, empty,
+//! unknown types, bad q-values, versions or encodings we do not speak) falls back to
+//! text 0.0.4 instead of a 406. Parameters we do not know (3.x's `escaping`) are
+//! ignored: our names are valid in every escaping scheme.
 
 use super::Format;
 
@@ -43,6 +45,8 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
     let mut parts = range.split(';');
     let media = parts.next()?.trim();
     let mut version: Option<&str> = None;
+    let mut proto: Option<&str> = None;
+    let mut encoding: Option<&str> = None;
     let mut q = 1.0f32;
     for param in parts {
         let (key, value) = param.split_once('=')?;
@@ -55,6 +59,10 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
                 .filter(|q| (0.0..=1.0).contains(q))?;
         } else if key.eq_ignore_ascii_case("version") {
             version = Some(value);
+        } else if key.eq_ignore_ascii_case("proto") {
+            proto = Some(value);
+        } else if key.eq_ignore_ascii_case("encoding") {
+            encoding = Some(value);
         }
     }
     let format = if media.eq_ignore_ascii_case("application/openmetrics-text") {
@@ -66,6 +74,11 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
         match version {
             None | Some("0.0.4") => Format::Text,
             Some(_) => return None,
+        }
+    } else if media.eq_ignore_ascii_case("application/vnd.google.protobuf") {
+        match (proto, encoding) {
+            (Some("io.prometheus.client.MetricFamily"), Some("delimited")) => Format::Protobuf,
+            _ => return None,
         }
     } else if media == "*/*" || media.eq_ignore_ascii_case("text/*") {
         Format::Text
@@ -79,11 +92,45 @@ fn parse_range(range: &str) -> Option<(Format, f32)> {
 mod tests {
     use super::*;
 
+    /// Prometheus 2.42, by default.
     const PROMETHEUS_2: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// Prometheus 2.42 with `--enable-feature=native-histograms`.
+    const PROMETHEUS_2_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// Prometheus 3.x, by default.
+    const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    /// Prometheus 3.x scraping native histograms (protobuf first).
+    const PROMETHEUS_3_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
 
     #[test]
-    fn prometheus_prefers_openmetrics() {
+    fn prometheus_headers() {
         assert_eq!(negotiate(Some(PROMETHEUS_2)), Format::OpenMetrics);
+        assert_eq!(negotiate(Some(PROMETHEUS_3)), Format::OpenMetrics);
+        assert_eq!(negotiate(Some(PROMETHEUS_2_NATIVE)), Format::Protobuf);
+        assert_eq!(negotiate(Some(PROMETHEUS_3_NATIVE)), Format::Protobuf);
+    }
+
+    #[test]
+    fn protobuf_only_delimited_metric_families() {
+        for accept in [
+            "application/vnd.google.protobuf",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+            "application/vnd.google.protobuf;proto=other.Message;encoding=delimited",
+        ] {
+            assert_eq!(negotiate(Some(accept)), Format::Text, "{accept:?}");
+        }
+        assert_eq!(
+            negotiate(Some(
+                "Application/Vnd.Google.Protobuf; proto=\"io.prometheus.client.MetricFamily\"; encoding=delimited"
+            )),
+            Format::Protobuf
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.1,text/plain"
+            )),
+            Format::Text
+        );
     }
 
     #[test]

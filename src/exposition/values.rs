@@ -24,6 +24,11 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 /// assert_eq!(out, b"n=42");
 /// ```
 pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    if v < 10 {
+        // Most bucket counts of a quiet series: one byte, no copy.
+        out.push(b'0' + v as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     while v >= 100 {
@@ -69,11 +74,110 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
             out.push(b'-');
         }
         write_u64(out, v.abs() as u64);
+    } else if write_short_decimal(out, v) {
+        // Done: at most 15 significant digits.
     } else if v == 0.0 || (1e-5..1e16).contains(&v.abs()) {
         // Writing into a Vec cannot fail.
         let _ = write!(out, "{v}");
     } else {
         let _ = write!(out, "{v:e}");
+    }
+}
+
+/// Appends `v` (not integral, `1e-5 <= |v| < 1e15`) in plain decimal with the
+/// fewest significant digits that parse back to `v`, exactly as Rust's `{}` prints it;
+/// false (nothing written) in the rare case it cannot decide (a tie between two
+/// nearest decimals).
+///
+/// Rust's formatting machinery costs several hundred instructions per float, and a
+/// scrape formats one per histogram series (`_sum`). Here the float is
+/// `mant · 2^-s` exactly, and `mant · 10^k` fits in 128 bits over this range, so the
+/// nearest decimal of `n` significant digits, `m = round(v · 10^k)`, is integer
+/// arithmetic. It parses back to `v` iff it lies within half a unit in the last place
+/// of `v`: `|m · 2^s − mant · 10^k| < 10^k / 2` (a quarter below a power of two, where
+/// the float below is closer). Trying `n` = 15, 16, 17 finds the shortest: a decimal of
+/// at most 15 digits round-trips only if the nearest 15-digit one does (stripping its
+/// trailing zeros gives it), two 16-digit decimals are further apart than the
+/// round-trip interval, and of several 17-digit ones the nearest is the one Rust picks.
+fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
+    /// `10^i` for `i` in `0..=22`.
+    const POW10: [u128; 23] = {
+        let mut table = [1u128; 23];
+        let mut i = 1;
+        while i < 23 {
+            table[i] = table[i - 1] * 10;
+            i += 1;
+        }
+        table
+    };
+    let a = v.abs();
+    if !(1e-5..1e15).contains(&a) {
+        return false;
+    }
+    let bits = a.to_bits();
+    let e2 = ((bits >> 52) as i32) - 1023;
+    let mant = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+    // a = mant / 2^s with 1 <= s <= 69 here (a is not integral and >= 1e-5).
+    let s = (52 - e2) as u32;
+    let power_of_two = mant == 1 << 52;
+    // floor(log10 a), estimated from the binary exponent and corrected below.
+    let mut e10 = (f64::from(e2) * std::f64::consts::LOG10_2).floor() as i32;
+    for n in 15..=17u32 {
+        let (m, k) = loop {
+            let k = n as i32 - 1 - e10;
+            if !(0..=22).contains(&k) {
+                return false;
+            }
+            let scaled = mant * POW10[k as usize];
+            let (q, r) = (scaled >> s, scaled & ((1u128 << s) - 1));
+            let half = 1u128 << (s - 1);
+            if r == half {
+                // Two nearest decimals: leave the choice to the general algorithm.
+                return false;
+            }
+            let m = q + u128::from(r > half);
+            if m >= POW10[n as usize] {
+                e10 += 1;
+            } else if m < POW10[n as usize - 1] {
+                e10 -= 1;
+            } else {
+                break (m, k as u32);
+            }
+        };
+        let (lhs, rhs) = (m << s, mant * POW10[k as usize]);
+        let (diff, below) = if lhs >= rhs {
+            (lhs - rhs, false)
+        } else {
+            (rhs - lhs, true)
+        };
+        let factor = if below && power_of_two { 4 } else { 2 };
+        if diff * factor < POW10[k as usize] {
+            write_decimal(out, v < 0.0, m as u64, k);
+            return true;
+        }
+    }
+    false
+}
+
+/// Appends `m · 10^-k` (`k > 0`) in plain decimal without trailing zeros.
+fn write_decimal(out: &mut Vec<u8>, negative: bool, mut m: u64, mut k: u32) {
+    while k > 0 && m.is_multiple_of(10) {
+        m /= 10;
+        k -= 1;
+    }
+    if negative {
+        out.push(b'-');
+    }
+    let start = out.len();
+    write_u64(out, m);
+    let len = out.len() - start;
+    let k = k as usize;
+    if k >= len {
+        // 0.000ddd: make room for "0." and the zeros before the digits.
+        out.splice(start..start, std::iter::repeat_n(b'0', k - len + 2));
+        out[start + 1] = b'.';
+    } else if k > 0 {
+        out.insert(out.len() - k, b'.');
     }
 }
 
@@ -243,6 +347,45 @@ mod tests {
             9.999_999_999_999_998e15,
         ] {
             assert_eq!(f(v).parse::<f64>().unwrap(), v, "{v}");
+        }
+    }
+
+    /// The short-decimal path prints exactly what Rust's shortest formatting prints.
+    #[test]
+    fn short_decimals_match_the_general_algorithm() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut short = 0;
+        for i in 0..200_000 {
+            let v = match i % 5 {
+                // Short decimals at every magnitude.
+                0 => rng.u64(1..1_000_000) as f64 / 10f64.powi(rng.i32(0..20)),
+                // Sums of short values, as histogram sums are.
+                1 => (0..8).map(|_| rng.u64(1..5000) as f64 / 1000.0).sum(),
+                2 => -(rng.u64(1..1_000_000_000_000_000) as f64) / 10f64.powi(rng.i32(0..25)),
+                // Arbitrary floats across the whole plain range: mostly 16-17 digits.
+                3 => 10f64.powf(rng.f64() * 20.0 - 5.0),
+                _ => f64::from_bits(rng.u64(..)),
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            let mut fast = Vec::new();
+            if write_short_decimal(&mut fast, v) {
+                short += 1;
+                assert_eq!(String::from_utf8(fast).unwrap(), format!("{v}"), "{v:e}");
+            }
+            assert_eq!(f(v).parse::<f64>().unwrap(), v);
+        }
+        assert!(short > 120_000, "the fast path is taken: {short}");
+        for v in [
+            // Halfway between two 17-digit decimals.
+            227650586116712.5 + 0.125,
+            0.1,
+            1e-5,
+            0.30000000000000004,
+            999999999999999.9,
+        ] {
+            assert_eq!(f(v), format!("{v}"));
         }
     }
 

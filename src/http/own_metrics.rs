@@ -21,7 +21,11 @@ impl OwnMetrics {
     ) -> Result<OwnMetrics, MetricError> {
         let scrapes: IndexedFamily<Counter> = IndexedFamily::new(
             &["format"],
-            vec![vec!["text".into(), "openmetrics".into()]],
+            vec![
+                [Format::Text, Format::OpenMetrics, Format::Protobuf]
+                    .map(|f| f.name().to_string())
+                    .into(),
+            ],
             Counter::new,
         )?;
         registry.register(
@@ -69,10 +73,8 @@ impl OwnMetrics {
 
     /// Counts a scrape served in `format`.
     pub fn scraped(&self, format: Format) {
-        if let Some(c) = self
-            .scrapes
-            .get(&[(format == Format::OpenMetrics) as usize])
-        {
+        // The label values are listed in the enum's order.
+        if let Some(c) = self.scrapes.get(&[format as usize]) {
             c.inc();
         }
     }

@@ -3,7 +3,10 @@
 //! The histogram `http_request_duration_seconds{method,url,code}` is an
 //! [`IndexedFamily`]: method, route and status code are already small integers when a
 //! response is written, so finding the series is arithmetic on three indices, with no
-//! hashing, locking or allocation after the series' first use.
+//! hashing, locking or allocation after the series' first use. It keeps native buckets
+//! beside the classic ones (schema 3: buckets about 9% wide), which Prometheus reads
+//! over the protobuf format for accurate quantiles; text and OpenMetrics scrapers see
+//! the classic buckets as before.
 //!
 //! [`RedMetrics::route_totals`] reads the same series back per route for the landing
 //! page: it visits only the series that exist, takes each the way a scrape does (an
@@ -12,7 +15,9 @@
 
 use std::time::Duration;
 
-use crate::metrics::{Buckets, Gauge, Histogram, IndexedFamily, MetricError, Registry};
+use crate::metrics::{
+    Buckets, Gauge, Histogram, IndexedFamily, MetricError, NativeOptions, Registry,
+};
 
 use super::routes::METHODS;
 
@@ -53,7 +58,7 @@ impl RedMetrics {
     /// Creates the metrics for routes whose `url` label values are `routes` and
     /// registers them in `registry`.
     pub fn register(registry: &Registry, routes: Vec<String>) -> Result<RedMetrics, MetricError> {
-        let buckets = Buckets::new(&DURATION_BUCKETS)?;
+        let buckets = Buckets::with_native(&DURATION_BUCKETS, NativeOptions::new())?;
         let routes_copy = routes.clone();
         let codes = (FIRST_CODE..=LAST_CODE).map(|c| c.to_string()).collect();
         let methods = METHODS.iter().map(|m| m.to_string()).collect();

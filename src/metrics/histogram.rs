@@ -54,6 +54,15 @@
 //! stripe (twice the CPUs, rounded up to a power of two, 2 to 16 stripes: 512 bytes on
 //! two CPUs).
 //!
+//! # Native buckets
+//!
+//! A histogram built with [`Buckets::with_native`] keeps native (exponential) buckets
+//! of the same observations in every shard, after the classic ones and under the same
+//! lock, so the consistency argument above covers them unchanged: a scrape reads the
+//! classic and the native counts of one set of complete observations. `native.rs`
+//! explains the bucket index, the fixed windows (1,328 more bytes per shard with the
+//! defaults, never allocated on the observe path) and the bucket-limit strategy.
+//!
 //! # Memory orderings, each for one reason
 //!
 //! * taking a shard's lock is an `Acquire` compare-exchange: the new holder sees every
@@ -67,6 +76,7 @@
 //! * the reference count of `storage.rs` follows `Arc`: `Relaxed` increments, `Release`
 //!   decrements, an `Acquire` fence before freeing.
 
+mod native;
 mod overflow;
 mod shard;
 mod storage;
@@ -76,19 +86,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Metric, MetricError, TypedMetric};
-use crate::exposition::values::{le_openmetrics, le_text};
-use crate::exposition::{Encoder, Format, MetricKind, Value};
+use crate::exposition::{BoundLabels, Encoder, HistogramView, MetricKind, NativeBuckets};
+use native::Native;
+pub use native::NativeOptions;
 use shard::Guard;
 use storage::Storage;
 use stripes::Stripes;
 
-/// The bucket bounds shared by every series of a histogram family, with their `le`
-/// strings rendered once for each format.
+/// The bucket configuration shared by every series of a histogram family: the classic
+/// bounds (with their label values, formatted once) and, if kept, how native buckets
+/// are kept.
 #[derive(Debug)]
 pub struct Buckets {
     bounds: Box<[f64]>,
-    le_text: Box<[Box<str>]>,
-    le_openmetrics: Box<[Box<str>]>,
+    /// The bounds and `+Inf`, as the exposition formats spell them.
+    labels: BoundLabels,
+    native: Option<Native>,
+    /// Cells of one shard (`shard.rs`), computed once: observing reads it.
+    shard_len: usize,
 }
 
 impl Buckets {
@@ -115,23 +130,44 @@ impl Buckets {
                 "bounds must be strictly increasing".into(),
             ));
         }
-        let text = |v: f64| le_text(v).into_boxed_str();
-        let om = |v: f64| le_openmetrics(v).into_boxed_str();
+        let with_inf: Vec<f64> = bounds.iter().copied().chain([f64::INFINITY]).collect();
         Ok(Arc::new(Buckets {
             bounds: bounds.into(),
-            le_text: bounds
-                .iter()
-                .copied()
-                .chain([f64::INFINITY])
-                .map(text)
-                .collect(),
-            le_openmetrics: bounds
-                .iter()
-                .copied()
-                .chain([f64::INFINITY])
-                .map(om)
-                .collect(),
+            labels: BoundLabels::new(&with_inf),
+            native: None,
+            shard_len: shard::classic_len(bounds.len()),
         }))
+    }
+
+    /// Like [`Buckets::new`], and every series also keeps native buckets of the same
+    /// observations (exposed in the protobuf format, for Prometheus' native
+    /// histograms).
+    ///
+    /// ```
+    /// use tinyprom::metrics::{Buckets, NativeOptions};
+    /// let b = Buckets::with_native(&[0.1, 1.0], NativeOptions::new()).unwrap();
+    /// assert_eq!(b.native_options(), Some(&NativeOptions::new()));
+    /// assert!(Buckets::with_native(&[1.0], NativeOptions::new().max_buckets(1)).is_err());
+    /// ```
+    pub fn with_native(bounds: &[f64], native: NativeOptions) -> Result<Arc<Buckets>, MetricError> {
+        let classic = Buckets::new(bounds)?;
+        let classic = Arc::try_unwrap(classic).expect("just created, not shared");
+        let native = Native::new(native)?;
+        Ok(Arc::new(Buckets {
+            shard_len: classic.shard_len + native.cells(),
+            native: Some(native),
+            ..classic
+        }))
+    }
+
+    /// How native buckets are kept, if they are.
+    pub fn native_options(&self) -> Option<&NativeOptions> {
+        self.native.as_ref().map(Native::options)
+    }
+
+    #[inline]
+    fn native(&self) -> Option<&Native> {
+        self.native.as_ref()
     }
 
     /// The finite upper bounds, in increasing order (`+Inf` is implied).
@@ -154,13 +190,6 @@ impl Buckets {
             self.bounds.len()
         } else {
             self.bounds.partition_point(|&b| b < v)
-        }
-    }
-
-    fn le(&self, format: Format, i: usize) -> &str {
-        match format {
-            Format::Text => &self.le_text[i],
-            Format::OpenMetrics => &self.le_openmetrics[i],
         }
     }
 }
@@ -197,12 +226,50 @@ pub struct HistogramSnapshot {
     pub sum: f64,
     /// Number of observations.
     pub count: u64,
+    /// The native buckets of the same observations, if kept.
+    pub native: Option<NativeSnapshot>,
+}
+
+/// A copy of a series' native buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeSnapshot {
+    /// The resolution (lower than configured once the bucket limit was hit).
+    pub schema: i32,
+    /// The zero bucket's threshold.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// `(index, count)` of the non-empty buckets of positive values, by index.
+    pub positive: Vec<(i32, u64)>,
+    /// The same for negative values.
+    pub negative: Vec<(i32, u64)>,
+}
+
+impl NativeSnapshot {
+    /// Observations in native buckets, the zero bucket included: `_count` less NaN
+    /// observations.
+    pub fn total(&self) -> u64 {
+        self.zero_count
+            + self
+                .positive
+                .iter()
+                .chain(&self.negative)
+                .map(|(_, n)| n)
+                .sum::<u64>()
+    }
 }
 
 impl Histogram {
     /// A histogram with the given upper bounds (see [`Buckets::new`]).
     pub fn new(bounds: &[f64]) -> Result<Histogram, MetricError> {
         Ok(Histogram::with_buckets(Buckets::new(bounds)?))
+    }
+
+    /// A histogram with classic and native buckets (see [`Buckets::with_native`]).
+    pub fn with_native(bounds: &[f64], native: NativeOptions) -> Result<Histogram, MetricError> {
+        Ok(Histogram::with_buckets(Buckets::with_native(
+            bounds, native,
+        )?))
     }
 
     /// A histogram sharing already validated bounds (what families use).
@@ -228,18 +295,19 @@ impl Histogram {
         let storage = &self.storage;
         let bucket = storage.buckets().index(v);
         match storage.stripes() {
-            None => match shard::try_lock(storage.cells()) {
+            None => match shard::try_lock(storage.cells(), storage.buckets()) {
                 Some(guard) => guard.record(bucket, v),
                 None => self.observe_contended(bucket, v),
             },
-            Some(stripes) => observe_striped(stripes, bucket, v),
+            Some(stripes) => observe_striped(stripes, storage.buckets(), bucket, v),
         }
     }
 
     /// The base was taken: give the series its stripes and use one.
     #[cold]
     fn observe_contended(&self, bucket: usize, v: f64) {
-        observe_striped(self.storage.install_stripes(), bucket, v);
+        let stripes = self.storage.install_stripes(v);
+        observe_striped(stripes, self.storage.buckets(), bucket, v);
     }
 
     /// Records a duration in seconds.
@@ -277,10 +345,21 @@ impl Histogram {
                     acc
                 })
                 .collect();
+            let native = base.native().map(|cells| {
+                let view = cells.view();
+                NativeSnapshot {
+                    schema: view.schema,
+                    zero_threshold: view.zero_threshold,
+                    zero_count: view.zero_count,
+                    positive: view.positive.occupied().collect(),
+                    negative: view.negative.occupied().collect(),
+                }
+            });
             HistogramSnapshot {
                 cumulative,
                 sum: base.sum(),
                 count: acc,
+                native,
             }
         })
     }
@@ -288,10 +367,11 @@ impl Histogram {
     /// Locks the base, moves every stripe into it, and hands it to `read` while still
     /// holding it. See the module documentation.
     fn collect<R>(&self, read: impl FnOnce(&Guard<'_>) -> R) -> R {
-        let base = shard::lock(self.storage.cells());
+        let buckets = self.storage.buckets();
+        let base = shard::lock(self.storage.cells(), buckets);
         if let Some(stripes) = self.storage.stripes() {
             for stripe in stripes.iter() {
-                shard::lock(stripe).drain_into(&base);
+                shard::lock(stripe, buckets).drain_into(&base);
             }
             stripes.overflow().drain_into(&base);
         }
@@ -302,15 +382,34 @@ impl Histogram {
 /// Records into the calling thread's stripe, moving to the next one while they are
 /// taken, and into the overflow shard if every one is: it never waits.
 #[inline]
-fn observe_striped(stripes: &Stripes, bucket: usize, v: f64) {
+fn observe_striped(stripes: &Stripes, buckets: &Buckets, bucket: usize, v: f64) {
     for _ in 0..stripes.len() {
-        if let Some(guard) = shard::try_lock(stripes.for_this_thread()) {
+        if let Some(guard) = shard::try_lock(stripes.for_this_thread(), buckets) {
             guard.record(bucket, v);
             return;
         }
         stripes::move_probe();
     }
-    stripes.overflow().record(bucket, v);
+    stripes.overflow().record(buckets, bucket, v);
+}
+
+/// A locked base shard, as the encoder reads it.
+impl HistogramView for Guard<'_> {
+    fn bounds(&self) -> &BoundLabels {
+        &self.bucket_config().labels
+    }
+
+    fn counts(&self) -> impl Iterator<Item = u64> {
+        self.buckets()
+    }
+
+    fn sum(&self) -> f64 {
+        Guard::sum(self)
+    }
+
+    fn native(&self) -> Option<NativeBuckets<'_>> {
+        Guard::native(self).map(|cells| cells.view())
+    }
 }
 
 impl Metric for Histogram {
@@ -319,26 +418,7 @@ impl Metric for Histogram {
     }
 
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>) {
-        let buckets = self.storage.buckets();
-        self.collect(|base| {
-            let format = enc.format();
-            let mut acc = 0u64;
-            for (i, n) in base.buckets().enumerate() {
-                acc = acc.wrapping_add(n);
-                let le = buckets.le(format, i);
-                enc.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(acc));
-            }
-            let sum = base.sum();
-            // OpenMetrics treats `_sum` as counter-like: it must not be NaN or negative
-            // (strict parsers reject the whole scrape), which a NaN or negative
-            // observation makes it, and `_count` may only appear with it. Such a series
-            // is exposed by its buckets alone (`+Inf` still carries the count). Text
-            // 0.0.4 has no such rule.
-            if format == Format::Text || sum >= 0.0 {
-                enc.sample_f64(name, "_sum", labels, sum);
-                enc.sample_u64(name, "_count", labels, acc);
-            }
-        });
+        self.collect(|base| enc.histogram(name, labels, base));
     }
 }
 
@@ -358,6 +438,7 @@ impl super::timer::Observe for Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::Format;
     use std::time::Instant;
 
     fn http_buckets() -> Histogram {
@@ -370,9 +451,10 @@ mod tests {
     #[test]
     fn observers_never_wait_even_when_every_shard_is_taken() {
         let h = Histogram::new(&[1.0]).unwrap();
-        let stripes = h.storage.install_stripes();
-        let held: Vec<_> = stripes.iter().map(shard::lock).collect();
-        let base = shard::lock(h.storage.cells());
+        let stripes = h.storage.install_stripes(1.0);
+        let buckets = h.storage.buckets();
+        let held: Vec<_> = stripes.iter().map(|s| shard::lock(s, buckets)).collect();
+        let base = shard::lock(h.storage.cells(), buckets);
         let (tx, rx) = std::sync::mpsc::channel();
         let observer = h.clone();
         std::thread::spawn(move || {
@@ -485,18 +567,64 @@ mod tests {
     #[test]
     fn concurrent_snapshots_of_a_striped_series_are_never_torn() {
         let striped = http_buckets();
-        striped.storage.install_stripes();
+        striped.storage.install_stripes(1.0);
         assert!(striped.storage.stripes().is_some());
         assert_never_torn(striped);
         // A series striped mid-way keeps what it held before the stripes.
         let h = http_buckets();
         h.observe(0.05);
         assert_eq!(h.snapshot().count, 1);
-        h.storage.install_stripes();
+        h.storage.install_stripes(1.0);
         h.observe(0.3);
         let after = h.snapshot();
         assert_eq!(after.cumulative, vec![0, 1, 2, 2, 2]);
         assert!((after.sum - 0.35).abs() < 1e-12);
+    }
+
+    fn native_http_buckets() -> Histogram {
+        Histogram::with_native(&[0.01, 0.1, 0.5, 2.0], NativeOptions::new()).unwrap()
+    }
+
+    /// Native buckets live in the same shards: every snapshot's native total equals its
+    /// count, with the base alone and with stripes.
+    #[test]
+    fn concurrent_snapshots_of_native_series_are_never_torn() {
+        assert_never_torn(native_http_buckets());
+        let striped = native_http_buckets();
+        striped.storage.install_stripes(0.05);
+        assert_never_torn(striped);
+    }
+
+    /// The overflow shard's native buckets reach the base too.
+    #[test]
+    fn native_observations_through_the_overflow_shard_are_counted() {
+        let h = native_http_buckets();
+        let stripes = h.storage.install_stripes(0.05);
+        let buckets = h.storage.buckets();
+        let held: Vec<_> = stripes.iter().map(|s| shard::lock(s, buckets)).collect();
+        let base = shard::lock(h.storage.cells(), buckets);
+        let observer = h.clone();
+        std::thread::spawn(move || {
+            for v in [0.04, 0.05, 0.06, 0.0, -1.0, 1e9] {
+                observer.observe(v);
+            }
+        })
+        .join()
+        .unwrap();
+        drop(base);
+        drop(held);
+        let s = h.snapshot();
+        let native = s.native.unwrap();
+        assert_eq!((s.count, native.total()), (6, 6));
+        assert_eq!(native.zero_count, 1);
+        assert_eq!(native.negative.iter().map(|b| b.1).sum::<u64>(), 1);
+        let at = |v: f64| {
+            native
+                .positive
+                .iter()
+                .any(|&(i, _)| i == (8.0 * f64::log2(v)).ceil() as i32)
+        };
+        assert!(at(0.04) && at(0.05) && at(0.06), "{native:?}");
     }
 
     #[test]
@@ -543,6 +671,9 @@ mod tests {
             for _ in 0..5_000 {
                 let snap = h.snapshot();
                 assert_eq!(*snap.cumulative.last().unwrap(), snap.count);
+                if let Some(native) = &snap.native {
+                    assert_eq!(native.total(), snap.count, "{snap:?}");
+                }
                 assert!(snap.cumulative.windows(2).all(|w| w[0] <= w[1]), "{snap:?}");
                 assert!(snap.count >= previous);
                 previous = snap.count;

@@ -31,7 +31,9 @@ pub use counter::Counter;
 pub use error::MetricError;
 pub use family::{DEFAULT_MAX_SERIES, Family};
 pub use gauge::Gauge;
-pub use histogram::{Buckets, Histogram, HistogramSnapshot, HistogramTimer};
+pub use histogram::{
+    Buckets, Histogram, HistogramSnapshot, HistogramTimer, NativeOptions, NativeSnapshot,
+};
 pub use indexed::IndexedFamily;
 pub use info::Info;
 pub use name::{validate_label_name, validate_label_names, validate_metric_name};

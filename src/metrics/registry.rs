@@ -201,10 +201,32 @@ impl Registry {
     ///     "# TYPE jobs counter\n# HELP jobs Jobs run.\njobs_total 0\n# EOF\n",
     /// );
     /// ```
+    ///
+    /// Protobuf is binary: use [`Registry::render_bytes`] for it (here its non-UTF-8
+    /// bytes would be replaced).
     pub fn render(&self, format: Format) -> String {
+        String::from_utf8(self.render_bytes(format))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Renders a scrape in `format` into a new byte vector (any format, protobuf
+    /// included).
+    ///
+    /// ```
+    /// use tinyprom::exposition::Format;
+    /// use tinyprom::metrics::{Counter, Registry};
+    /// let registry = Registry::new();
+    /// registry.register("jobs_total", "Jobs run.", Counter::new()).unwrap();
+    /// let body = registry.render_bytes(Format::Protobuf);
+    /// // One MetricFamily: its length, then the name (field 1, 10 bytes), help, type...
+    /// assert_eq!(usize::from(body[0]), body.len() - 1);
+    /// assert_eq!(&body[1..3], [0x0a, 10]);
+    /// assert_eq!(&body[3..13], b"jobs_total");
+    /// ```
+    pub fn render_bytes(&self, format: Format) -> Vec<u8> {
         let mut buf = Vec::new();
         self.encode(&mut buf, format);
-        String::from_utf8(buf).expect("the encoder writes UTF-8")
+        buf
     }
 
     /// Renders a scrape in text format 0.0.4: `render(Format::Text)`.

@@ -76,8 +76,7 @@ use std::time::{Duration, Instant};
 
 use super::gauge::add_f64;
 use super::{Metric, MetricError, TypedMetric};
-use crate::exposition::values::{le_openmetrics, le_text};
-use crate::exposition::{Encoder, Format, MetricKind, Value};
+use crate::exposition::{BoundLabels, Encoder, MetricKind};
 
 /// Mantissa bits that pick the bin within a power of two.
 const SUB_BITS: u32 = 6;
@@ -117,9 +116,8 @@ const HOT_BIT: u64 = 1 << 63;
 /// ```
 #[derive(Debug)]
 pub struct Quantiles {
-    quantiles: Box<[f64]>,
-    label_text: Box<[Box<str>]>,
-    label_openmetrics: Box<[Box<str>]>,
+    /// The quantiles, with their label values as the exposition formats spell them.
+    quantiles: BoundLabels,
     max_age: Duration,
     age_buckets: usize,
     bucket_nanos: u64,
@@ -182,12 +180,7 @@ impl Quantiles {
             ));
         }
         Ok(Arc::new(Quantiles {
-            quantiles: quantiles.into(),
-            label_text: quantiles.iter().map(|&q| le_text(q).into()).collect(),
-            label_openmetrics: quantiles
-                .iter()
-                .map(|&q| le_openmetrics(q).into())
-                .collect(),
+            quantiles: BoundLabels::new(quantiles),
             max_age,
             age_buckets,
             bucket_nanos: u64::try_from(bucket.as_nanos()).unwrap_or(u64::MAX),
@@ -196,7 +189,7 @@ impl Quantiles {
 
     /// The quantiles, in increasing order.
     pub fn quantiles(&self) -> &[f64] {
-        &self.quantiles
+        self.quantiles.values()
     }
 
     /// The length of the sliding window.
@@ -207,13 +200,6 @@ impl Quantiles {
     /// The number of periods the window is cut into.
     pub fn age_buckets(&self) -> usize {
         self.age_buckets
-    }
-
-    fn label(&self, format: Format, i: usize) -> &str {
-        match format {
-            Format::Text => &self.label_text[i],
-            Format::OpenMetrics => &self.label_openmetrics[i],
-        }
     }
 }
 
@@ -430,7 +416,9 @@ impl Summary {
     fn snapshot_at(&self, now: u64) -> SummarySnapshot {
         let mut quantiles = Vec::new();
         if let Some(window) = &self.core.window {
-            window.estimate(now, |i, v| quantiles.push((window.config.quantiles[i], v)));
+            window.estimate(now, |i, v| {
+                quantiles.push((window.config.quantiles()[i], v))
+            });
         }
         let (count, sum) = self.collect();
         SummarySnapshot {
@@ -594,7 +582,7 @@ impl Window {
         let live = self.live_slots(now);
         let mut total = 0u64;
         self.for_each_bin(live, |n, _| total += n);
-        let quantiles = &self.config.quantiles;
+        let quantiles = self.config.quantiles();
         if total == 0 {
             (0..quantiles.len()).for_each(|i| emit(i, f64::NAN));
             return;
@@ -673,16 +661,14 @@ impl Metric for Summary {
     }
 
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>) {
+        let mut series = enc.summary(name, labels);
         if let Some(window) = &self.core.window {
-            let format = enc.format();
             window.estimate(now_nanos(), |i, v| {
-                let q = window.config.label(format, i);
-                enc.sample_with_extra_label(name, "", labels, "quantile", q, Value::Float(v));
+                series.quantile(&window.config.quantiles, i, v);
             });
         }
         let (count, sum) = self.collect();
-        enc.sample_f64(name, "_sum", labels, sum);
-        enc.sample_u64(name, "_count", labels, count);
+        series.finish(sum, count);
     }
 }
 
@@ -702,6 +688,7 @@ impl super::timer::Observe for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::Format;
 
     const SECOND: u64 = 1_000_000_000;
 
@@ -851,8 +838,8 @@ mod tests {
         let q = Quantiles::with_window(&[0.0, 0.5, 1.0], Duration::from_secs(60), 6).unwrap();
         assert_eq!(q.quantiles(), &[0.0, 0.5, 1.0]);
         assert_eq!((q.max_age(), q.age_buckets()), (Duration::from_secs(60), 6));
-        assert_eq!(q.label(Format::OpenMetrics, 2), "1.0");
-        assert_eq!(q.label(Format::Text, 2), "1");
+        assert_eq!(q.quantiles.openmetrics(2), "1.0");
+        assert_eq!(q.quantiles.text(2), "1");
     }
 
     #[test]

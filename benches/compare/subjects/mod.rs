@@ -96,6 +96,12 @@ pub fn traffic() -> [Call; 8] {
 /// as short decimals so every library formats real floats.
 pub const VALUES: [f64; 8] = [0.0042, 0.051, 0.33, 1.7, 3.1, 0.0087, 0.093, 0.47];
 
+/// A library that also renders the Prometheus protobuf format.
+pub trait ProtobufSubject: Subject {
+    /// Renders one scrape in delimited protobuf; returns its length in bytes.
+    fn render_protobuf(&mut self) -> usize;
+}
+
 /// A library under test, set up with the workload's histogram family.
 pub trait Subject {
     /// The name printed in tables.

@@ -1,23 +1,49 @@
 //! tinyprom through [`IndexedFamily`], the path its HTTP server takes: method, route
-//! and status code are positions, so the series is found by arithmetic.
+//! and status code are positions, so the series is found by arithmetic. `NATIVE`
+//! adds native buckets (schema 3) beside the classic ones, as the server's own
+//! histogram has them.
 
 use tinyprom::exposition::Format;
-use tinyprom::metrics::{Buckets, Histogram, IndexedFamily, Registry};
+use tinyprom::metrics::{Buckets, Histogram, IndexedFamily, NativeOptions, Registry};
 
-use super::{BOUNDS, Call, FIRST_CODE, HELP, METHODS, NAME, Subject, codes, routes};
+use super::{
+    BOUNDS, Call, FIRST_CODE, HELP, METHODS, NAME, ProtobufSubject, Subject, codes, routes,
+};
 
-pub struct Tinyprom {
+pub struct TinypromWith<const NATIVE: bool> {
     registry: Registry,
     family: IndexedFamily<Histogram>,
     buf: Vec<u8>,
 }
 
-impl Subject for Tinyprom {
-    const NAME: &'static str = "tinyprom";
+/// Classic buckets only.
+pub type Tinyprom = TinypromWith<false>;
+/// Classic and native buckets.
+pub type TinypromNative = TinypromWith<true>;
+
+impl<const NATIVE: bool> ProtobufSubject for TinypromWith<NATIVE> {
+    fn render_protobuf(&mut self) -> usize {
+        self.buf.clear();
+        self.registry.encode(&mut self.buf, Format::Protobuf);
+        self.buf.len()
+    }
+}
+
+impl<const NATIVE: bool> Subject for TinypromWith<NATIVE> {
+    const NAME: &'static str = if NATIVE {
+        "tinyprom (native)"
+    } else {
+        "tinyprom"
+    };
     type Series = Histogram;
 
     fn new() -> Self {
-        let buckets = Buckets::new(&BOUNDS).expect("valid bounds");
+        let buckets = if NATIVE {
+            Buckets::with_native(&BOUNDS, NativeOptions::new())
+        } else {
+            Buckets::new(&BOUNDS)
+        }
+        .expect("valid bounds");
         let values = vec![
             METHODS.iter().map(|m| m.to_string()).collect(),
             routes().iter().map(|r| r.to_string()).collect(),
@@ -31,7 +57,7 @@ impl Subject for Tinyprom {
         registry
             .register(NAME, HELP, family.clone())
             .expect("registers");
-        Tinyprom {
+        TinypromWith {
             registry,
             family,
             buf: Vec::new(),

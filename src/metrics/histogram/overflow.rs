@@ -26,9 +26,16 @@
 //!   synchronises with every completion in that atomic's release sequence.
 //! * the zeroing and `drained` are `Relaxed`: ordered by the base lock for the next
 //!   collector and by the flip for observers (first point).
+//!
+//! Native buckets: each half also holds a zero bucket and a fixed window per sign at
+//! the configured schema, centred when the stripes are created on the value being
+//! observed then. A value outside its window counts in the window's edge bucket: the
+//! one approximation of native buckets, on a path taken only when every stripe is held
+//! at the same instant (the halves cannot move a window without a lock).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::Buckets;
 use super::shard::Guard;
 use crate::metrics::gauge::add_f64;
 
@@ -37,7 +44,8 @@ const COMPLETED: usize = 0;
 const SUM: usize = 1;
 const FIRST_BUCKET: usize = 2;
 
-/// Two halves of `[completed, sum, bucket 0, ..., +Inf]` and the claim word.
+/// Two halves of `[completed, sum, bucket 0, ..., +Inf, native zero, positive window,
+/// negative window]` and the claim word.
 #[derive(Debug)]
 pub(super) struct Overflow {
     started_and_hot: AtomicU64,
@@ -45,30 +53,75 @@ pub(super) struct Overflow {
     drained: AtomicU64,
     halves: Box<[AtomicU64]>,
     stride: usize,
+    /// Index of the native zero bucket's cell in a half.
+    native_zero: usize,
+    /// Native windows: cells per sign and the bucket index of each window's first cell.
+    native_width: usize,
+    native_offsets: [i32; 2],
 }
 
 impl Overflow {
-    /// An empty overflow shard for `bounds` finite bucket bounds.
-    pub(super) fn new(bounds: usize) -> Overflow {
-        let stride = FIRST_BUCKET + bounds + 1;
+    /// An empty overflow shard for a histogram with `buckets`, its native windows
+    /// centred on `near`.
+    pub(super) fn new(buckets: &Buckets, near: f64) -> Overflow {
+        let native_zero = FIRST_BUCKET + buckets.bounds().len() + 1;
+        let (native_width, native_offsets) = match buckets.native() {
+            Some(native) => {
+                let width = native.width();
+                let a = near.abs();
+                let centre = if a > 0.0 && a.is_finite() {
+                    native.index(a)
+                } else {
+                    0
+                };
+                let offset = centre - width as i32 / 2;
+                (width, [offset, offset])
+            }
+            None => (0, [0, 0]),
+        };
+        let stride = native_zero + usize::from(buckets.native().is_some()) + 2 * native_width;
         Overflow {
             started_and_hot: AtomicU64::new(0),
             drained: AtomicU64::new(0),
             halves: (0..2 * stride).map(|_| AtomicU64::new(0)).collect(),
             stride,
+            native_zero,
+            native_width,
+            native_offsets,
         }
+    }
+
+    /// The cell of `v`'s native bucket in a half, if it goes in one.
+    fn native_cell(&self, buckets: &Buckets, v: f64) -> Option<usize> {
+        let native = buckets.native()?;
+        let a = v.abs();
+        if a <= native.zero_threshold() {
+            return Some(self.native_zero);
+        }
+        if a.is_nan() {
+            return None;
+        }
+        let sign = usize::from(v < 0.0);
+        let k = i64::from(native.index(a)) - i64::from(self.native_offsets[sign]);
+        let k = k.clamp(0, self.native_width as i64 - 1) as usize;
+        Some(self.native_zero + 1 + sign * self.native_width + k)
     }
 
     fn half(&self, index: u64) -> &[AtomicU64] {
         &self.halves[index as usize * self.stride..][..self.stride]
     }
 
-    /// Records `v` in `bucket` (`+Inf` last) without waiting for anyone.
-    pub(super) fn record(&self, bucket: usize, v: f64) {
+    /// Records `v` in classic `bucket` (`+Inf` last) and its native bucket without
+    /// waiting for anyone.
+    pub(super) fn record(&self, buckets: &Buckets, bucket: usize, v: f64) {
+        let native = self.native_cell(buckets, v);
         // Acquire: see the module docs (first ordering point).
         let started = self.started_and_hot.fetch_add(1, Ordering::Acquire);
         let half = self.half(started >> 63);
         half[FIRST_BUCKET + bucket].fetch_add(1, Ordering::Relaxed);
+        if let Some(cell) = native {
+            half[cell].fetch_add(1, Ordering::Relaxed);
+        }
         add_f64(&half[SUM], v);
         // Release: publishes the two updates above to the collector.
         half[COMPLETED].fetch_add(1, Ordering::Release);
@@ -97,13 +150,26 @@ impl Overflow {
             }
         }
         if expected != 0 {
-            let buckets: Vec<u64> = cold[FIRST_BUCKET..]
-                .iter()
-                .map(|c| c.swap(0, Ordering::Relaxed))
-                .collect();
-            let sum = f64::from_bits(cold[SUM].swap(0f64.to_bits(), Ordering::Relaxed));
+            for (bucket, cell) in cold[FIRST_BUCKET..self.native_zero].iter().enumerate() {
+                base.absorb(bucket, cell.swap(0, Ordering::Relaxed));
+            }
+            base.absorb_sum(f64::from_bits(
+                cold[SUM].swap(0f64.to_bits(), Ordering::Relaxed),
+            ));
+            if let Some(native) = base.native() {
+                let zero = cold[self.native_zero].swap(0, Ordering::Relaxed);
+                native.absorb(None, 0, zero);
+                let windows = &cold[self.native_zero + 1..];
+                for (i, cell) in windows.iter().enumerate() {
+                    let n = cell.swap(0, Ordering::Relaxed);
+                    if n != 0 {
+                        let sign = i / self.native_width;
+                        let index = self.native_offsets[sign] + (i % self.native_width) as i32;
+                        native.absorb(Some(sign), index, n);
+                    }
+                }
+            }
             cold[COMPLETED].store(0, Ordering::Relaxed);
-            base.absorb(&buckets, sum);
         }
         self.drained.store(started, Ordering::Relaxed);
     }
@@ -116,18 +182,19 @@ mod tests {
 
     #[test]
     fn drains_exactly_what_was_recorded_across_flips() {
-        let o = Overflow::new(2);
-        let base: Vec<AtomicU64> = (0..shard_len(2)).map(|_| AtomicU64::new(0)).collect();
+        let b = Buckets::new(&[1.0, 2.0]).unwrap();
+        let o = Overflow::new(&b, 1.0);
+        let base: Vec<AtomicU64> = (0..shard_len(&b)).map(|_| AtomicU64::new(0)).collect();
         for round in 1..=3u64 {
-            o.record(0, 0.5);
-            o.record(2, 4.0);
-            let g = lock(&base);
+            o.record(&b, 0, 0.5);
+            o.record(&b, 2, 4.0);
+            let g = lock(&base, &b);
             o.drain_into(&g);
             assert_eq!(g.buckets().collect::<Vec<_>>(), [round, 0, round]);
             assert_eq!(g.sum(), 4.5 * round as f64);
         }
         // Nothing new: draining again changes nothing.
-        let g = lock(&base);
+        let g = lock(&base, &b);
         o.drain_into(&g);
         assert_eq!(g.buckets().collect::<Vec<_>>(), [3, 0, 3]);
     }

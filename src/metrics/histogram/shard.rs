@@ -3,28 +3,45 @@
 //! on its stripes. The parent module's documentation explains why a lock word and
 //! every memory ordering.
 //!
-//! Layout, `bounds + 3` cells: `[lock, sum (f64 bits), bucket 0, ..., +Inf]`, buckets
-//! not cumulative (`_count` is their total).
+//! Layout, `bounds + 3` cells, then the native cells if the histogram keeps native
+//! buckets (`native.rs`): `[lock, sum (f64 bits), bucket 0, ..., +Inf, native...]`,
+//! buckets not cumulative (`_count` is their total).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Buckets;
+use super::native::NativeCells;
 
 const LOCK: usize = 0;
 const SUM: usize = 1;
 const FIRST_BUCKET: usize = 2;
 
-/// Cells of a shard for `bounds` finite bucket bounds.
-pub(super) const fn shard_len(bounds: usize) -> usize {
-    bounds + 3
+/// Cells of a shard for `buckets`.
+#[inline]
+pub(super) fn shard_len(buckets: &Buckets) -> usize {
+    buckets.shard_len
+}
+
+/// Cells of a shard without native buckets, for `bounds` finite bounds.
+pub(super) const fn classic_len(bounds: usize) -> usize {
+    FIRST_BUCKET + bounds + 1
+}
+
+/// Index of the first cell after the classic buckets.
+#[inline]
+fn classic_end(buckets: &Buckets) -> usize {
+    classic_len(buckets.bounds().len())
 }
 
 /// Exclusive access to a shard; unlocks when dropped.
 pub(super) struct Guard<'a> {
     shard: &'a [AtomicU64],
+    buckets: &'a Buckets,
 }
 
-/// Locks `shard` if nobody holds it.
+/// Locks `shard` (of a histogram with `buckets`) if nobody holds it.
 #[inline]
-pub(super) fn try_lock(shard: &[AtomicU64]) -> Option<Guard<'_>> {
+pub(super) fn try_lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Option<Guard<'a>> {
     let lock = &shard[LOCK];
     // Relaxed: only a hint that saves taking the line exclusively when it is busy; the
     // compare-exchange below decides.
@@ -35,15 +52,15 @@ pub(super) fn try_lock(shard: &[AtomicU64]) -> Option<Guard<'_>> {
     // by its Release unlock.
     lock.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
         .ok()
-        .map(|_| Guard { shard })
+        .map(|_| Guard { shard, buckets })
 }
 
 /// Locks `shard`, waiting for its holder. Holders keep it for a few instructions, or
 /// for one series' rendering; a holder that was preempted gets the CPU back.
-pub(super) fn lock(shard: &[AtomicU64]) -> Guard<'_> {
+pub(super) fn lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Guard<'a> {
     let mut spins = 0u32;
     loop {
-        if let Some(guard) = try_lock(shard) {
+        if let Some(guard) = try_lock(shard, buckets) {
             return guard;
         }
         spins = spins.saturating_add(1);
@@ -58,10 +75,14 @@ pub(super) fn lock(shard: &[AtomicU64]) -> Guard<'_> {
 // Relaxed for every cell access through a guard: the lock's Acquire and Release order
 // them, and no one touches a shard's cells without holding its lock.
 impl Guard<'_> {
-    /// Records `v` in bucket `bucket` (`+Inf` last). Plain loads and stores: the lock
-    /// makes read-modify-write instructions unnecessary.
-    #[inline]
+    /// Records `v` in classic bucket `bucket` (`+Inf` last) and in the native buckets,
+    /// if kept. Plain loads and stores: the lock makes read-modify-write instructions
+    /// unnecessary.
+    #[inline(always)]
     pub(super) fn record(&self, bucket: usize, v: f64) {
+        if self.buckets.native().is_some() {
+            self.record_native(v);
+        }
         let sum = &self.shard[SUM];
         sum.store(
             (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
@@ -74,38 +95,65 @@ impl Guard<'_> {
         );
     }
 
+    /// Records `v` in the native buckets (inlined: measured fewer instructions on both
+    /// the classic and the native path than a call).
+    #[inline(always)]
+    fn record_native(&self, v: f64) {
+        if let Some(native) = self.native() {
+            native.record(v);
+        }
+    }
+
     /// The `_sum`.
     pub(super) fn sum(&self) -> f64 {
         f64::from_bits(self.shard[SUM].load(Ordering::Relaxed))
     }
 
-    /// The non-cumulative bucket counts, `+Inf` last.
-    pub(super) fn buckets(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
-        self.shard[FIRST_BUCKET..]
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
+    /// The histogram's bucket bounds.
+    pub(super) fn bucket_config(&self) -> &Buckets {
+        self.buckets
     }
 
-    /// Adds non-cumulative bucket counts (`+Inf` last) and a sum taken from elsewhere
+    fn classic(&self) -> &[AtomicU64] {
+        &self.shard[FIRST_BUCKET..classic_end(self.buckets)]
+    }
+
+    /// The native cells, if the histogram keeps native buckets.
+    #[inline]
+    pub(super) fn native(&self) -> Option<NativeCells<'_>> {
+        let native = self.buckets.native()?;
+        Some(NativeCells::new(
+            &self.shard[classic_end(self.buckets)..],
+            native,
+        ))
+    }
+
+    /// The non-cumulative bucket counts, `+Inf` last.
+    pub(super) fn buckets(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.classic().iter().map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Adds `n` to classic bucket `bucket` and `sum` to the sum, counted elsewhere
     /// (the overflow shard).
-    pub(super) fn absorb(&self, buckets: &[u64], sum: f64) {
-        for (cell, n) in self.shard[FIRST_BUCKET..].iter().zip(buckets) {
-            if *n != 0 {
-                cell.store(
-                    cell.load(Ordering::Relaxed).wrapping_add(*n),
-                    Ordering::Relaxed,
-                );
-            }
-        }
+    pub(super) fn absorb(&self, bucket: usize, n: u64) {
+        let cell = &self.classic()[bucket];
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds `sum` to the sum, counted elsewhere (the overflow shard).
+    pub(super) fn absorb_sum(&self, sum: f64) {
         self.shard[SUM].store((self.sum() + sum).to_bits(), Ordering::Relaxed);
     }
 
     /// Moves everything this shard holds into `into` and zeroes this shard.
     pub(super) fn drain_into(&self, into: &Guard<'_>) {
-        for (from, to) in self.shard[FIRST_BUCKET..]
-            .iter()
-            .zip(&into.shard[FIRST_BUCKET..])
-        {
+        if let (Some(from), Some(to)) = (self.native(), into.native()) {
+            from.drain_into(&to);
+        }
+        for (from, to) in self.classic().iter().zip(into.classic()) {
             let n = from.load(Ordering::Relaxed);
             if n != 0 {
                 to.store(
@@ -138,26 +186,28 @@ impl Drop for Guard<'_> {
 mod tests {
     use super::*;
 
-    fn shard(bounds: usize) -> Vec<AtomicU64> {
-        (0..shard_len(bounds)).map(|_| AtomicU64::new(0)).collect()
+    fn shard(buckets: &Buckets) -> Vec<AtomicU64> {
+        (0..shard_len(buckets)).map(|_| AtomicU64::new(0)).collect()
     }
 
     #[test]
     fn lock_is_exclusive_until_dropped() {
-        let s = shard(1);
-        let guard = try_lock(&s).unwrap();
-        assert!(try_lock(&s).is_none());
+        let b = Buckets::new(&[1.0]).unwrap();
+        let s = shard(&b);
+        let guard = try_lock(&s, &b).unwrap();
+        assert!(try_lock(&s, &b).is_none());
         guard.record(0, 0.5);
         drop(guard);
-        let again = lock(&s);
+        let again = lock(&s, &b);
         assert_eq!(again.sum(), 0.5);
         assert_eq!(again.buckets().collect::<Vec<_>>(), [1, 0]);
     }
 
     #[test]
     fn drain_moves_everything_and_zeroes() {
-        let (a, b) = (shard(2), shard(2));
-        let (ga, gb) = (lock(&a), lock(&b));
+        let config = Buckets::new(&[1.0, 2.0]).unwrap();
+        let (a, b) = (shard(&config), shard(&config));
+        let (ga, gb) = (lock(&a, &config), lock(&b, &config));
         ga.record(0, 0.25);
         ga.record(2, f64::NAN);
         gb.record(1, 1.0);

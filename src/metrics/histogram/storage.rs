@@ -60,7 +60,7 @@ fn layout(cells: usize) -> Layout {
 impl Storage {
     /// A block with every cell zero.
     pub(super) fn new(buckets: Arc<Buckets>) -> Storage {
-        let layout = layout(shard_len(buckets.bounds().len()));
+        let layout = layout(shard_len(&buckets));
         // SAFETY: the layout is non-zero-sized (the header alone is 24 bytes).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
@@ -99,7 +99,7 @@ impl Storage {
     /// The base shard's cells.
     #[inline]
     pub(super) fn cells(&self) -> &[AtomicU64] {
-        let len = shard_len(self.buckets().bounds().len());
+        let len = shard_len(self.buckets());
         // SAFETY: `new` allocated exactly `len` cells at `CELLS_OFFSET` from the header
         // (checked by `layout`), all initialised (zeroed), and they live as long as
         // `self` borrows the block.
@@ -124,13 +124,14 @@ impl Storage {
         unsafe { p.as_ref() }
     }
 
-    /// Allocates the stripes unless another thread already did, and returns them.
+    /// Allocates the stripes unless another thread already did, and returns them;
+    /// `near` is a value being observed (the overflow's native buckets centre on it).
     #[cold]
-    pub(super) fn install_stripes(&self) -> &Stripes {
+    pub(super) fn install_stripes(&self, near: f64) -> &Stripes {
         if let Some(stripes) = self.stripes() {
             return stripes;
         }
-        let fresh = Box::into_raw(Box::new(Stripes::new(self.buckets().bounds().len())));
+        let fresh = Box::into_raw(Box::new(Stripes::new(self.buckets(), near)));
         // Release on success: publishes the initialised stripes to the Acquire loads
         // in `stripes`. Relaxed on failure, with an Acquire fence below before use.
         let won = self.header().stripes.compare_exchange(
@@ -159,7 +160,7 @@ impl Storage {
     #[cfg(test)]
     /// Heap bytes of this series: the block plus its stripes, if any.
     pub(super) fn heap_bytes(&self) -> usize {
-        layout(shard_len(self.buckets().bounds().len())).size()
+        layout(shard_len(self.buckets())).size()
             + self
                 .stripes()
                 .map_or(0, |s| std::mem::size_of::<Stripes>() + s.heap_bytes())
@@ -189,7 +190,7 @@ impl Drop for Storage {
         // Acquire: pairs with the Release decrements of all other handles, so their
         // uses happen before the free below.
         std::sync::atomic::fence(Ordering::Acquire);
-        let layout = layout(shard_len(self.buckets().bounds().len()));
+        let layout = layout(shard_len(self.buckets()));
         // SAFETY: we held the last reference, so nothing else can reach the block. The
         // stripes pointer, when non-null, came from `Box::into_raw` and is owned by the
         // block; the header is dropped once, then the memory is freed with the layout
@@ -234,8 +235,8 @@ mod tests {
         let b = a.clone();
         a.cells()[1].store(7, Ordering::Relaxed);
         assert_eq!(b.cells()[1].load(Ordering::Relaxed), 7);
-        b.install_stripes();
-        b.install_stripes();
+        b.install_stripes(1.0);
+        b.install_stripes(1.0);
         assert!(a.stripes().is_some());
         assert!(a.heap_bytes() > 80);
         assert_eq!(Arc::strong_count(&buckets), 2);

@@ -12,6 +12,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use super::Buckets;
 use super::overflow::Overflow;
 use super::shard::shard_len;
 
@@ -37,9 +38,10 @@ pub(super) struct Stripes {
 }
 
 impl Stripes {
-    /// Zeroed stripes for a series with `bounds` finite bucket bounds.
-    pub(super) fn new(bounds: usize) -> Stripes {
-        let len = shard_len(bounds);
+    /// Zeroed stripes for a series with `buckets`; `near` centres the overflow shard's
+    /// native buckets.
+    pub(super) fn new(buckets: &Buckets, near: f64) -> Stripes {
+        let len = shard_len(buckets);
         let pitch = len.div_ceil(CELLS_PER_BLOCK) * CELLS_PER_BLOCK;
         let count = stripe_count();
         let cells: Box<[AtomicU64]> = (0..count * pitch + CELLS_PER_BLOCK)
@@ -53,7 +55,7 @@ impl Stripes {
             pitch,
             len,
             mask: count - 1,
-            overflow: Overflow::new(bounds),
+            overflow: Overflow::new(buckets, near),
         }
     }
 
@@ -145,13 +147,14 @@ mod tests {
 
     #[test]
     fn stripes_are_aligned_and_disjoint() {
-        let s = Stripes::new(4);
+        let buckets = Buckets::new(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        let s = Stripes::new(&buckets, 1.0);
         let mut ranges: Vec<(usize, usize)> = s
             .iter()
             .map(|stripe| {
                 let start = stripe.as_ptr() as usize;
                 assert_eq!(start % 128, 0, "stripe not on a 128-byte boundary");
-                assert_eq!(stripe.len(), shard_len(4));
+                assert_eq!(stripe.len(), shard_len(&buckets));
                 (start, start + std::mem::size_of_val(stripe))
             })
             .collect();

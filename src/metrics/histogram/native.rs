@@ -1,0 +1,660 @@
+//! Native (sparse, exponential) buckets: their configuration, the bucket of a value,
+//! and the cells a shard keeps them in.
+//!
+//! Bucket `i` of schema `s` counts values in `(γ^(i-1), γ^i]` with `γ = 2^(2^-s)`
+//! (negative values the same by absolute value, in their own buckets); values with
+//! `|v| <= zero_threshold` count in the zero bucket, NaN in `_count` and `_sum` only.
+//!
+//! # The bucket of a value, from its bits
+//!
+//! `v = m · 2^e` with `m` in `[1, 2)`, read straight from the float's exponent and
+//! mantissa bits (subnormals normalised first). For schema `s > 0` the index is
+//! `e · 2^s + k`, where `k` counts the boundaries `2^(j/2^s)`, `j < 2^s`, that lie below
+//! `m`: a binary search over `2^s` mantissa bit patterns (three comparisons for the
+//! default schema 3), no logarithm. For `s <= 0`, schema 0's index `e + (m > 1)` is
+//! divided by `2^-s`, rounding up. Lowering the schema by `d` maps index `i` to
+//! `⌈i / 2^d⌉`, so a shard stores indices at the configured schema less its own
+//! *reduction*. ±Inf count in the bucket of ±`f64::MAX`.
+//!
+//! # Memory: a fixed window per sign
+//!
+//! Every shard holds, after its classic buckets, a small header and two windows of
+//! `max_buckets` counters (positive and negative values), each covering the
+//! consecutive indices from the window's offset. Observing a value inside the window
+//! is an index computation and a plain increment under the shard lock, like a classic
+//! bucket; nothing is ever allocated for native buckets (they are part of the shard's
+//! one allocation). A value outside the window is the slow path, still under the same
+//! lock and without allocation:
+//!
+//! 1. an empty window moves to the value, and a window whose occupied buckets and the
+//!    new one fit moves (its counts shift) so that they do;
+//! 2. otherwise the span of buckets exceeds `max_buckets`, the limit client_golang calls
+//!    `NativeHistogramMaxBucketNumber`. Its strategy is to reset the histogram (after
+//!    `NativeHistogramMinResetDuration`), else widen the zero bucket up to
+//!    `NativeHistogramMaxZeroThreshold`, else halve the resolution. A reset would make
+//!    `_count` and every classic bucket jump back to zero, and one shard cannot reset
+//!    the others, so this module never resets; it widens the zero bucket (the lowest
+//!    buckets move into it) if that stays within `max_zero_threshold`, else lowers the
+//!    schema by one, merging neighbouring buckets pairwise, and tries again.
+//!
+//! No step loses or duplicates an observation, so the native counts plus the zero
+//! count always equal the classic `+Inf` count (less NaN observations). A scrape
+//! merges every shard into the base with the same steps: the coarser schema and the
+//! wider zero bucket win.
+//!
+//! The window caps the distance between the lowest and highest bucket rather than the
+//! number of non-empty buckets; for one series' latencies those are nearly the same.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::exposition::{BucketRun, NativeBuckets};
+use crate::metrics::MetricError;
+
+/// Mantissa bits of an `f64`.
+const MANTISSA: u64 = (1 << 52) - 1;
+
+/// How a histogram keeps native buckets; pass it to
+/// [`Buckets::with_native`](super::Buckets::with_native) or
+/// [`Histogram::with_native`](super::Histogram::with_native).
+///
+/// ```
+/// use tinyprom::metrics::{Histogram, NativeOptions};
+/// let h = Histogram::with_native(&[0.1, 1.0], NativeOptions::new().schema(4).max_buckets(40)).unwrap();
+/// h.observe(0.25);
+/// assert_eq!(h.snapshot().count, 1);
+/// assert!(NativeOptions::new().schema(9).validate().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NativeOptions {
+    schema: i32,
+    zero_threshold: f64,
+    max_zero_threshold: f64,
+    max_buckets: usize,
+}
+
+impl Default for NativeOptions {
+    fn default() -> Self {
+        NativeOptions::new()
+    }
+}
+
+impl NativeOptions {
+    /// The defaults: schema 3 (growth factor 2^(1/8), buckets about 9% wide), zero
+    /// threshold 2^-128 (client_golang's default), no widening of the zero bucket, and
+    /// windows of 80 buckets per sign (a factor of 1024 between the lowest and highest
+    /// value at schema 3).
+    pub const fn new() -> NativeOptions {
+        NativeOptions {
+            schema: 3,
+            zero_threshold: 2.938_735_877_055_719e-39,
+            max_zero_threshold: 0.0,
+            max_buckets: 80,
+        }
+    }
+
+    /// The initial resolution, −4 to 8.
+    pub const fn schema(mut self, schema: i32) -> NativeOptions {
+        self.schema = schema;
+        self
+    }
+
+    /// Values with `|v|` at most this count in the zero bucket.
+    pub const fn zero_threshold(mut self, threshold: f64) -> NativeOptions {
+        self.zero_threshold = threshold;
+        self
+    }
+
+    /// How far the zero bucket may widen to keep within `max_buckets` before the
+    /// resolution is lowered; at or below `zero_threshold`: never.
+    pub const fn max_zero_threshold(mut self, threshold: f64) -> NativeOptions {
+        self.max_zero_threshold = threshold;
+        self
+    }
+
+    /// Buckets per sign between the lowest and the highest (4 to 4096); also the
+    /// number of counters each shard keeps per sign.
+    pub const fn max_buckets(mut self, buckets: usize) -> NativeOptions {
+        self.max_buckets = buckets;
+        self
+    }
+
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), MetricError> {
+        let bad = |why: String| Err(MetricError::InvalidBuckets(why));
+        if !(-4..=8).contains(&self.schema) {
+            return bad(format!("native schema {} is not in -4..=8", self.schema));
+        }
+        for t in [self.zero_threshold, self.max_zero_threshold] {
+            if !(t.is_finite() && t >= 0.0) {
+                return bad(format!("zero threshold {t} is not a finite value >= 0"));
+            }
+        }
+        if !(4..=4096).contains(&self.max_buckets) {
+            return bad(format!(
+                "native max_buckets {} is not in 4..=4096",
+                self.max_buckets
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A validated configuration with its boundary table.
+#[derive(Debug)]
+pub(super) struct Native {
+    options: NativeOptions,
+    /// Schema > 0: mantissa bits of `2^(j/2^schema)` for `j` in `0..2^schema`.
+    boundaries: Box<[u64]>,
+}
+
+impl Native {
+    pub(super) fn new(options: NativeOptions) -> Result<Native, MetricError> {
+        options.validate()?;
+        let boundaries = if options.schema > 0 {
+            let n = 1u32 << options.schema;
+            (0..n)
+                .map(|j| 2f64.powf(f64::from(j) / f64::from(n)).to_bits() & MANTISSA)
+                .collect()
+        } else {
+            Box::default()
+        };
+        Ok(Native {
+            options,
+            boundaries,
+        })
+    }
+
+    /// The options this was built from.
+    pub(super) fn options(&self) -> &NativeOptions {
+        &self.options
+    }
+
+    /// Counters per sign in a window.
+    pub(super) fn width(&self) -> usize {
+        self.options.max_buckets
+    }
+
+    /// The configured zero threshold.
+    pub(super) fn zero_threshold(&self) -> f64 {
+        self.options.zero_threshold
+    }
+
+    /// Cells a shard needs for native buckets.
+    pub(super) fn cells(&self) -> usize {
+        WINDOWS + 2 * self.options.max_buckets
+    }
+
+    /// The index at the configured schema of a value with `a = |v| > 0` (not NaN).
+    #[inline(always)]
+    pub(super) fn index(&self, a: f64) -> i32 {
+        let a = if a == f64::INFINITY { f64::MAX } else { a };
+        let bits = a.to_bits();
+        let (e, m) = match (bits >> 52) as i32 {
+            0 => {
+                // Subnormal: the highest set bit becomes the implicit one.
+                let mant = bits & MANTISSA;
+                let p = 63 - mant.leading_zeros() as i32;
+                (p - 1074, (mant << (52 - p)) & MANTISSA)
+            }
+            biased => (biased - 1023, bits & MANTISSA),
+        };
+        let schema = self.options.schema;
+        if schema > 0 {
+            // Binary search: three comparisons at the default schema (measured
+            // cheaper than counting all eight boundaries).
+            let k = self.boundaries.partition_point(|&b| b < m) as i32;
+            (e << schema) + k
+        } else {
+            reduce(e + i32::from(m != 0), (-schema) as u32)
+        }
+    }
+}
+
+/// Index `i` after lowering the schema by `d`: `⌈i / 2^d⌉`.
+#[inline(always)]
+pub(super) fn reduce(i: i32, d: u32) -> i32 {
+    if d == 0 {
+        i
+    } else {
+        ((i64::from(i) + (1i64 << d) - 1) >> d) as i32
+    }
+}
+
+/// The upper bound of bucket `i` at `schema`.
+fn upper_bound(i: i32, schema: i32) -> f64 {
+    (f64::from(i) * 2f64.powi(-schema)).exp2()
+}
+
+// Layout of a shard's native cells.
+/// How many schemas below the configured one the shard is.
+const REDUCTION: usize = 0;
+/// Bits of the widened zero threshold; 0.0 (all bits zero) until widened.
+const WIDENED: usize = 1;
+const ZERO_COUNT: usize = 2;
+/// Offsets (as `i64` bits) of the positive and negative windows.
+const OFFSET: [usize; 2] = [3, 4];
+/// Non-zero once the negative window was ever written: a scrape skips reading an
+/// unused window (most histograms measure durations or sizes, never negative).
+const NEGATIVE_USED: usize = 5;
+const WINDOWS: usize = 6;
+
+/// A shard's native cells, borrowed under its lock (every access `Relaxed`: the
+/// shard's lock orders them, see the parent module).
+pub(super) struct NativeCells<'a> {
+    /// The header cells, as an array so that reading them needs no bounds checks.
+    header: &'a [AtomicU64; WINDOWS],
+    /// The positive window, then the negative one.
+    windows: &'a [AtomicU64],
+    config: &'a Native,
+}
+
+impl<'a> NativeCells<'a> {
+    #[inline]
+    pub(super) fn new(cells: &'a [AtomicU64], config: &'a Native) -> Self {
+        let (header, windows) = cells.split_at(WINDOWS);
+        NativeCells {
+            header: header.try_into().expect("a shard holds the native header"),
+            windows,
+            config,
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> u64 {
+        self.header[i].load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set(&self, i: usize, v: u64) {
+        self.header[i].store(v, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn add(&self, i: usize, n: u64) {
+        self.set(i, self.get(i).wrapping_add(n));
+    }
+
+    /// Adds `n` to cell `k` of the window of `sign`.
+    fn add_in_window(&self, sign: usize, k: usize, n: u64) {
+        if sign == 1 {
+            self.set(NEGATIVE_USED, 1);
+        }
+        let cell = &self.window(sign)[k];
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    #[inline]
+    fn width(&self) -> usize {
+        self.config.options.max_buckets
+    }
+
+    #[inline]
+    fn reduction(&self) -> u32 {
+        self.get(REDUCTION) as u32
+    }
+
+    fn schema(&self) -> i32 {
+        self.config.options.schema - self.reduction() as i32
+    }
+
+    fn threshold(&self) -> f64 {
+        self.config
+            .options
+            .zero_threshold
+            .max(f64::from_bits(self.get(WIDENED)))
+    }
+
+    #[inline]
+    fn offset(&self, sign: usize) -> i32 {
+        self.get(OFFSET[sign]) as i64 as i32
+    }
+
+    fn set_offset(&self, sign: usize, offset: i32) {
+        self.set(OFFSET[sign], i64::from(offset) as u64);
+    }
+
+    #[inline]
+    fn window(&self, sign: usize) -> &'a [AtomicU64] {
+        let width = self.width();
+        &self.windows[sign * width..][..width]
+    }
+
+    /// Records one observation `v` (the caller holds the shard's lock).
+    #[inline]
+    pub(super) fn record(&self, v: f64) {
+        let a = v.abs();
+        if a <= self.config.options.zero_threshold || a <= f64::from_bits(self.get(WIDENED)) {
+            self.add(ZERO_COUNT, 1);
+            return;
+        }
+        if a.is_nan() {
+            return;
+        }
+        let sign = usize::from(v < 0.0);
+        if sign == 1 {
+            self.set(NEGATIVE_USED, 1);
+        }
+        let index = reduce(self.config.index(a), self.reduction());
+        let k = i64::from(index) - i64::from(self.offset(sign));
+        // A negative `k` wraps to a huge index, outside the window like a large one.
+        match self.window(sign).get(k as usize) {
+            Some(cell) => cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            ),
+            _ => self.insert(sign, index, self.reduction(), 1),
+        }
+    }
+
+    /// Adds `n` to bucket `index` (of schema configured − `from_reduction`): the slow
+    /// path of the module documentation.
+    #[cold]
+    fn insert(&self, sign: usize, index: i32, from_reduction: u32, n: u64) {
+        if from_reduction > self.reduction() {
+            self.lower_schema_to(from_reduction);
+        }
+        let width = self.width() as i64;
+        loop {
+            let index = reduce(index, self.reduction() - from_reduction);
+            if upper_bound(index, self.schema()) <= self.threshold() {
+                self.add(ZERO_COUNT, n);
+                return;
+            }
+            let offset = i64::from(self.offset(sign));
+            let k = i64::from(index) - offset;
+            if (0..width).contains(&k) {
+                self.add_in_window(sign, k as usize, n);
+                return;
+            }
+            let (lo, hi) = match self.occupied(sign) {
+                None => (index, index),
+                Some((lo, hi)) => (lo.min(index), hi.max(index)),
+            };
+            let span = i64::from(hi) - i64::from(lo) + 1;
+            if span <= width {
+                // Centre the occupied buckets in the window.
+                let new_offset = i64::from(lo) - (width - span) / 2;
+                self.shift(sign, new_offset);
+                continue;
+            }
+            let limit = hi - self.width() as i32;
+            let widened = upper_bound(limit, self.schema());
+            if widened <= self.config.options.max_zero_threshold {
+                self.widen_zero(widened);
+            } else if self.schema() > -4 {
+                self.lower_schema_to(self.reduction() + 1);
+            } else {
+                // Schema −4 spans every f64 within 140 buckets; only a window that
+                // narrow and values that far apart end here: count at the window's edge.
+                let edge = if k < 0 { 0 } else { width - 1 };
+                self.add_in_window(sign, edge as usize, n);
+                return;
+            }
+        }
+    }
+
+    /// The lowest and highest occupied index of one sign's window.
+    fn occupied(&self, sign: usize) -> Option<(i32, i32)> {
+        let window = self.window(sign);
+        let first = window.iter().position(|c| c.load(Ordering::Relaxed) != 0)?;
+        let last = window
+            .iter()
+            .rposition(|c| c.load(Ordering::Relaxed) != 0)?;
+        let offset = self.offset(sign);
+        Some((offset + first as i32, offset + last as i32))
+    }
+
+    /// Moves one sign's window to start at `new_offset`; its occupied buckets fit.
+    fn shift(&self, sign: usize, new_offset: i64) {
+        let window = self.window(sign);
+        let by = i64::from(self.offset(sign)) - new_offset;
+        let moved = |k: usize| {
+            let n = window[k].swap(0, Ordering::Relaxed);
+            if n != 0 {
+                window[(k as i64 + by) as usize].store(n, Ordering::Relaxed);
+            }
+        };
+        if by > 0 {
+            (0..window.len()).rev().for_each(moved);
+        } else {
+            (0..window.len()).for_each(moved);
+        }
+        self.set_offset(sign, new_offset as i32);
+    }
+
+    /// Moves every bucket whose values lie at or below `threshold` into the zero bucket.
+    fn widen_zero(&self, threshold: f64) {
+        self.set(WIDENED, threshold.to_bits());
+        let schema = self.schema();
+        for sign in 0..2 {
+            let offset = self.offset(sign);
+            for (k, cell) in self.window(sign).iter().enumerate() {
+                if upper_bound(offset + k as i32, schema) > threshold {
+                    break;
+                }
+                self.add(ZERO_COUNT, cell.swap(0, Ordering::Relaxed));
+            }
+        }
+    }
+
+    /// Lowers this shard's schema until its reduction is `reduction`, merging buckets
+    /// pairwise in place.
+    fn lower_schema_to(&self, reduction: u32) {
+        while self.reduction() < reduction {
+            for sign in 0..2 {
+                let window = self.window(sign);
+                let offset = self.offset(sign);
+                let new_offset = reduce(offset, 1);
+                // Targets never lie right of their source, so one ascending pass works.
+                for k in 0..window.len() {
+                    let n = window[k].swap(0, Ordering::Relaxed);
+                    if n != 0 {
+                        let t = (reduce(offset + k as i32, 1) - new_offset) as usize;
+                        window[t].store(
+                            window[t].load(Ordering::Relaxed).wrapping_add(n),
+                            Ordering::Relaxed,
+                        );
+                    }
+                }
+                self.set_offset(sign, new_offset);
+            }
+            self.set(REDUCTION, u64::from(self.reduction() + 1));
+        }
+    }
+
+    /// Moves everything into `into` (whose lock the caller also holds) and zeroes this.
+    pub(super) fn drain_into(&self, into: &NativeCells<'_>) {
+        let widened = f64::from_bits(self.get(WIDENED));
+        if widened > f64::from_bits(into.get(WIDENED)) {
+            into.widen_zero(widened);
+        }
+        into.add(ZERO_COUNT, self.get(ZERO_COUNT));
+        self.set(ZERO_COUNT, 0);
+        let reduction = self.reduction();
+        for sign in 0..2 {
+            let offset = self.offset(sign);
+            for (k, cell) in self.window(sign).iter().enumerate() {
+                let n = cell.swap(0, Ordering::Relaxed);
+                if n != 0 {
+                    into.insert(sign, offset + k as i32, reduction, n);
+                }
+            }
+        }
+    }
+
+    /// Adds `n` observations counted elsewhere (the overflow shard) into bucket
+    /// `index` at the configured schema, or the zero bucket.
+    pub(super) fn absorb(&self, sign: Option<usize>, index: i32, n: u64) {
+        match sign {
+            None => self.add(ZERO_COUNT, n),
+            Some(sign) => self.insert(sign, index, 0, n),
+        }
+    }
+
+    /// What a scrape reads.
+    pub(super) fn view(&self) -> NativeBuckets<'a> {
+        let run = |sign| BucketRun {
+            first_index: self.offset(sign),
+            counts: self.window(sign),
+        };
+        NativeBuckets {
+            schema: self.schema(),
+            zero_threshold: self.threshold(),
+            zero_count: self.get(ZERO_COUNT),
+            positive: run(0),
+            negative: if self.get(NEGATIVE_USED) == 0 {
+                BucketRun::EMPTY
+            } else {
+                run(1)
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(config: &Native) -> Vec<AtomicU64> {
+        (0..config.cells()).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    /// The index by logarithm, for values not within rounding of a boundary.
+    fn by_log(v: f64, schema: i32) -> i32 {
+        (v.log2() * 2f64.powi(schema)).ceil() as i32
+    }
+
+    #[test]
+    fn index_from_bits_matches_the_logarithm() {
+        for schema in -4..=8 {
+            let n = Native::new(NativeOptions::new().schema(schema)).unwrap();
+            for e in -1074..=1023 {
+                // Powers of two are the upper bound of their bucket, exactly.
+                let expected = if schema >= 0 {
+                    e << schema
+                } else {
+                    reduce(e, (-schema) as u32)
+                };
+                let v = if e >= -1022 {
+                    f64::from_bits(((e + 1023) as u64) << 52)
+                } else {
+                    f64::from_bits(1 << (e + 1074))
+                };
+                assert_eq!(n.index(v), expected, "2^{e} schema {schema}");
+            }
+            let mut rng = fastrand::Rng::with_seed(schema as u64 + 7);
+            for _ in 0..20_000 {
+                let v = (rng.f64() * 80.0 - 40.0).exp2();
+                let expected = by_log(v, schema);
+                let got = n.index(v);
+                // Within rounding of a boundary the two may differ by one.
+                assert!(
+                    (got - expected).abs() <= 1,
+                    "{v} schema {schema}: {got} vs {expected}"
+                );
+                if (v.log2() * 2f64.powi(schema)).fract().abs() > 1e-6 {
+                    assert_eq!(got, expected, "{v} schema {schema}");
+                }
+            }
+            assert_eq!(n.index(f64::INFINITY), n.index(f64::MAX));
+            assert!(n.index(f64::from_bits(1)) < n.index(f64::MIN_POSITIVE));
+        }
+    }
+
+    /// Occupied buckets as `(index, count)`.
+    type Occupied = Vec<(i32, u64)>;
+
+    /// Total observations and the occupied buckets of a shard's native cells.
+    fn contents(c: &NativeCells<'_>) -> (u64, Occupied, Occupied) {
+        let v = c.view();
+        let pos: Vec<_> = v.positive.occupied().collect();
+        let neg: Vec<_> = v.negative.occupied().collect();
+        let total = v.zero_count + pos.iter().chain(&neg).map(|b| b.1).sum::<u64>();
+        (total, pos, neg)
+    }
+
+    #[test]
+    fn a_wide_range_lowers_the_schema_and_keeps_every_observation() {
+        let config = Native::new(NativeOptions::new().max_buckets(8)).unwrap();
+        let raw = cells(&config);
+        let c = NativeCells::new(&raw, &config);
+        // 1 and 1.5 fit in 8 buckets at schema 3; 4 does not (index 16).
+        for v in [1.0, 1.5, 1.0] {
+            c.record(v);
+        }
+        assert_eq!(c.view().schema, 3);
+        c.record(4.0);
+        let (total, pos, _) = contents(&c);
+        assert_eq!(total, 4);
+        assert!(c.view().schema < 3);
+        let schema = c.view().schema;
+        let at = |v: f64| reduce(config.index(v), (3 - schema) as u32);
+        assert!(pos.contains(&(at(1.0), 2)), "{pos:?} at schema {schema}");
+        assert!(pos.iter().any(|&(i, _)| i == at(4.0)));
+        // Values ever further apart: down to the lowest schema, still all counted.
+        for e in -60..60 {
+            c.record(2f64.powi(e));
+        }
+        let (total, pos, _) = contents(&c);
+        assert_eq!(total, 124);
+        assert!(c.view().schema <= -3, "{} {pos:?}", c.view().schema);
+        assert!(pos.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn the_zero_bucket_widens_before_the_schema_drops() {
+        let config =
+            Native::new(NativeOptions::new().max_buckets(8).max_zero_threshold(0.01)).unwrap();
+        let raw = cells(&config);
+        let c = NativeCells::new(&raw, &config);
+        // 0.001 is bucket -79, 0.01 bucket -53: 27 buckets. Moving the lowest ones into
+        // the zero bucket (up to 2^(-61/8) = 0.0051) makes them fit in 8.
+        c.record(0.001);
+        c.record(0.01);
+        let v = c.view();
+        assert_eq!(v.schema, 3, "widened instead");
+        assert!(
+            v.zero_threshold > 0.001 && v.zero_threshold <= 0.01,
+            "{}",
+            v.zero_threshold
+        );
+        assert_eq!(v.zero_count, 1);
+        c.record(0.002);
+        c.record(-0.002);
+        assert_eq!(c.view().zero_count, 3);
+        // Beyond what widening may do: the schema drops.
+        c.record(100.0);
+        assert_eq!(contents(&c).0, 5);
+        assert!(c.view().schema < 3);
+        c.record(f64::NAN);
+        assert_eq!(contents(&c).0, 5, "NaN is in no bucket");
+    }
+
+    #[test]
+    fn merging_shards_takes_the_coarser_schema() {
+        let config = Native::new(NativeOptions::new().max_buckets(8)).unwrap();
+        let (a, b) = (cells(&config), cells(&config));
+        let (base, stripe) = (NativeCells::new(&a, &config), NativeCells::new(&b, &config));
+        base.record(1.0);
+        base.record(-1.0);
+        for v in [0.5, 1.0, 8.0, 64.0, f64::INFINITY] {
+            stripe.record(v);
+        }
+        let coarse = stripe.view().schema;
+        assert!(coarse < 3);
+        stripe.drain_into(&base);
+        assert_eq!(contents(&stripe).0, 0, "the stripe is empty after");
+        let (total, pos, neg) = contents(&base);
+        assert_eq!(total, 7);
+        assert!(base.view().schema <= coarse);
+        assert_eq!(neg.iter().map(|b| b.1).sum::<u64>(), 1);
+        assert_eq!(pos.iter().map(|b| b.1).sum::<u64>(), 6);
+        // Absorbing counts at the configured schema (from the overflow shard).
+        base.absorb(Some(0), 0, 3);
+        base.absorb(None, 0, 2);
+        assert_eq!(contents(&base).0, 12);
+    }
+}
