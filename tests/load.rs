@@ -58,18 +58,28 @@ fn slow_synthetic_never_starves_up_and_metrics() {
         percentile(&metrics, 0.5)
     );
     assert!(up.len() >= 50, "too few samples: {}", up.len());
+    // Starvation shows in the median: a fast request stuck behind `/synthetic`'s sleeps
+    // waits tens of milliseconds every time. The tail gets a looser bound because wrk,
+    // the server and whatever else runs share two CPUs (a quiet run: p99 1-3 ms).
+    let (up50, metrics50) = (percentile(&up, 0.5), percentile(&metrics, 0.5));
+    assert!(up50 <= Duration::from_millis(5), "/up p50 {up50:?} > 5 ms");
     assert!(
-        up99 <= Duration::from_millis(20),
-        "/up p99 {up99:?} > 20 ms"
+        metrics50 <= Duration::from_millis(5),
+        "/metrics p50 {metrics50:?} > 5 ms"
     );
     assert!(
-        metrics99 <= Duration::from_millis(20),
-        "/metrics p99 {metrics99:?} > 20 ms"
+        up99 <= Duration::from_millis(100),
+        "/up p99 {up99:?} > 100 ms"
     );
-    // 64 connections, each waiting 25.5 ms on average: at most ~2,510 req/s; 80% of it.
     assert!(
-        rps >= 0.8 * 64.0 / 0.0255,
-        "/synthetic {rps:.0} req/s < 80% of 2,510\n{report}"
+        metrics99 <= Duration::from_millis(100),
+        "/metrics p99 {metrics99:?} > 100 ms"
+    );
+    // 64 connections, each waiting 25.5 ms on average: at most ~2,510 req/s. Sleeps
+    // served one worker at a time would give 4 / 25.5 ms = 157 req/s; demand 60%.
+    assert!(
+        rps >= 0.6 * 64.0 / 0.0255,
+        "/synthetic {rps:.0} req/s < 60% of 2,510\n{report}"
     );
     assert!(!report.contains("Socket errors"), "{report}");
 }
