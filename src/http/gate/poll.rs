@@ -30,6 +30,8 @@ pub struct Event {
 pub struct Poller {
     fd: RawFd,
     buf: Vec<libc::epoll_event>,
+    /// `epoll_pwait2` is available (until a call says otherwise).
+    precise: bool,
 }
 
 impl Poller {
@@ -43,6 +45,7 @@ impl Poller {
         Ok(Poller {
             fd,
             buf: vec![libc::epoll_event { events: 0, u64: 0 }; batch.max(1)],
+            precise: true,
         })
     }
 
@@ -74,18 +77,35 @@ impl Poller {
     }
 
     /// Waits up to `timeout` and appends what is ready to `out` (cleared first).
+    ///
+    /// The timeout is kept to the nanosecond (`epoll_pwait2`, Linux 5.11 and later):
+    /// `epoll_wait` takes whole milliseconds, and truncating a held request's sub-
+    /// millisecond wait to 0 turned the loop into a spin that burned a CPU under
+    /// `/synthetic` load. Where the kernel lacks `epoll_pwait2`, `epoll_wait` is used
+    /// with the timeout rounded up (a wake-up at most a millisecond late, never a spin).
     pub fn wait(&mut self, timeout: Duration, out: &mut Vec<Event>) -> io::Result<()> {
         out.clear();
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: the buffer holds `len` initialised epoll_events the kernel may overwrite.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.fd,
-                self.buf.as_mut_ptr(),
-                self.buf.len() as libc::c_int,
-                ms,
-            )
-        };
+        let len = self.buf.len() as libc::c_int;
+        let mut n = -1;
+        if self.precise {
+            let ts = libc::timespec {
+                tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_nsec: timeout.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: the buffer holds `len` initialised epoll_events the kernel may
+            // overwrite; `ts` lives across the call; a null sigmask leaves it unchanged.
+            n = unsafe {
+                libc::epoll_pwait2(self.fd, self.buf.as_mut_ptr(), len, &ts, std::ptr::null())
+            };
+            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                self.precise = false;
+            }
+        }
+        if !self.precise {
+            let ms = timeout.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: the buffer holds `len` initialised epoll_events the kernel may overwrite.
+            n = unsafe { libc::epoll_wait(self.fd, self.buf.as_mut_ptr(), len, ms) };
+        }
         if n < 0 {
             let e = io::Error::last_os_error();
             return if e.kind() == io::ErrorKind::Interrupted {
