@@ -34,9 +34,8 @@
 //! 2. otherwise the span of buckets exceeds `max_buckets`, the limit client_golang calls
 //!    `NativeHistogramMaxBucketNumber`. Its strategy is to reset the histogram (after
 //!    `NativeHistogramMinResetDuration`), else widen the zero bucket up to
-//!    `NativeHistogramMaxZeroThreshold`, else halve the resolution. A reset would make
-//!    `_count` and every classic bucket jump back to zero, and one shard cannot reset
-//!    the others, so this module never resets; it widens the zero bucket (the lowest
+//!    `NativeHistogramMaxZeroThreshold`, else halve the resolution. This module does
+//!    not reset (see *Why no reset* below); it widens the zero bucket (the lowest
 //!    buckets move into it) if that stays within `max_zero_threshold`, else lowers the
 //!    schema by one, merging neighbouring buckets pairwise, and tries again.
 //!
@@ -47,6 +46,25 @@
 //!
 //! The window caps the distance between the lowest and highest bucket rather than the
 //! number of non-empty buckets; for one series' latencies those are nearly the same.
+//!
+//! # Why no reset
+//!
+//! An observer holds one shard's lock, so it cannot reset the others: the reset
+//! client_golang does inside `Observe` cannot happen where the limit is hit. It could
+//! happen in the scrape, which holds the base for the whole collection and each
+//! stripe in turn: the observer that hits the limit would set a flag in the series,
+//! and a scrape that finds it set, with `NativeHistogramMinResetDuration` elapsed
+//! since the last reset, would drop each stripe's counts instead of moving them
+//! (restoring its schema, zero threshold and windows while holding it), drain the
+//! overflow shard, zero the base and answer the empty histogram. Every scrape stays
+//! untorn (what it reads is still a union of complete observations), and the
+//! observations since the previous scrape are lost exactly as with client_golang's
+//! reset. The costs that kept it out: a reset zeroes `_count`, `_sum` and every
+//! classic bucket too (Prometheus reads a counter reset, and the classic rules'
+//! `rate()` loses the interval), it needs a clock read per flagged series per scrape,
+//! and it makes the scrape write the state it reads. Widening and lowering the schema
+//! lose no observation and keep `_count` and the classic buckets monotonic, so they
+//! remain the whole strategy; a scrape-driven reset as above is how to add one.
 //!
 //! # Occupancy
 //!
@@ -435,15 +453,15 @@ impl<'a> NativeCells<'a> {
         let width = self.width();
         // A negative `k` wraps to a huge index, outside the window like a large one.
         let k = (i64::from(index) - i64::from(self.offset(sign))) as usize;
-        if k < width {
-            if let Some(cell) = self.windows.get(sign * width + k) {
-                let old = cell.load(Ordering::Relaxed);
-                cell.store(old.wrapping_add(1), Ordering::Relaxed);
-                if old == 0 {
-                    self.note_occupied(sign, k);
-                }
-                return;
+        if k < width
+            && let Some(cell) = self.windows.get(sign * width + k)
+        {
+            let old = cell.load(Ordering::Relaxed);
+            cell.store(old.wrapping_add(1), Ordering::Relaxed);
+            if old == 0 {
+                self.note_occupied(sign, k);
             }
+            return;
         }
         self.insert(sign, index, self.reduction(), 1);
     }

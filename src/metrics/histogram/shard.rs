@@ -80,10 +80,8 @@ impl Guard<'_> {
     /// the lock makes read-modify-write instructions unnecessary.
     #[inline(always)]
     pub(super) fn record<const NATIVE: bool>(&self, bucket: usize, v: f64) {
-        if NATIVE {
-            if let Some(native) = self.native() {
-                native.record(v);
-            }
+        if NATIVE && let Some(native) = self.native() {
+            native.record(v);
         }
         let sum = &self.shard[SUM];
         sum.store(
