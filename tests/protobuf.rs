@@ -258,20 +258,32 @@ fn the_server_serves_protobuf_to_prometheus_native_accept() {
     for _ in 0..5 {
         assert_eq!(server.get("/up").status, 200);
     }
-    let r = request(server.addr, "GET", "/metrics", &[("Accept", NATIVE_ACCEPT)]);
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("Content-Type"),
-        Some(Format::Protobuf.content_type())
-    );
-    let decoded = protoc_decode(&r.body);
-    let duration = decoded
-        .iter()
-        .find(|f| f.contains("name: \"http_request_duration_seconds\""))
-        .expect("the RED histogram");
-    let hs = histograms(duration);
-    let up = hs.iter().map(|h| h.sample_count).sum::<u64>();
-    assert!(up >= 5, "{duration}");
+    // A request is observed just after its response is written, so the last /up may
+    // be counted a moment after its client saw the answer: scrape again (bounded)
+    // until all five are in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (decoded, duration, hs) = loop {
+        let r = request(server.addr, "GET", "/metrics", &[("Accept", NATIVE_ACCEPT)]);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("Content-Type"),
+            Some(Format::Protobuf.content_type())
+        );
+        let decoded = protoc_decode(&r.body);
+        let duration = decoded
+            .iter()
+            .find(|f| f.contains("name: \"http_request_duration_seconds\""))
+            .expect("the RED histogram")
+            .clone();
+        let hs = histograms(&duration);
+        let up = hs.iter().map(|h| h.sample_count).sum::<u64>();
+        if up >= 5 || std::time::Instant::now() > deadline {
+            assert!(up >= 5, "{duration}");
+            break (decoded, duration, hs);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let duration = &duration;
     for h in &hs {
         assert_eq!(h.schema, Some(3));
         let total: i64 = h.positive.iter().map(|b| b.1).sum();

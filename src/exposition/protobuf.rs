@@ -66,6 +66,7 @@ pub(super) fn type_number(kind: MetricKind) -> u64 {
 }
 
 /// Appends `v` as a base-128 varint.
+#[inline]
 fn varint(out: &mut Vec<u8>, v: u64) {
     if v < 0x80 {
         out.push(v as u8);
@@ -88,6 +89,7 @@ fn varint_into(digits: &mut [u8; 10], mut v: u64) -> usize {
     n + 1
 }
 
+#[inline]
 fn tag(out: &mut Vec<u8>, field: u32, wire: u8) {
     varint(out, u64::from(field) << 3 | u64::from(wire));
 }
@@ -135,12 +137,19 @@ pub(super) fn open_delimited(out: &mut Vec<u8>) -> usize {
 
 /// Ends the message whose body starts at `start`: writes its length into the
 /// placeholder byte before it, moving the body when the length needs more bytes.
+#[inline]
 pub(super) fn close(out: &mut Vec<u8>, start: usize) {
     let len = out.len() - start;
-    if len < 0x80 {
-        out[start - 1] = len as u8;
-        return;
+    match out.get_mut(start.wrapping_sub(1)) {
+        Some(placeholder) if len < 0x80 => *placeholder = len as u8,
+        _ => close_long(out, start),
     }
+}
+
+/// [`close`] for a body of 128 bytes or more.
+#[inline(never)]
+fn close_long(out: &mut Vec<u8>, start: usize) {
+    let len = out.len() - start;
     let mut digits = [0u8; 10];
     let n = varint_into(&mut digits, len as u64);
     let end = out.len();
@@ -159,6 +168,10 @@ pub(super) fn labels(out: &mut Vec<u8>, rendered: &str) {
         let Some(value) = after.strip_prefix(b"=\"") else {
             return;
         };
+        if let Some(after) = short_pair(out, name, value) {
+            rest = after.strip_prefix(b",").unwrap_or(after);
+            continue;
+        }
         let pair = open(out, metric::LABEL);
         bytes(out, 1, name);
         let field = open(out, 2);
@@ -196,6 +209,32 @@ pub(super) fn labels(out: &mut Vec<u8>, rendered: &str) {
         rest = value.get(i + 1..).unwrap_or_default();
         rest = rest.strip_prefix(b",").unwrap_or(rest);
     }
+}
+
+/// The usual label pair, written at once: a value without escapes, name and value
+/// short enough that every length is one byte, so they are known before writing.
+/// Returns what follows the value's closing quote, or `None` (nothing written) for
+/// the general path.
+#[inline]
+fn short_pair<'a>(out: &mut Vec<u8>, name: &[u8], value: &'a [u8]) -> Option<&'a [u8]> {
+    let end = value.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if value[end] != b'"' || name.len() + end > 120 {
+        return None;
+    }
+    // LabelPair { name = 1, value = 2 } as field 1 of the Metric.
+    let body = 4 + name.len() + end;
+    out.reserve(body + 2);
+    out.extend_from_slice(&[tag_byte(metric::LABEL, LEN), body as u8, tag_byte(1, LEN)]);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&[tag_byte(2, LEN), end as u8]);
+    out.extend_from_slice(&value[..end]);
+    Some(&value[end + 1..])
+}
+
+/// The one-byte tag of a field below 16.
+const fn tag_byte(field: u32, wire: u8) -> u8 {
+    (field << 3) as u8 | wire
 }
 
 /// Starts a `Metric` with its labels; close it with [`close`].
@@ -250,10 +289,7 @@ pub(super) fn histogram_metric(out: &mut Vec<u8>, labels_rendered: &str, h: &imp
     for (n, &bound) in h.counts().zip(bounds) {
         count = count.wrapping_add(n);
         if bound.is_finite() {
-            let bucket = open(out, histogram::BUCKET);
-            uint(out, 1, count);
-            double(out, 2, bound);
-            close(out, bucket);
+            bucket(out, count, bound);
         }
     }
     uint(out, histogram::SAMPLE_COUNT, count);
@@ -282,6 +318,22 @@ pub(super) fn histogram_metric(out: &mut Vec<u8>, labels_rendered: &str, h: &imp
     }
     close(out, body);
     close(out, start);
+}
+
+/// One classic `Bucket { cumulative_count = 1, upper_bound = 2 }`, written at once:
+/// its length (at most 20 bytes) is known before it is written.
+#[inline]
+fn bucket(out: &mut Vec<u8>, cumulative: u64, bound: f64) {
+    let mut message = [0u8; 22];
+    let mut digits = [0u8; 10];
+    let n = varint_into(&mut digits, cumulative);
+    message[0] = tag_byte(histogram::BUCKET, LEN);
+    message[1] = (n + 10) as u8;
+    message[2] = tag_byte(1, VARINT);
+    message[3..3 + n].copy_from_slice(&digits[..n]);
+    message[3 + n] = tag_byte(2, FIXED64);
+    message[4 + n..12 + n].copy_from_slice(&bound.to_le_bytes());
+    out.extend_from_slice(&message[..12 + n]);
 }
 
 /// Buckets with at most this many empty ones between them share a span (as in

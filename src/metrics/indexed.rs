@@ -47,6 +47,9 @@ impl<M> Clone for IndexedFamily<M> {
 struct Inner<M> {
     label_names: Box<[Box<str>]>,
     values: Box<[Box<[Box<str>]>]>,
+    /// The number of values of each label, beside them so that a lookup reads one
+    /// array instead of following a pointer per label.
+    sizes: Box<[usize]>,
     rows: Box<[OnceLock<Row<M>>]>,
     row_len: usize,
     make: Box<dyn Fn() -> M + Send + Sync>,
@@ -83,6 +86,7 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
         Ok(IndexedFamily {
             inner: Arc::new(Inner {
                 label_names: label_names.iter().map(|n| Box::from(*n)).collect(),
+                sizes: values.iter().map(Vec::len).collect(),
                 values: values
                     .into_iter()
                     .map(|v| v.into_iter().map(String::into_boxed_str).collect())
@@ -141,20 +145,22 @@ impl<M: Send + Sync + 'static> Inner<M> {
     #[inline]
     fn get(&self, index: &[usize]) -> Option<&M> {
         let (&last, rest) = index.split_last()?;
-        if index.len() != self.values.len() || last >= self.values[index.len() - 1].len() {
+        let (&last_size, rest_sizes) = self.sizes.split_last()?;
+        if rest.len() != rest_sizes.len() || last >= last_size {
             return None;
         }
         let mut row = 0;
-        for (dim, &i) in rest.iter().enumerate() {
-            let n = self.values[dim].len();
+        for (&i, &n) in rest.iter().zip(rest_sizes) {
             if i >= n {
                 return None;
             }
             row = row * n + i;
         }
-        let slots =
-            self.rows[row].get_or_init(|| (0..self.row_len).map(|_| OnceLock::new()).collect());
-        let series = slots[last].get_or_init(|| self.create(index));
+        let slots = self
+            .rows
+            .get(row)?
+            .get_or_init(|| (0..self.row_len).map(|_| OnceLock::new()).collect());
+        let series = slots.get(last)?.get_or_init(|| self.create(index));
         Some(&series.metric)
     }
 

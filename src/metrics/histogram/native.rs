@@ -10,8 +10,11 @@
 //! `v = m · 2^e` with `m` in `[1, 2)`, read straight from the float's exponent and
 //! mantissa bits (subnormals normalised first). For schema `s > 0` the index is
 //! `e · 2^s + k`, where `k` counts the boundaries `2^(j/2^s)`, `j < 2^s`, that lie below
-//! `m`: a binary search over `2^s` mantissa bit patterns (three comparisons for the
-//! default schema 3), no logarithm. For `s <= 0`, schema 0's index `e + (m > 1)` is
+//! `m`, found without a logarithm, a division or a search: the top `s + 1` mantissa
+//! bits pick one of `2^(s+1)` equal slices of `[1, 2)`, a table gives the boundaries
+//! below the slice's start, and one comparison with the next boundary finishes (the
+//! slices are narrower than the closest two boundaries, `2^(2^-s) − 1 > ln 2 / 2^s`,
+//! so a slice holds at most one). For `s <= 0`, schema 0's index `e + (m > 1)` is
 //! divided by `2^-s`, rounding up. Lowering the schema by `d` maps index `i` to
 //! `⌈i / 2^d⌉`, so a shard stores indices at the configured schema less its own
 //! *reduction*. ±Inf count in the bucket of ±`f64::MAX`.
@@ -31,9 +34,8 @@
 //! 2. otherwise the span of buckets exceeds `max_buckets`, the limit client_golang calls
 //!    `NativeHistogramMaxBucketNumber`. Its strategy is to reset the histogram (after
 //!    `NativeHistogramMinResetDuration`), else widen the zero bucket up to
-//!    `NativeHistogramMaxZeroThreshold`, else halve the resolution. A reset would make
-//!    `_count` and every classic bucket jump back to zero, and one shard cannot reset
-//!    the others, so this module never resets; it widens the zero bucket (the lowest
+//!    `NativeHistogramMaxZeroThreshold`, else halve the resolution. This module does
+//!    not reset (see *Why no reset* below); it widens the zero bucket (the lowest
 //!    buckets move into it) if that stays within `max_zero_threshold`, else lowers the
 //!    schema by one, merging neighbouring buckets pairwise, and tries again.
 //!
@@ -44,6 +46,33 @@
 //!
 //! The window caps the distance between the lowest and highest bucket rather than the
 //! number of non-empty buckets; for one series' latencies those are nearly the same.
+//!
+//! # Why no reset
+//!
+//! An observer holds one shard's lock, so it cannot reset the others: the reset
+//! client_golang does inside `Observe` cannot happen where the limit is hit. It could
+//! happen in the scrape, which holds the base for the whole collection and each
+//! stripe in turn: the observer that hits the limit would set a flag in the series,
+//! and a scrape that finds it set, with `NativeHistogramMinResetDuration` elapsed
+//! since the last reset, would drop each stripe's counts instead of moving them
+//! (restoring its schema, zero threshold and windows while holding it), drain the
+//! overflow shard, zero the base and answer the empty histogram. Every scrape stays
+//! untorn (what it reads is still a union of complete observations), and the
+//! observations since the previous scrape are lost exactly as with client_golang's
+//! reset. The costs that kept it out: a reset zeroes `_count`, `_sum` and every
+//! classic bucket too (Prometheus reads a counter reset, and the classic rules'
+//! `rate()` loses the interval), it needs a clock read per flagged series per scrape,
+//! and it makes the scrape write the state it reads. Widening and lowering the schema
+//! lose no observation and keep `_count` and the classic buckets monotonic, so they
+//! remain the whole strategy; a scrape-driven reset as above is how to add one.
+//!
+//! # Occupancy
+//!
+//! Each window's header also keeps the lowest and highest occupied cell, updated only
+//! when a cell goes from empty to non-empty (a branch the hot path rarely takes) and
+//! recomputed by the slow path's moves. A scrape reads just that range, so a series
+//! with a few occupied buckets costs a few cells to render and to drain, not two
+//! windows of `max_buckets`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -52,6 +81,10 @@ use crate::metrics::MetricError;
 
 /// Mantissa bits of an `f64`.
 const MANTISSA: u64 = (1 << 52) - 1;
+
+/// Entries of the slice and boundary tables: enough for schema 8 (`2^9` slices, `2^8`
+/// boundaries and a sentinel); a power of two, so masking an index proves it in bounds.
+const TABLE: usize = 512;
 
 /// How a histogram keeps native buckets; pass it to
 /// [`Buckets::with_native`](super::Buckets::with_native) or
@@ -139,28 +172,45 @@ impl NativeOptions {
     }
 }
 
-/// A validated configuration with its boundary table.
+/// A validated configuration with its boundary tables.
 #[derive(Debug)]
 pub(super) struct Native {
     options: NativeOptions,
-    /// Schema > 0: mantissa bits of `2^(j/2^schema)` for `j` in `0..2^schema`.
-    boundaries: Box<[u64]>,
+    /// Schema > 0: mantissa bits of `2^(j/2^schema)` for `j` in `0..2^schema`, then
+    /// `u64::MAX` (no mantissa lies above it).
+    boundaries: Box<[u64; TABLE]>,
+    /// Schema > 0: for each slice of `[1, 2)` (the top `schema + 1` mantissa bits), the
+    /// number of boundaries below the slice's start.
+    below_slice: Box<[u16; TABLE]>,
+    /// Shift that leaves the top `schema + 1` mantissa bits.
+    slice_shift: u32,
 }
 
 impl Native {
     pub(super) fn new(options: NativeOptions) -> Result<Native, MetricError> {
         options.validate()?;
-        let boundaries = if options.schema > 0 {
+        let mut boundaries = Box::new([u64::MAX; TABLE]);
+        let mut below_slice = Box::new([0u16; TABLE]);
+        let mut slice_shift = 0;
+        if options.schema > 0 {
             let n = 1u32 << options.schema;
-            (0..n)
-                .map(|j| 2f64.powf(f64::from(j) / f64::from(n)).to_bits() & MANTISSA)
-                .collect()
-        } else {
-            Box::default()
-        };
+            for j in 0..n {
+                boundaries[j as usize] =
+                    2f64.powf(f64::from(j) / f64::from(n)).to_bits() & MANTISSA;
+            }
+            let slice_bits = options.schema as u32 + 1;
+            slice_shift = 52 - slice_bits;
+            for (slice, below) in below_slice.iter_mut().enumerate().take(1 << slice_bits) {
+                let start = (slice as u64) << slice_shift;
+                let count = boundaries[..n as usize].partition_point(|&b| b < start);
+                *below = count as u16;
+            }
+        }
         Ok(Native {
             options,
             boundaries,
+            below_slice,
+            slice_shift,
         })
     }
 
@@ -198,26 +248,30 @@ impl Native {
             }
             biased => (biased - 1023, bits & MANTISSA),
         };
+        self.index_of(e, m)
+    }
+
+    /// The index at the configured schema of `m · 2^e`, `m` given by its 52 mantissa
+    /// bits (see the module documentation).
+    #[inline(always)]
+    fn index_of(&self, e: i32, m: u64) -> i32 {
         let schema = self.options.schema;
         if schema > 0 {
-            // Binary search: three comparisons at the default schema (measured
-            // cheaper than counting all eight boundaries).
-            let k = self.boundaries.partition_point(|&b| b < m) as i32;
-            (e << schema) + k
+            let below = self.below_slice[(m >> self.slice_shift) as usize % TABLE];
+            let k = usize::from(below);
+            let k = k + usize::from(m > self.boundaries[k % TABLE]);
+            (e << schema) + k as i32
         } else {
             reduce(e + i32::from(m != 0), (-schema) as u32)
         }
     }
 }
 
-/// Index `i` after lowering the schema by `d`: `⌈i / 2^d⌉`.
+/// Index `i` after lowering the schema by `d`: `⌈i / 2^d⌉` (no branch: `d = 0` adds
+/// 0 and shifts by 0).
 #[inline(always)]
 pub(super) fn reduce(i: i32, d: u32) -> i32 {
-    if d == 0 {
-        i
-    } else {
-        ((i64::from(i) + (1i64 << d) - 1) >> d) as i32
-    }
+    ((i64::from(i) + (1i64 << d) - 1) >> d) as i32
 }
 
 /// The upper bound of bucket `i` at `schema`.
@@ -233,10 +287,11 @@ const WIDENED: usize = 1;
 const ZERO_COUNT: usize = 2;
 /// Offsets (as `i64` bits) of the positive and negative windows.
 const OFFSET: [usize; 2] = [3, 4];
-/// Non-zero once the negative window was ever written: a scrape skips reading an
-/// unused window (most histograms measure durations or sizes, never negative).
-const NEGATIVE_USED: usize = 5;
-const WINDOWS: usize = 6;
+/// The occupied cells of the positive and negative windows: the lowest in the low 32
+/// bits, one past the highest in the high 32; 0 (nothing in the high half) when empty.
+/// A scrape reads only that range (most histograms never see a negative value).
+const OCCUPIED: [usize; 2] = [5, 6];
+const WINDOWS: usize = 7;
 
 /// A shard's native cells, borrowed under its lock (every access `Relaxed`: the
 /// shard's lock orders them, see the parent module).
@@ -276,14 +331,56 @@ impl<'a> NativeCells<'a> {
 
     /// Adds `n` to cell `k` of the window of `sign`.
     fn add_in_window(&self, sign: usize, k: usize, n: u64) {
-        if sign == 1 {
-            self.set(NEGATIVE_USED, 1);
-        }
         let cell = &self.window(sign)[k];
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
+        let old = cell.load(Ordering::Relaxed);
+        cell.store(old.wrapping_add(n), Ordering::Relaxed);
+        if old == 0 && n != 0 {
+            self.note_occupied(sign, k);
+        }
+    }
+
+    /// The occupied cells `lo..hi` of one sign's window (empty: `0..0`).
+    #[inline]
+    fn occupied_cells(&self, sign: usize) -> std::ops::Range<usize> {
+        let packed = self.get(OCCUPIED[sign]);
+        let hi = (packed >> 32) as usize;
+        if hi == 0 {
+            0..0
+        } else {
+            (packed as u32 as usize)..hi
+        }
+    }
+
+    fn set_occupied_cells(&self, sign: usize, cells: std::ops::Range<usize>) {
+        let packed = if cells.is_empty() {
+            0
+        } else {
+            (cells.end as u64) << 32 | cells.start as u64
+        };
+        self.set(OCCUPIED[sign], packed);
+    }
+
+    /// Cell `k` of one sign's window just became non-empty.
+    #[inline(never)]
+    fn note_occupied(&self, sign: usize, k: usize) {
+        let cells = self.occupied_cells(sign);
+        let cells = if cells.is_empty() {
+            k..k + 1
+        } else {
+            cells.start.min(k)..cells.end.max(k + 1)
+        };
+        self.set_occupied_cells(sign, cells);
+    }
+
+    /// Recomputes one sign's occupied range after counts moved within its window.
+    fn rescan_occupied(&self, sign: usize) {
+        let window = self.window(sign);
+        let full = |c: &AtomicU64| c.load(Ordering::Relaxed) != 0;
+        let cells = match window.iter().position(full) {
+            None => 0..0,
+            Some(first) => first..window.iter().rposition(full).unwrap_or(first) + 1,
+        };
+        self.set_occupied_cells(sign, cells);
     }
 
     #[inline]
@@ -323,30 +420,60 @@ impl<'a> NativeCells<'a> {
     }
 
     /// Records one observation `v` (the caller holds the shard's lock).
-    #[inline]
+    #[inline(always)]
     pub(super) fn record(&self, v: f64) {
-        let a = v.abs();
-        if a <= self.config.options.zero_threshold || a <= f64::from_bits(self.get(WIDENED)) {
+        let bits = v.to_bits();
+        let abs = bits & !(1 << 63);
+        // The bits of non-negative floats order like their values (NaN above +Inf), so
+        // one integer comparison against the larger threshold decides the zero bucket.
+        let threshold = self
+            .config
+            .options
+            .zero_threshold
+            .to_bits()
+            .max(self.get(WIDENED));
+        if abs <= threshold {
             self.add(ZERO_COUNT, 1);
             return;
         }
-        if a.is_nan() {
+        let biased = abs >> 52;
+        // Subnormal (0), or ±Inf and NaN (0x7ff): the rare path.
+        if biased.wrapping_sub(1) >= 0x7fe {
+            self.record_unusual(v);
+            return;
+        }
+        let sign = (bits >> 63) as usize;
+        let index = self.config.index_of(biased as i32 - 1023, abs & MANTISSA);
+        self.record_at(sign, reduce(index, self.reduction()));
+    }
+
+    /// Counts one observation in bucket `index` (at this shard's schema) of `sign`.
+    #[inline(always)]
+    fn record_at(&self, sign: usize, index: i32) {
+        let width = self.width();
+        // A negative `k` wraps to a huge index, outside the window like a large one.
+        let k = (i64::from(index) - i64::from(self.offset(sign))) as usize;
+        if k < width
+            && let Some(cell) = self.windows.get(sign * width + k)
+        {
+            let old = cell.load(Ordering::Relaxed);
+            cell.store(old.wrapping_add(1), Ordering::Relaxed);
+            if old == 0 {
+                self.note_occupied(sign, k);
+            }
+            return;
+        }
+        self.insert(sign, index, self.reduction(), 1);
+    }
+
+    /// [`NativeCells::record`] for NaN (in no native bucket), ±Inf and subnormals.
+    #[cold]
+    fn record_unusual(&self, v: f64) {
+        if v.is_nan() {
             return;
         }
         let sign = usize::from(v < 0.0);
-        if sign == 1 {
-            self.set(NEGATIVE_USED, 1);
-        }
-        let index = reduce(self.config.index(a), self.reduction());
-        let k = i64::from(index) - i64::from(self.offset(sign));
-        // A negative `k` wraps to a huge index, outside the window like a large one.
-        match self.window(sign).get(k as usize) {
-            Some(cell) => cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            ),
-            _ => self.insert(sign, index, self.reduction(), 1),
-        }
+        self.record_at(sign, reduce(self.config.index(v.abs()), self.reduction()));
     }
 
     /// Adds `n` to bucket `index` (of schema configured − `from_reduction`): the slow
@@ -398,13 +525,12 @@ impl<'a> NativeCells<'a> {
 
     /// The lowest and highest occupied index of one sign's window.
     fn occupied(&self, sign: usize) -> Option<(i32, i32)> {
-        let window = self.window(sign);
-        let first = window.iter().position(|c| c.load(Ordering::Relaxed) != 0)?;
-        let last = window
-            .iter()
-            .rposition(|c| c.load(Ordering::Relaxed) != 0)?;
+        let cells = self.occupied_cells(sign);
+        if cells.is_empty() {
+            return None;
+        }
         let offset = self.offset(sign);
-        Some((offset + first as i32, offset + last as i32))
+        Some((offset + cells.start as i32, offset + cells.end as i32 - 1))
     }
 
     /// Moves one sign's window to start at `new_offset`; its occupied buckets fit.
@@ -423,6 +549,7 @@ impl<'a> NativeCells<'a> {
             (0..window.len()).for_each(moved);
         }
         self.set_offset(sign, new_offset as i32);
+        self.rescan_occupied(sign);
     }
 
     /// Moves every bucket whose values lie at or below `threshold` into the zero bucket.
@@ -437,6 +564,7 @@ impl<'a> NativeCells<'a> {
                 }
                 self.add(ZERO_COUNT, cell.swap(0, Ordering::Relaxed));
             }
+            self.rescan_occupied(sign);
         }
     }
 
@@ -460,6 +588,7 @@ impl<'a> NativeCells<'a> {
                     }
                 }
                 self.set_offset(sign, new_offset);
+                self.rescan_occupied(sign);
             }
             self.set(REDUCTION, u64::from(self.reduction() + 1));
         }
@@ -476,12 +605,16 @@ impl<'a> NativeCells<'a> {
         let reduction = self.reduction();
         for sign in 0..2 {
             let offset = self.offset(sign);
-            for (k, cell) in self.window(sign).iter().enumerate() {
-                let n = cell.swap(0, Ordering::Relaxed);
+            let cells = self.occupied_cells(sign);
+            let window = self.window(sign);
+            for k in cells {
+                let n = window[k].load(Ordering::Relaxed);
                 if n != 0 {
+                    window[k].store(0, Ordering::Relaxed);
                     into.insert(sign, offset + k as i32, reduction, n);
                 }
             }
+            self.set_occupied_cells(sign, 0..0);
         }
     }
 
@@ -496,20 +629,19 @@ impl<'a> NativeCells<'a> {
 
     /// What a scrape reads.
     pub(super) fn view(&self) -> NativeBuckets<'a> {
-        let run = |sign| BucketRun {
-            first_index: self.offset(sign),
-            counts: self.window(sign),
+        let run = |sign| {
+            let cells = self.occupied_cells(sign);
+            BucketRun {
+                first_index: self.offset(sign) + cells.start as i32,
+                counts: &self.window(sign)[cells],
+            }
         };
         NativeBuckets {
             schema: self.schema(),
             zero_threshold: self.threshold(),
             zero_count: self.get(ZERO_COUNT),
             positive: run(0),
-            negative: if self.get(NEGATIVE_USED) == 0 {
-                BucketRun::EMPTY
-            } else {
-                run(1)
-            },
+            negative: run(1),
         }
     }
 }
@@ -562,6 +694,71 @@ mod tests {
             assert_eq!(n.index(f64::INFINITY), n.index(f64::MAX));
             assert!(n.index(f64::from_bits(1)) < n.index(f64::MIN_POSITIVE));
         }
+    }
+
+    /// The slice table gives what a search over the boundaries gives, at every
+    /// boundary and on either side of it, for every schema.
+    #[test]
+    fn slice_table_matches_a_search_at_every_boundary() {
+        for schema in 1..=8 {
+            let n = Native::new(NativeOptions::new().schema(schema)).unwrap();
+            let bounds = &n.boundaries[..1 << schema];
+            let probes = bounds
+                .iter()
+                .flat_map(|&b| [b.saturating_sub(1), b, b + 1])
+                .chain([MANTISSA]);
+            for m in probes {
+                let expected = bounds.partition_point(|&b| b < m) as i32;
+                assert_eq!(
+                    n.index_of(0, m),
+                    expected,
+                    "schema {schema} mantissa {m:#x}"
+                );
+                assert_eq!(n.index_of(-3, m), (-3 << schema) + expected);
+            }
+        }
+    }
+
+    /// The tracked occupied range is what a scan of the window finds, through moves,
+    /// widening, lowering the schema and draining.
+    #[test]
+    fn occupied_range_follows_every_move() {
+        let config = Native::new(
+            NativeOptions::new()
+                .max_buckets(8)
+                .max_zero_threshold(0.001),
+        )
+        .unwrap();
+        let (a, b) = (cells(&config), cells(&config));
+        let (base, stripe) = (NativeCells::new(&a, &config), NativeCells::new(&b, &config));
+        let check = |c: &NativeCells<'_>| {
+            for sign in 0..2 {
+                let window = c.window(sign);
+                let scanned: Vec<usize> = (0..window.len())
+                    .filter(|&k| window[k].load(Ordering::Relaxed) != 0)
+                    .collect();
+                let tracked = c.occupied_cells(sign);
+                match (scanned.first(), scanned.last()) {
+                    (Some(&lo), Some(&hi)) => assert_eq!(tracked, lo..hi + 1, "sign {sign}"),
+                    _ => assert!(tracked.is_empty(), "sign {sign}: {tracked:?}"),
+                }
+            }
+        };
+        let mut rng = fastrand::Rng::with_seed(11);
+        for round in 0..2_000 {
+            let v = (rng.f64() * 30.0 - 15.0).exp2() * if rng.bool() { 1.0 } else { -1.0 };
+            let target = if round % 3 == 0 { &base } else { &stripe };
+            target.record(v);
+            check(target);
+            if round % 97 == 0 {
+                stripe.drain_into(&base);
+                check(&stripe);
+                check(&base);
+                assert_eq!(contents(&stripe).0, 0);
+            }
+        }
+        stripe.drain_into(&base);
+        assert_eq!(contents(&base).0, 2_000);
     }
 
     /// Occupied buckets as `(index, count)`.

@@ -75,13 +75,13 @@ pub(super) fn lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Guard<'a
 // Relaxed for every cell access through a guard: the lock's Acquire and Release order
 // them, and no one touches a shard's cells without holding its lock.
 impl Guard<'_> {
-    /// Records `v` in classic bucket `bucket` (`+Inf` last) and in the native buckets,
-    /// if kept. Plain loads and stores: the lock makes read-modify-write instructions
-    /// unnecessary.
+    /// Records `v` in classic bucket `bucket` (`+Inf` last) and, if `NATIVE` (the
+    /// histogram keeps native buckets), in the native buckets. Plain loads and stores:
+    /// the lock makes read-modify-write instructions unnecessary.
     #[inline(always)]
-    pub(super) fn record(&self, bucket: usize, v: f64) {
-        if self.buckets.native().is_some() {
-            self.record_native(v);
+    pub(super) fn record<const NATIVE: bool>(&self, bucket: usize, v: f64) {
+        if NATIVE && let Some(native) = self.native() {
+            native.record(v);
         }
         let sum = &self.shard[SUM];
         sum.store(
@@ -93,15 +93,6 @@ impl Guard<'_> {
             count.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Relaxed,
         );
-    }
-
-    /// Records `v` in the native buckets (inlined: measured fewer instructions on both
-    /// the classic and the native path than a call).
-    #[inline(always)]
-    fn record_native(&self, v: f64) {
-        if let Some(native) = self.native() {
-            native.record(v);
-        }
     }
 
     /// The `_sum`.
@@ -196,7 +187,7 @@ mod tests {
         let s = shard(&b);
         let guard = try_lock(&s, &b).unwrap();
         assert!(try_lock(&s, &b).is_none());
-        guard.record(0, 0.5);
+        guard.record::<false>(0, 0.5);
         drop(guard);
         let again = lock(&s, &b);
         assert_eq!(again.sum(), 0.5);
@@ -208,9 +199,9 @@ mod tests {
         let config = Buckets::new(&[1.0, 2.0]).unwrap();
         let (a, b) = (shard(&config), shard(&config));
         let (ga, gb) = (lock(&a, &config), lock(&b, &config));
-        ga.record(0, 0.25);
-        ga.record(2, f64::NAN);
-        gb.record(1, 1.0);
+        ga.record::<false>(0, 0.25);
+        ga.record::<false>(2, f64::NAN);
+        gb.record::<false>(1, 1.0);
         ga.drain_into(&gb);
         assert_eq!(ga.sum(), 0.0);
         assert_eq!(ga.buckets().sum::<u64>(), 0);

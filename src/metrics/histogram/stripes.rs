@@ -59,10 +59,12 @@ impl Stripes {
         }
     }
 
-    /// The stripe the calling thread observes into.
+    /// The stripe `step` places after the one the calling thread observes into: an
+    /// observer that finds its stripe taken tries the next ones in turn, so it finds a
+    /// free stripe whenever fewer threads hold one than there are stripes.
     #[inline]
-    pub(super) fn for_this_thread(&self) -> &[AtomicU64] {
-        self.stripe(probe() as usize & self.mask)
+    pub(super) fn for_this_thread(&self, step: usize) -> &[AtomicU64] {
+        self.stripe((probe() as usize).wrapping_add(step) & self.mask)
     }
 
     fn stripe(&self, i: usize) -> &[AtomicU64] {
