@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use prometheus_parse::{Scrape, Value};
 use tinyprom::metrics::{Buckets, Family, Histogram, NativeOptions, Registry};
@@ -32,10 +33,17 @@ fn renders_under_concurrent_observation_are_consistent() {
     let threads = 3;
     let per_thread = 2_000_000usize;
     let running = Arc::new(AtomicUsize::new(threads));
+    // Series checked while observers ran, published to the observers: on a loaded
+    // machine the renderer may get little CPU, so observers go on past `per_thread`
+    // (for at most 20 s) until enough renders overlapped them to mean something.
+    let overlapped = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(20);
     let mut renders = 0;
     let mut during = 0u64;
     let mut buf = Vec::new();
+    let mut observed = [0usize; 3];
     std::thread::scope(|s| {
+        let mut handles = Vec::new();
         for t in 0..threads {
             // Two threads share series "a", one has its own: contention on one series
             // and independent series both happen.
@@ -43,12 +51,20 @@ fn renders_under_concurrent_observation_are_consistent() {
                 .with_label_values(&[if t == 2 { "b" } else { "a" }])
                 .unwrap();
             let running = Arc::clone(&running);
-            s.spawn(move || {
-                for i in 0..per_thread {
-                    h.observe(VALUES[(i + t) % VALUES.len()]);
+            let overlapped = Arc::clone(&overlapped);
+            handles.push(s.spawn(move || {
+                let mut i = 0;
+                while i < per_thread
+                    || (overlapped.load(Ordering::Relaxed) < 100 && Instant::now() < deadline)
+                {
+                    for _ in 0..1024 {
+                        h.observe(VALUES[(i + t) % VALUES.len()]);
+                        i += 1;
+                    }
                 }
                 running.fetch_sub(1, Ordering::SeqCst);
-            });
+                i
+            }));
         }
         // Render until every observer is done, and at least 2,000 times; bounded by
         // 200,000 renders so the loop always ends.
@@ -59,8 +75,12 @@ fn renders_under_concurrent_observation_are_consistent() {
             let checked = check_render(&buf);
             if observing {
                 during += checked;
+                overlapped.store(during, Ordering::Relaxed);
             }
             renders += 1;
+        }
+        for (t, handle) in handles.into_iter().enumerate() {
+            observed[t] = handle.join().unwrap();
         }
     });
     assert!(renders >= 2_000);
@@ -78,8 +98,8 @@ fn renders_under_concurrent_observation_are_consistent() {
         .filter(|s| s.metric == "work_duration_seconds_count")
         .map(|s| (s.labels.get("worker").unwrap().to_string(), value(&s.value)))
         .collect();
-    assert_eq!(counts["a"], (2 * per_thread) as f64);
-    assert_eq!(counts["b"], per_thread as f64);
+    assert_eq!(counts["a"], (observed[0] + observed[1]) as f64);
+    assert_eq!(counts["b"], observed[2] as f64);
     eprintln!("{renders} renders, {during} series checked while observers ran");
 }
 
@@ -206,7 +226,14 @@ fn check_native(snap: &tinyprom::metrics::HistogramSnapshot) {
     let native = snap.native.as_ref().expect("native buckets");
     assert_eq!(native.total(), snap.count, "{snap:?}");
     assert_eq!(native.zero_count, 0);
+    // Each value's native bucket holds what its classic bucket holds, but for the rare
+    // observation the overflow shard took while every stripe was held and that fell
+    // outside its fixed window: it counts in the window's edge bucket (the one
+    // approximation `metrics/histogram/overflow.rs` documents). A wrong bucket index
+    // would misplace whole classes of values, far beyond this allowance.
+    let allowance = snap.count / 10_000;
     let mut below = 0;
+    let mut misplaced = 0;
     for (v, &cumulative) in VALUES.iter().zip(&snap.cumulative) {
         let classic = cumulative - below;
         below = cumulative;
@@ -216,8 +243,12 @@ fn check_native(snap: &tinyprom::metrics::HistogramSnapshot) {
             .iter()
             .find(|b| b.0 == index)
             .map_or(0, |b| b.1);
-        assert_eq!(in_native, classic, "value {v}: {snap:?}");
+        misplaced += classic.abs_diff(in_native);
     }
+    assert!(
+        misplaced <= allowance,
+        "{misplaced} observations outside their native bucket: {snap:?}"
+    );
 }
 
 /// Every varint-delimited message of a protobuf render fits the render exactly.
