@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use tiny_http::Request;
 
+use super::batch;
 use super::gate::{self, Gate, GateMetrics, Upstream};
 use super::listen;
 use super::options::Options;
@@ -235,9 +236,11 @@ impl ServerBuilder {
                 .try_clone()
                 .map_err(|e| ServeError::Io("duplicating the private socket".into(), e))?,
         );
-        let http = tiny_http::Server::from_listener(private, None).map_err(|e| {
-            ServeError::Io("starting tiny_http".into(), io::Error::other(e.to_string()))
-        })?;
+        // tiny_http's threads run SCHED_BATCH: see `batch` for why.
+        let http = batch::start_behind_the_gate(|| {
+            tiny_http::Server::from_listener(private, None).map_err(|e| e.to_string())
+        })
+        .map_err(|e| ServeError::Io("starting tiny_http".into(), io::Error::other(e)))?;
         let upstream = Arc::new(upstream);
         let backend = Backend {
             http: ManuallyDrop::new(Arc::new(http)),
@@ -367,6 +370,7 @@ impl Server {
             let spawned = std::thread::Builder::new()
                 .name(format!("tinyprom-worker-{i}"))
                 .spawn(move || {
+                    super::batch::behind_the_gate();
                     if let Some(e) = work(&http, &shared) {
                         let mut slot = report.lock().unwrap_or_else(|p| p.into_inner());
                         slot.get_or_insert(ServeError::AcceptLoopEnded(e));
