@@ -14,6 +14,8 @@
 //! relayed) before tiny_http's threads take the CPU from it. Measured: gate
 //! preemptions per request went from about 0.9 to 0.2.
 //!
+//! A custom route's handler runs on a worker, so a thread it starts is batch too.
+//!
 //! Best effort: an unprivileged thread may always switch to `SCHED_BATCH`; where the
 //! call is refused (a seccomp profile), the server runs as before.
 
