@@ -9,6 +9,7 @@
 //! the responses back in order. See `server` for the lifecycle and the shutdown
 //! ordering, `request` for the request path.
 
+mod batch;
 mod bootstrap;
 mod compression;
 mod gate;

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use tiny_http::Request;
 
+use super::batch;
 use super::gate::{self, Gate, GateMetrics, Upstream};
 use super::listen;
 use super::options::Options;
@@ -50,10 +51,17 @@ use crate::metrics::{MetricError, Registry};
 
 /// The most requests inside tiny_http at once (each holds one of its connection
 /// threads; `/synthetic`'s delay is spent in the gate, so all of them are quick);
-/// more wait in the gate. Measured with `make bench-http`: more requests in flight keep
-/// tiny_http's queue from running dry (its workers then never sleep between requests),
-/// each costs a thread; 32 keeps the serving process near 5 MiB under `wrk -c64`.
-pub const MAX_RELAYS: usize = 32;
+/// more wait in the gate, in order.
+///
+/// 16, four per default worker. Measured under `wrk -t2 -c64` on `/up`: 8, 16 and 32
+/// give the same throughput within the noise of a shared 2-CPU machine, while peak
+/// RSS is 3.4, 4.1 and 5.2 MiB and the serving process has 14, 22 and 39 threads.
+/// More requests in flight do not keep the workers busier: at 32, each worker
+/// still slept (a voluntary context switch) once per request, because what paces
+/// tiny_http's queue is the gate and tiny_http's connection threads, not the number
+/// of requests waiting inside it. A request that waits in the gate instead costs a
+/// few hundred bytes and no thread.
+pub const MAX_RELAYS: usize = 16;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug)]
@@ -228,9 +236,11 @@ impl ServerBuilder {
                 .try_clone()
                 .map_err(|e| ServeError::Io("duplicating the private socket".into(), e))?,
         );
-        let http = tiny_http::Server::from_listener(private, None).map_err(|e| {
-            ServeError::Io("starting tiny_http".into(), io::Error::other(e.to_string()))
-        })?;
+        // tiny_http's threads run SCHED_BATCH: see `batch` for why.
+        let http = batch::start_behind_the_gate(|| {
+            tiny_http::Server::from_listener(private, None).map_err(|e| e.to_string())
+        })
+        .map_err(|e| ServeError::Io("starting tiny_http".into(), io::Error::other(e)))?;
         let upstream = Arc::new(upstream);
         let backend = Backend {
             http: ManuallyDrop::new(Arc::new(http)),
@@ -360,6 +370,7 @@ impl Server {
             let spawned = std::thread::Builder::new()
                 .name(format!("tinyprom-worker-{i}"))
                 .spawn(move || {
+                    super::batch::behind_the_gate();
                     if let Some(e) = work(&http, &shared) {
                         let mut slot = report.lock().unwrap_or_else(|p| p.into_inner());
                         slot.get_or_insert(ServeError::AcceptLoopEnded(e));

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ pub struct Tinyprom {
     pub child: Child,
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Set by the stderr reader once the pipe is at its end.
+    stderr_closed: Arc<AtomicBool>,
 }
 
 impl Tinyprom {
@@ -50,6 +53,8 @@ impl Tinyprom {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = Arc::clone(&lines);
+        let stderr_closed = Arc::new(AtomicBool::new(false));
+        let closed = Arc::clone(&stderr_closed);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -64,6 +69,8 @@ impl Tinyprom {
                     let _ = tx.send(addr);
                 }
             }
+            // Release: the lines pushed above are visible to whoever sees the flag.
+            closed.store(true, Ordering::Release);
         });
         let addr = match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(a) => a.parse().expect("address in the start-up line"),
@@ -76,6 +83,7 @@ impl Tinyprom {
             child,
             addr,
             stderr: lines,
+            stderr_closed,
         }
     }
 
@@ -92,7 +100,19 @@ impl Tinyprom {
         let start = Instant::now();
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, signal) };
-        wait_for_exit(&mut self.child, limit).map(|s| (s, start.elapsed()))
+        let exited = wait_for_exit(&mut self.child, limit).map(|s| (s, start.elapsed()));
+        // The last lines (such as "shut down cleanly") may still be in the pipe when
+        // the exit is seen: give the reader up to 2 s to reach the pipe's end, so a
+        // test that reads stderr next sees all of it even on a loaded machine.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        // Acquire: pairs with the reader's Release store.
+        while exited.is_some()
+            && !self.stderr_closed.load(Ordering::Acquire)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        exited
     }
 
     pub fn stderr_text(&self) -> String {

@@ -477,8 +477,9 @@ impl Gate {
             };
             self.links[slot] = Some(i);
             // Written at once: a pooled connection is already writable, and an
-            // edge-triggered poll would not say so again.
-            let progress = relay.pump(&mut self.scratch);
+            // edge-triggered poll would not say so again. Only written: see
+            // `Relay::send` for why no read is tried here.
+            let progress = relay.send();
             self.connecting |= !reused;
             let Some(conn) = self.conn(i) else { continue };
             conn.in_flight = Some(InFlight {
@@ -551,7 +552,7 @@ impl Gate {
         let complete = matches!(progress, Progress::Done | Progress::DoneClosed);
         match response {
             Some((_, bytes)) if complete => {
-                conn.queue(&bytes);
+                conn.queue_owned(bytes);
                 conn.close_after |= !keep_alive;
             }
             _ => {

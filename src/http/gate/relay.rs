@@ -88,8 +88,17 @@ impl Relay {
         self.sent < self.request.len()
     }
 
-    /// Writes what it can of the request, then reads what it can of the response.
-    pub fn pump(&mut self, scratch: &mut [u8]) -> Progress {
+    /// Writes what it can of the request: `Failed` if the connection broke, else
+    /// `Pending`.
+    ///
+    /// This is all the gate does when it starts a relay. It does not try a read
+    /// as well: the response cannot be there yet, so the read would only return
+    /// `EAGAIN`, one wasted system call per request (measured with `strace -c -f`
+    /// under `wrk`: it was half of all reads of the private sockets). The
+    /// connection is registered edge-triggered before this write, and every
+    /// arrival of response bytes raises an edge, so the read happens when
+    /// [`Relay::pump`] is called for that event.
+    pub fn send(&mut self) -> Progress {
         while self.wants_write() {
             match poll::send(self.fd(), &self.request[self.sent..]) {
                 Ok(n) => self.sent += n,
@@ -100,6 +109,14 @@ impl Relay {
         }
         if !self.wants_write() && self.request.capacity() > 0 {
             self.request = Vec::new();
+        }
+        Progress::Pending
+    }
+
+    /// Writes what it can of the request, then reads what it can of the response.
+    pub fn pump(&mut self, scratch: &mut [u8]) -> Progress {
+        if self.send() == Progress::Failed {
+            return Progress::Failed;
         }
         loop {
             // SAFETY: the pointer and length describe the live buffer `scratch`.
