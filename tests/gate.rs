@@ -604,3 +604,73 @@ fn embedded_routes_read_bodies_and_see_the_real_peer() {
     assert_eq!(statuses(&raw), [413]);
     running.stop().unwrap();
 }
+
+/// At the bound with every connection busy, a newcomer gets a 503 and a close at
+/// once, and no busy connection is displaced. A connection is busy while a request of
+/// it is held, waiting or in tiny_http; pipelined `/synthetic` requests keep one busy
+/// without a gap (the next head is taken as the previous response is queued), for
+/// the sum of their 1-50 ms delays: about two seconds for 80 of them. Newcomers send
+/// their request at once, as curl does: `TCP_DEFER_ACCEPT` keeps a silent one in the
+/// kernel, never accepted.
+#[test]
+fn at_the_bound_with_every_connection_busy_a_newcomer_gets_503_and_a_close() {
+    const PIPELINED: usize = 80;
+    const NEWCOMERS: usize = 3;
+    let mut server = Tinyprom::start(&["--web.max-connections=16"]);
+    let addr = server.addr;
+    let burst = "GET /synthetic HTTP/1.1\r\nHost: t\r\n\r\n".repeat(PIPELINED);
+    let mut busy = Vec::new();
+    for _ in 0..16 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(burst.as_bytes()).unwrap();
+        busy.push(s);
+    }
+    // A first answer shows the gate has the connection and is on its next request.
+    for s in &mut busy {
+        let mut buf = [0u8; 1];
+        assert_eq!(s.read(&mut buf).unwrap(), 1, "a first answer");
+    }
+    for _ in 0..NEWCOMERS {
+        let started = Instant::now();
+        let (raw, closed, _) = exchange(addr, REQ.as_bytes(), Duration::from_secs(3));
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(closed, "the newcomer is closed: {text}");
+        assert_eq!(statuses(&raw), [503], "{text}");
+        assert!(
+            text.ends_with("\r\n\r\n503 too many connections with requests in progress\n"),
+            "{text}"
+        );
+        assert!(took < Duration::from_secs(1), "turned away in {took:?}");
+    }
+    // Every busy connection still gets all its answers: none was displaced.
+    for s in &mut busy {
+        let started = Instant::now();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 65536];
+        while statuses(&raw).len() < PIPELINED - 1 && started.elapsed() < Duration::from_secs(10) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+        // The first byte was read above: the first status line no longer counts.
+        assert_eq!(
+            statuses(&raw).len(),
+            PIPELINED - 1,
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+    drop(busy);
+    assert_eq!(
+        metric(addr, "tinyprom_connections_rejected_total"),
+        Some(NEWCOMERS as f64)
+    );
+    assert_no_restarts(addr, "after turning newcomers away");
+    let (status, _) = server
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(5))
+        .expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0));
+}
