@@ -45,8 +45,8 @@ pub(crate) use upstream::Upstream;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::io;
-use std::net::TcpListener;
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -216,9 +216,7 @@ impl Gate {
             };
             let now = Instant::now();
             if self.open >= self.settings.max_connections && !self.evict_one() {
-                let busy = own_response(503, "too many connections with requests in progress");
-                let _ = poll::send(stream.as_raw_fd(), &busy);
-                self.metrics.rejected();
+                self.turn_away(stream);
                 continue;
             }
             if stream.set_nonblocking(true).is_err() {
@@ -244,6 +242,21 @@ impl Gate {
             self.open += 1;
             self.metrics.accepted();
         }
+    }
+
+    /// Answers a newcomer at the bound with a 503 and closes it. What it has sent is
+    /// read and discarded first (`TCP_DEFER_ACCEPT` hands over only connections that
+    /// sent something, usually their whole head): closing a socket with unread input
+    /// sends a reset instead of a FIN, and a reset may destroy the 503 before the
+    /// client reads it. One read, so a newcomer costs the loop a bounded moment.
+    fn turn_away(&mut self, stream: TcpStream) {
+        if stream.set_nonblocking(true).is_ok() {
+            let _ = (&stream).read(&mut self.scratch);
+            let busy = own_response(503, "too many connections with requests in progress");
+            let _ = poll::send(stream.as_raw_fd(), &busy);
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        self.metrics.rejected();
     }
 
     /// Closes the connection that has had nothing in progress for longest.
