@@ -12,26 +12,14 @@ use std::time::Duration;
 
 use crate::http::Options;
 
-/// Everything the server needs to start.
+/// Everything the binary needs to start: the server's settings from the `--web.*`
+/// flags, and whether to supervise it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Address to listen on (`--web.listen-address`).
-    pub listen_address: SocketAddr,
-    /// Path serving the metrics (`--web.telemetry-path`).
-    pub telemetry_path: String,
-    /// Worker threads answering requests (`--web.max-workers`).
-    pub max_workers: usize,
-    /// Whether to export `process_*` metrics (off with `--no-process-metrics`).
-    pub process_metrics: bool,
-    /// How long in-flight requests may take to finish after SIGTERM/SIGINT
-    /// (`--web.shutdown-timeout`).
-    pub shutdown_timeout: Duration,
-    /// How long a connection may take to send a request, or sit idle between requests,
-    /// before it is closed (`--web.read-timeout`).
-    pub read_timeout: Duration,
-    /// The most client connections kept open; past it the one longest without a
-    /// request in progress is closed (`--web.max-connections`).
-    pub max_connections: usize,
+    /// The server's settings: `--web.listen-address`, `--web.telemetry-path`,
+    /// `--web.max-workers`, `--web.shutdown-timeout`, `--web.read-timeout`,
+    /// `--web.max-connections` and `--no-process-metrics`.
+    pub http: Options,
     /// Whether a supervising parent process restarts the serving process when it dies
     /// (off with `--no-supervisor`, for debugging).
     pub supervise: bool,
@@ -39,31 +27,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let http = Options::default();
         Config {
-            listen_address: http.listen_address,
-            telemetry_path: http.telemetry_path,
-            max_workers: http.max_workers,
-            process_metrics: http.process_metrics,
-            shutdown_timeout: http.shutdown_timeout,
-            read_timeout: http.read_timeout,
-            max_connections: http.max_connections,
+            http: Options::default(),
             supervise: true,
-        }
-    }
-}
-
-impl Config {
-    /// The server's settings from these flags.
-    pub fn http_options(&self) -> Options {
-        Options {
-            listen_address: self.listen_address,
-            telemetry_path: self.telemetry_path.clone(),
-            max_workers: self.max_workers,
-            process_metrics: self.process_metrics,
-            shutdown_timeout: self.shutdown_timeout,
-            read_timeout: self.read_timeout,
-            max_connections: self.max_connections,
         }
     }
 }
@@ -189,7 +155,7 @@ const FLAGS: [Flag; 8] = [
 /// use tinyprom::config::{parse, Command};
 /// let cmd = parse(["--web.listen-address=127.0.0.1:9000"], |_| None).unwrap();
 /// let Command::Run(config) = cmd else { panic!() };
-/// assert_eq!(config.listen_address.port(), 9000);
+/// assert_eq!(config.http.listen_address.port(), 9000);
 /// assert!(parse(["--bogus"], |_| None).is_err());
 /// ```
 pub fn parse<I, S>(args: I, env: impl Fn(&str) -> Option<String>) -> Result<Command, ConfigError>
@@ -254,7 +220,7 @@ where
 
 fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
     match name {
-        "web.listen-address" => config.listen_address = parse_address(value)?,
+        "web.listen-address" => config.http.listen_address = parse_address(value)?,
         "web.telemetry-path" => {
             if !value.starts_with('/') || value.contains(['?', '#', ' ']) {
                 return Err("expected a path starting with / (e.g. /metrics)".into());
@@ -262,23 +228,23 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
             if value == "/up" || value == "/synthetic" {
                 return Err(format!("{value} is already an endpoint of tinyprom"));
             }
-            config.telemetry_path = value.to_string();
+            config.http.telemetry_path = value.to_string();
         }
         "web.max-workers" => {
-            config.max_workers = parse_count(value, 1, 256)?;
+            config.http.max_workers = parse_count(value, 1, 256)?;
         }
-        "web.shutdown-timeout" => config.shutdown_timeout = parse_duration(value)?,
+        "web.shutdown-timeout" => config.http.shutdown_timeout = parse_duration(value)?,
         "web.read-timeout" => {
-            config.read_timeout = parse_duration(value)?;
-            if config.read_timeout.is_zero() {
+            config.http.read_timeout = parse_duration(value)?;
+            if config.http.read_timeout.is_zero() {
                 return Err("must be more than 0s".into());
             }
         }
         "web.max-connections" => {
-            config.max_connections = parse_count(value, 16, 65_536)?;
+            config.http.max_connections = parse_count(value, 16, 65_536)?;
         }
         "no-process-metrics" => {
-            config.process_metrics = !parse_bool(value)?;
+            config.http.process_metrics = !parse_bool(value)?;
         }
         "no-supervisor" => {
             config.supervise = !parse_bool(value)?;
@@ -379,17 +345,17 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.listen_address, "127.0.0.1:0".parse().unwrap());
-        assert_eq!(c.max_workers, 8, "the flag beats the environment");
-        assert_eq!(c.telemetry_path, "/prom");
-        assert!(!c.process_metrics);
+        assert_eq!(c.http.listen_address, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(c.http.max_workers, 8, "the flag beats the environment");
+        assert_eq!(c.http.telemetry_path, "/prom");
+        assert!(!c.http.process_metrics);
         let c = run(
             &[":9000"].map(|_| "--web.listen-address=:9000"),
             &[("TINYPROM_NO_PROCESS_METRICS", "false")],
         )
         .unwrap();
-        assert_eq!(c.listen_address, "0.0.0.0:9000".parse().unwrap());
-        assert!(c.process_metrics);
+        assert_eq!(c.http.listen_address, "0.0.0.0:9000".parse().unwrap());
+        assert!(c.http.process_metrics);
         let c = run(
             &[
                 "--web.listen-address=[::1]:80",
@@ -398,10 +364,10 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(c.listen_address, "[::1]:80".parse().unwrap());
-        assert_eq!(c.shutdown_timeout, Duration::from_millis(250));
+        assert_eq!(c.http.listen_address, "[::1]:80".parse().unwrap());
+        assert_eq!(c.http.shutdown_timeout, Duration::from_millis(250));
         let c = run(&["--web.listen-address=localhost:9100"], &[]).unwrap();
-        assert_eq!(c.listen_address, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(c.http.listen_address, "127.0.0.1:9100".parse().unwrap());
         assert!(run(&["--web.listen-address=example.com:80"], &[]).is_err());
     }
 
@@ -454,6 +420,6 @@ mod tests {
         else {
             panic!("health check expected")
         };
-        assert_eq!(c.listen_address.port(), 9);
+        assert_eq!(c.http.listen_address.port(), 9);
     }
 }

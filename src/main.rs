@@ -22,7 +22,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::HealthCheck(config)) => {
-            return match tinyprom::health::check(config.listen_address, Duration::from_secs(2)) {
+            return match tinyprom::health::check(config.http.listen_address, Duration::from_secs(2))
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tinyprom: health check failed: {e}");
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     // Bound here, before any fork, so the socket outlives every serving process.
-    let listener = match http::bind(config.listen_address, config.read_timeout) {
+    let listener = match http::bind(config.http.listen_address, config.http.read_timeout) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("tinyprom: {e}");
@@ -59,8 +60,8 @@ fn main() -> ExitCode {
         "tinyprom {} listening on http://{} with {} workers, metrics at {}",
         tinyprom::VERSION,
         local_addr,
-        config.max_workers,
-        config.telemetry_path
+        config.http.max_workers,
+        config.http.telemetry_path
     );
     if !config.supervise {
         if let Err(e) = tinyprom::signals::install() {
@@ -88,7 +89,7 @@ fn serve(listener: &TcpListener, config: &Config, restarts: u64) -> u8 {
             return 1;
         }
     };
-    let server = match Server::builder(config.http_options())
+    let server = match Server::builder(config.http.clone())
         .listener(listener)
         .restarts(restarts)
         .bind()

@@ -1,5 +1,5 @@
 //! What a server is built from: the HTTP-side settings, independent of how they were
-//! given (the binary's flags become these in [`crate::config::Config::http_options`]).
+//! given (the binary's `--web.*` flags are parsed into [`crate::config::Config::http`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
