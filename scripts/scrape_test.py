@@ -422,23 +422,32 @@ def check_gzip_negotiated(P):
 # native histograms: a second Prometheus with the feature on, same replicas
 
 
+def start_prometheus(h, prometheus, promtool, name, addr, app_addrs, flags=()):
+    """Start a Prometheus called name on addr with a config derived from the shipped
+    prometheus.yml (checked by promtool first) and the extra flags; returns the
+    process and the number of rule files the config loads."""
+    cfg_text, n_rules = derive_config((REPO / "prometheus.yml").read_text(), addr, app_addrs)
+    cfg = Path(h.tmp) / f"{name}.yml"
+    cfg.write_text(cfg_text)
+    res = subprocess.run([promtool, "check", "config", str(cfg)], capture_output=True, text=True, timeout=30)
+    check(res.returncode == 0, f"derived config for {name} invalid:\n{res.stdout}{res.stderr}\n{cfg_text}")
+    proc = h.spawn(name, [
+        prometheus,
+        *flags,
+        f"--config.file={cfg}",
+        f"--storage.tsdb.path={Path(h.tmp) / ('data-' + name)}",
+        f"--web.listen-address={addr}",
+    ])
+    return proc, n_rules
+
+
 def start_native_prometheus(h, prometheus, promtool, app_addrs):
     """Start Prometheus with --enable-feature=native-histograms on a free port,
     configured like the classic one; returns (Prom, name and process, address)."""
     (port,) = free_ports(1)
     addr = f"{HOST}:{port}"
-    cfg_text, _ = derive_config((REPO / "prometheus.yml").read_text(), addr, app_addrs)
-    cfg = Path(h.tmp) / "prometheus-native.yml"
-    cfg.write_text(cfg_text)
-    res = subprocess.run([promtool, "check", "config", str(cfg)], capture_output=True, text=True, timeout=30)
-    check(res.returncode == 0, f"derived native config invalid:\n{res.stdout}{res.stderr}")
-    proc = h.spawn("prometheus-native", [
-        prometheus,
-        "--enable-feature=native-histograms",
-        f"--config.file={cfg}",
-        f"--storage.tsdb.path={Path(h.tmp) / 'data-native'}",
-        f"--web.listen-address={addr}",
-    ])
+    proc, _ = start_prometheus(h, prometheus, promtool, "prometheus-native", addr, app_addrs,
+                               flags=("--enable-feature=native-histograms",))
     return Prom(port), ("prometheus-native", proc), addr
 
 
@@ -530,17 +539,7 @@ def main(h):
     log(f"replicas up on {', '.join(app_addrs)}")
 
     # 2. Prometheus with a config derived from the shipped prometheus.yml
-    cfg_text, n_rules = derive_config((REPO / "prometheus.yml").read_text(), prom_addr, app_addrs)
-    cfg = Path(h.tmp) / "prometheus.yml"
-    cfg.write_text(cfg_text)
-    res = subprocess.run([promtool, "check", "config", str(cfg)], capture_output=True, text=True, timeout=30)
-    check(res.returncode == 0, f"derived config invalid:\n{res.stdout}{res.stderr}\n{cfg_text}")
-    prom = h.spawn("prometheus", [
-        prometheus,
-        f"--config.file={cfg}",
-        f"--storage.tsdb.path={Path(h.tmp) / 'data'}",
-        f"--web.listen-address={prom_addr}",
-    ])
+    prom, n_rules = start_prometheus(h, prometheus, promtool, "prometheus", prom_addr, app_addrs)
     N, native_proc, native_addr = start_native_prometheus(h, prometheus, promtool, app_addrs)
     procs = replicas + [("prometheus", prom), native_proc]
     for addr in (prom_addr, native_addr):
