@@ -53,15 +53,15 @@ use crate::metrics::{MetricError, Registry};
 /// threads; `/synthetic`'s delay is spent in the gate, so all of them are quick);
 /// more wait in the gate, in order.
 ///
-/// 16, four per default worker. Measured under `wrk -t2 -c64` on `/up`: 8, 16 and 32
-/// give the same throughput within the noise of a shared 2-CPU machine, while peak
-/// RSS is 3.4, 4.1 and 5.2 MiB and the serving process has 14, 22 and 39 threads.
-/// More requests in flight do not keep the workers busier: at 32, each worker
-/// still slept (a voluntary context switch) once per request, because what paces
-/// tiny_http's queue is the gate and tiny_http's connection threads, not the number
-/// of requests waiting inside it. A request that waits in the gate instead costs a
-/// few hundred bytes and no thread.
-pub const MAX_RELAYS: usize = 16;
+/// 8, two per default worker. Measured under `wrk -t2 -c64` on `/up` (2 CPUs, 4 s
+/// runs, interleaved): 8, 12 and 16 give the same throughput and p99 within the noise
+/// (40-46k req/s, p99 2.4-3.2 ms on a quiet machine), while peak RSS is 4.4-4.5, 4.7
+/// and 5.0 MiB: each request inside tiny_http holds one of its connection threads
+/// and that thread's stack. More requests in flight do not keep the workers busier,
+/// because what paces tiny_http's queue is the gate and tiny_http's connection
+/// threads, not the number of requests waiting inside it. A request that waits in the
+/// gate instead costs a few hundred bytes and no thread.
+pub const MAX_RELAYS: usize = 8;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug)]
