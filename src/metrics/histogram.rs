@@ -60,7 +60,7 @@
 //! of the same observations in every shard, after the classic ones and under the same
 //! lock, so the consistency argument above covers them unchanged: a scrape reads the
 //! classic and the native counts of one set of complete observations. `native.rs`
-//! explains the bucket index, the fixed windows (1,336 more bytes per shard with the
+//! explains the bucket index, the fixed windows (1,352 more bytes per shard with the
 //! defaults, never allocated on the observe path) and the bucket-limit strategy.
 //!
 //! # Memory orderings, each for one reason
@@ -274,9 +274,11 @@ impl Histogram {
 
     /// A histogram sharing already validated bounds (what families use).
     pub fn with_buckets(buckets: Arc<Buckets>) -> Histogram {
-        Histogram {
-            storage: Storage::new(buckets),
+        let storage = Storage::new(buckets);
+        if let Some(native) = shard::lock(storage.cells(), storage.buckets()).native() {
+            native.start_reset_clock();
         }
+        Histogram { storage }
     }
 
     /// The bucket bounds.
@@ -378,8 +380,9 @@ impl Histogram {
         })
     }
 
-    /// Locks the base, moves every stripe into it, and hands it to `read` while still
-    /// holding it. See the module documentation.
+    /// Locks the base, moves every stripe into it, resets the series if its native
+    /// buckets ask for it (see [`NativeOptions::min_reset_duration`]), and hands the
+    /// base to `read` while still holding it. See the module documentation.
     fn collect<R>(&self, read: impl FnOnce(&Guard<'_>) -> R) -> R {
         let buckets = self.storage.buckets();
         let base = shard::lock(self.storage.cells(), buckets);
@@ -388,6 +391,18 @@ impl Histogram {
                 shard::lock(stripe, buckets).drain_into(&base);
             }
             stripes.overflow().drain_into(&base);
+        }
+        if base.native().is_some_and(|native| native.reset_due()) {
+            // Still holding the base: every stripe back to a new shard's state (what
+            // was observed into it since its drain goes too, as it would have gone
+            // into the base), the overflow shard emptied, then the base itself.
+            if let Some(stripes) = self.storage.stripes() {
+                for stripe in stripes.iter() {
+                    shard::lock(stripe, buckets).reset();
+                }
+                stripes.overflow().drain_into(&base);
+            }
+            base.reset();
         }
         read(&base)
     }
@@ -618,6 +633,22 @@ mod tests {
         assert_never_torn(striped);
     }
 
+    /// Resets (a series outgrowing its buckets) leave every snapshot consistent, with
+    /// the base alone and with stripes.
+    #[test]
+    fn concurrent_snapshots_of_resetting_native_series_are_never_torn() {
+        let resetting = || {
+            let options = NativeOptions::new()
+                .max_buckets(8)
+                .min_reset_duration(Duration::from_micros(200));
+            Histogram::with_native(&[0.01, 0.1, 0.5, 2.0], options).unwrap()
+        };
+        assert_never_torn_with(resetting(), true);
+        let striped = resetting();
+        striped.storage.install_stripes(0.05);
+        assert_never_torn_with(striped, true);
+    }
+
     /// The overflow shard's native buckets reach the base too.
     #[test]
     fn native_observations_through_the_overflow_shard_are_counted() {
@@ -650,6 +681,57 @@ mod tests {
         assert!(at(0.04) && at(0.05) && at(0.06), "{native:?}");
     }
 
+    /// With a minimum reset duration, a series that outgrew its buckets keeps every
+    /// observation at a lower resolution until that duration has passed; the next
+    /// snapshot (a scrape) then resets it, classic buckets and all, and it observes at
+    /// the configured resolution again. With stripes, they are reset too.
+    #[test]
+    fn a_series_that_outgrew_its_buckets_resets_after_the_minimum_duration() {
+        let min = Duration::from_millis(300);
+        for striped in [false, true] {
+            let options = NativeOptions::new().max_buckets(8).min_reset_duration(min);
+            let h = Histogram::with_native(&[1.0], options).unwrap();
+            let created = Instant::now();
+            if striped {
+                h.storage.install_stripes(1.0);
+            }
+            // 1.0 and 4.0 are 16 schema-3 buckets apart: more than 8.
+            h.observe(1.0);
+            h.observe(4.0);
+            let lowered = h.snapshot();
+            let native = lowered.native.as_ref().unwrap();
+            assert_eq!(lowered.count, 2, "striped: {striped}");
+            assert!(native.schema < 3, "{native:?}");
+            assert_eq!(native.total(), 2);
+            if created.elapsed() < min {
+                // Too early: a second snapshot still holds both observations.
+                assert_eq!(h.snapshot(), lowered, "striped: {striped}");
+            }
+            std::thread::sleep(min.saturating_sub(created.elapsed()) + Duration::from_millis(20));
+            let reset = h.snapshot();
+            assert_eq!((reset.count, reset.sum), (0, 0.0), "striped: {striped}");
+            assert_eq!(reset.cumulative, vec![0, 0]);
+            let native = reset.native.unwrap();
+            assert_eq!((native.schema, native.total()), (3, 0));
+            // Back at the configured resolution, and the clock restarted: outgrowing
+            // again right away lowers the resolution but does not reset.
+            h.observe(1.5);
+            let after = h.snapshot();
+            assert_eq!(after.count, 1);
+            assert_eq!(after.native.as_ref().unwrap().schema, 3);
+            h.observe(6.0);
+            let again = h.snapshot();
+            assert_eq!(again.count, 2);
+            assert!(again.native.unwrap().schema < 3);
+        }
+        // Without a minimum duration (the default) a series never resets.
+        let h = Histogram::with_native(&[1.0], NativeOptions::new().max_buckets(8)).unwrap();
+        h.observe(1.0);
+        h.observe(4.0);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(h.snapshot().count, 2);
+    }
+
     #[test]
     fn contention_installs_stripes() {
         let h = http_buckets();
@@ -676,6 +758,12 @@ mod tests {
     }
 
     fn assert_never_torn(h: Histogram) {
+        assert_never_torn_with(h, false);
+    }
+
+    /// `resets`: the series resets now and then, so counts may drop between snapshots
+    /// (and must, at least once); every snapshot must still be consistent.
+    fn assert_never_torn_with(h: Histogram, resets: bool) {
         let threads = 4;
         let per_thread = 200_000u64;
         let values = [0.005, 0.05, 0.3, 1.0, 5.0];
@@ -691,6 +779,7 @@ mod tests {
                 });
             }
             let mut previous = 0;
+            let mut dropped = 0;
             for _ in 0..5_000 {
                 let snap = h.snapshot();
                 assert_eq!(*snap.cumulative.last().unwrap(), snap.count);
@@ -698,7 +787,10 @@ mod tests {
                     assert_eq!(native.total(), snap.count, "{snap:?}");
                 }
                 assert!(snap.cumulative.windows(2).all(|w| w[0] <= w[1]), "{snap:?}");
-                assert!(snap.count >= previous);
+                if snap.count < previous {
+                    dropped += 1;
+                }
+                assert!(resets || snap.count >= previous);
                 previous = snap.count;
                 // The sum must belong to the same observations: it lies between the
                 // smallest and largest possible sums of `count` values, bucket by bucket.
@@ -727,7 +819,11 @@ mod tests {
                     "{snap:?} not in [{lo}, {hi}]"
                 );
             }
+            assert!(!resets || dropped > 0, "no reset seen");
         });
+        if resets {
+            return;
+        }
         let snap = h.snapshot();
         assert_eq!(snap.count, threads as u64 * per_thread);
         let expected_sum: f64 = (0..threads)

@@ -34,10 +34,11 @@
 //! 2. otherwise the span of buckets exceeds `max_buckets`, the limit client_golang calls
 //!    `NativeHistogramMaxBucketNumber`. Its strategy is to reset the histogram (after
 //!    `NativeHistogramMinResetDuration`), else widen the zero bucket up to
-//!    `NativeHistogramMaxZeroThreshold`, else halve the resolution. This module does
-//!    not reset (see *Why no reset* below); it widens the zero bucket (the lowest
-//!    buckets move into it) if that stays within `max_zero_threshold`, else lowers the
-//!    schema by one, merging neighbouring buckets pairwise, and tries again.
+//!    `NativeHistogramMaxZeroThreshold`, else halve the resolution. Here the shard
+//!    widens the zero bucket (the lowest buckets move into it) if that stays within
+//!    `max_zero_threshold`, else lowers its schema by one, merging neighbouring buckets
+//!    pairwise, and tries again; and if a minimum reset duration is configured, it
+//!    also marks itself as wanting a reset (see *Reset* below).
 //!
 //! No step loses or duplicates an observation, so the native counts plus the zero
 //! count always equal the classic `+Inf` count (less NaN observations). A scrape
@@ -47,24 +48,25 @@
 //! The window caps the distance between the lowest and highest bucket rather than the
 //! number of non-empty buckets; for one series' latencies those are nearly the same.
 //!
-//! # Why no reset
+//! # Reset
 //!
-//! An observer holds one shard's lock, so it cannot reset the others: the reset
-//! client_golang does inside `Observe` cannot happen where the limit is hit. It could
-//! happen in the scrape, which holds the base for the whole collection and each
-//! stripe in turn: the observer that hits the limit would set a flag in the series,
-//! and a scrape that finds it set, with `NativeHistogramMinResetDuration` elapsed
-//! since the last reset, would drop each stripe's counts instead of moving them
-//! (restoring its schema, zero threshold and windows while holding it), drain the
-//! overflow shard, zero the base and answer the empty histogram. Every scrape stays
-//! untorn (what it reads is still a union of complete observations), and the
-//! observations since the previous scrape are lost exactly as with client_golang's
-//! reset. The costs that kept it out: a reset zeroes `_count`, `_sum` and every
-//! classic bucket too (Prometheus reads a counter reset, and the classic rules'
-//! `rate()` loses the interval), it needs a clock read per flagged series per scrape,
-//! and it makes the scrape write the state it reads. Widening and lowering the schema
-//! lose no observation and keep `_count` and the classic buckets monotonic, so they
-//! remain the whole strategy; a scrape-driven reset as above is how to add one.
+//! client_golang resets inside `Observe`, where the limit is hit. Here an observer
+//! holds one shard's lock and cannot reset the others, so the reset happens in the
+//! collection (a scrape or a snapshot), which holds the base for the whole of it and
+//! each stripe in turn. A shard that outgrew its window while
+//! [`NativeOptions::min_reset_duration`] is non-zero sets its `RESET_WANTED` cell
+//! (and meanwhile widens or lowers its resolution as above, losing nothing); draining
+//! a shard carries the mark into the base. After draining, a collection that finds
+//! the base marked and the minimum duration elapsed since the series was created or
+//! last reset (`LAST_RESET`, one clock read, only for a marked series) returns every
+//! stripe to a new shard's state, empties the overflow shard, zeroes the base and
+//! reads that empty histogram. Every scrape stays untorn (what it reads is still a
+//! union of complete observations: here, none), the configured schema and zero
+//! threshold come back, and the observations since the previous scrape are lost, as
+//! with client_golang's reset (which keeps the one observation that triggered it;
+//! this one does not). Like client_golang's, a reset zeroes `_count`, `_sum` and the
+//! classic buckets too: Prometheus reads a counter reset, and `rate()` over the
+//! classic buckets loses that interval. The default is client_golang's: no reset.
 //!
 //! # Occupancy
 //!
@@ -74,7 +76,9 @@
 //! with a few occupied buckets costs a few cells to render and to drain, not two
 //! windows of `max_buckets`.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::exposition::{BucketRun, NativeBuckets};
 use crate::metrics::MetricError;
@@ -103,6 +107,7 @@ pub struct NativeOptions {
     zero_threshold: f64,
     max_zero_threshold: f64,
     max_buckets: usize,
+    min_reset_duration: Duration,
 }
 
 impl Default for NativeOptions {
@@ -122,6 +127,7 @@ impl NativeOptions {
             zero_threshold: 2.938_735_877_055_719e-39,
             max_zero_threshold: 0.0,
             max_buckets: 80,
+            min_reset_duration: Duration::ZERO,
         }
     }
 
@@ -148,6 +154,18 @@ impl NativeOptions {
     /// number of counters each shard keeps per sign.
     pub const fn max_buckets(mut self, buckets: usize) -> NativeOptions {
         self.max_buckets = buckets;
+        self
+    }
+
+    /// When a series' buckets outgrow `max_buckets` and at least this long has passed
+    /// since it was created or last reset, the next scrape (or snapshot) resets the
+    /// series, classic buckets, `_sum` and `_count` included, restoring the configured
+    /// resolution and zero threshold; Prometheus sees a counter reset. Zero (the
+    /// default, as client_golang's `NativeHistogramMinResetDuration`): never reset, only
+    /// widen the zero bucket and lower the resolution. See the module documentation of
+    /// `native.rs` for how a reset happens.
+    pub const fn min_reset_duration(mut self, duration: Duration) -> NativeOptions {
+        self.min_reset_duration = duration;
         self
     }
 
@@ -291,7 +309,21 @@ const OFFSET: [usize; 2] = [3, 4];
 /// bits, one past the highest in the high 32; 0 (nothing in the high half) when empty.
 /// A scrape reads only that range (most histograms never see a negative value).
 const OCCUPIED: [usize; 2] = [5, 6];
-const WINDOWS: usize = 7;
+/// 1 once this shard outgrew `max_buckets` while a reset is configured: the next
+/// collection resets the series if its minimum reset duration has passed.
+const RESET_WANTED: usize = 7;
+/// The base shard only: when the series was created or last reset, in nanoseconds of
+/// [`clock`].
+const LAST_RESET: usize = 8;
+const WINDOWS: usize = 9;
+
+/// Nanoseconds since the first call in this process: a monotonic clock that fits a
+/// cell.
+fn clock() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let nanos = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX)
+}
 
 /// A shard's native cells, borrowed under its lock (every access `Relaxed`: the
 /// shard's lock orders them, see the parent module).
@@ -507,6 +539,9 @@ impl<'a> NativeCells<'a> {
                 self.shift(sign, new_offset);
                 continue;
             }
+            if !self.config.options.min_reset_duration.is_zero() {
+                self.set(RESET_WANTED, 1);
+            }
             let limit = hi - self.width() as i32;
             let widened = upper_bound(limit, self.schema());
             if widened <= self.config.options.max_zero_threshold {
@@ -596,6 +631,10 @@ impl<'a> NativeCells<'a> {
 
     /// Moves everything into `into` (whose lock the caller also holds) and zeroes this.
     pub(super) fn drain_into(&self, into: &NativeCells<'_>) {
+        if self.get(RESET_WANTED) != 0 {
+            into.set(RESET_WANTED, 1);
+            self.set(RESET_WANTED, 0);
+        }
         let widened = f64::from_bits(self.get(WIDENED));
         if widened > f64::from_bits(into.get(WIDENED)) {
             into.widen_zero(widened);
@@ -625,6 +664,25 @@ impl<'a> NativeCells<'a> {
             None => self.add(ZERO_COUNT, n),
             Some(sign) => self.insert(sign, index, 0, n),
         }
+    }
+
+    /// Marks this (base) shard as created or reset now, if resets are configured.
+    pub(super) fn start_reset_clock(&self) {
+        if !self.config.options.min_reset_duration.is_zero() {
+            self.set(LAST_RESET, clock());
+        }
+    }
+
+    /// True when this (base) shard, after a collection drained every other shard into
+    /// it, outgrew its buckets and the minimum reset duration has passed since the
+    /// series was created or last reset.
+    pub(super) fn reset_due(&self) -> bool {
+        if self.get(RESET_WANTED) == 0 {
+            return false;
+        }
+        let min = self.config.options.min_reset_duration;
+        let since = clock().saturating_sub(self.get(LAST_RESET));
+        u128::from(since) >= min.as_nanos()
     }
 
     /// What a scrape reads.

@@ -139,6 +139,18 @@ impl Guard<'_> {
         self.shard[SUM].store((self.sum() + sum).to_bits(), Ordering::Relaxed);
     }
 
+    /// Zeroes every count and the sum, and returns the native buckets (if kept) to
+    /// their configured resolution and zero threshold: the state of a new shard. The
+    /// base shard also restarts its reset clock.
+    pub(super) fn reset(&self) {
+        for cell in &self.shard[SUM..] {
+            cell.store(0, Ordering::Relaxed);
+        }
+        if let Some(native) = self.native() {
+            native.start_reset_clock();
+        }
+    }
+
     /// Moves everything this shard holds into `into` and zeroes this shard.
     pub(super) fn drain_into(&self, into: &Guard<'_>) {
         if let (Some(from), Some(to)) = (self.native(), into.native()) {
