@@ -120,9 +120,12 @@ fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
     // a = mant / 2^s with 1 <= s <= 69 here (a is not integral and >= 1e-5).
     let s = (52 - e2) as u32;
     let power_of_two = mant == 1 << 52;
-    // floor(log10 a), estimated from the binary exponent and corrected below.
-    let mut e10 = (f64::from(e2) * std::f64::consts::LOG10_2).floor() as i32;
+    // floor(log10 a), estimated from the binary exponent.
+    let estimate = (f64::from(e2) * std::f64::consts::LOG10_2).floor() as i32;
     for n in 15..=17u32 {
+        // Corrected per length: a value just below a power of ten rounds up to it at
+        // one length and not at the next, so a correction must not carry over.
+        let mut e10 = estimate;
         let (m, k) = loop {
             let k = n as i32 - 1 - e10;
             if !(0..=22).contains(&k) {
@@ -386,6 +389,13 @@ mod tests {
             999999999999999.9,
         ] {
             assert_eq!(f(v), format!("{v}"));
+        }
+        // Just below or above a power of ten: 15 digits round to it, 16 may not.
+        for e in -4..15 {
+            let p = 10f64.powi(e).to_bits();
+            for v in (p - 4..p + 4).map(f64::from_bits) {
+                assert_eq!(f(v), format!("{v}"), "{v:e}");
+            }
         }
     }
 
