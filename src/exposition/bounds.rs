@@ -6,6 +6,7 @@
 //! Metric types own the numbers and keep this cache beside them, but only this module
 //! knows how each format spells them.
 
+use super::room::Padded;
 use super::values::{le_openmetrics, le_text};
 
 /// Upper bounds (or quantiles) with their label values in text 0.0.4 and OpenMetrics.
@@ -21,9 +22,10 @@ use super::values::{le_openmetrics, le_text};
 pub struct BoundLabels {
     values: Box<[f64]>,
     /// Each label value followed by [`CLOSE`], the bytes after it on a sample line, so
-    /// that a bucket line copies both at once.
-    text: Box<[Box<str>]>,
-    openmetrics: Box<[Box<str>]>,
+    /// that a bucket line copies both at once, and padded so that it copies them with
+    /// no code depending on their length.
+    text: Box<[Padded]>,
+    openmetrics: Box<[Padded]>,
 }
 
 /// What follows an `le` or `quantile` value that ends a sample's label set.
@@ -32,7 +34,9 @@ const CLOSE: &str = "\"} ";
 impl BoundLabels {
     /// Formats every value for both text formats.
     pub fn new(values: &[f64]) -> BoundLabels {
-        let closed = |s: String| (s + CLOSE).into_boxed_str();
+        // At most 24 bytes formatted (see `values::f64_text`; OpenMetrics' exponent
+        // form is no longer), plus three.
+        let closed = |s: String| Padded::from_slice((s + CLOSE).as_bytes()).expect("short");
         BoundLabels {
             values: values.into(),
             text: values.iter().map(|&v| closed(le_text(v))).collect(),
@@ -41,12 +45,12 @@ impl BoundLabels {
     }
 
     /// Every value as text 0.0.4 writes it, each followed by `"} `.
-    pub(super) fn text_closed(&self) -> &[Box<str>] {
+    pub(super) fn text_closed(&self) -> &[Padded] {
         &self.text
     }
 
     /// Every value in OpenMetrics' canonical form, each followed by `"} `.
-    pub(super) fn openmetrics_closed(&self) -> &[Box<str>] {
+    pub(super) fn openmetrics_closed(&self) -> &[Padded] {
         &self.openmetrics
     }
 
@@ -57,13 +61,17 @@ impl BoundLabels {
 
     /// Value `i` as text 0.0.4 writes it (`2`).
     pub fn text(&self, i: usize) -> &str {
-        let closed = &self.text[i];
-        &closed[..closed.len() - CLOSE.len()]
+        open(&self.text[i])
     }
 
     /// Value `i` in OpenMetrics' canonical form (`2.0`).
     pub fn openmetrics(&self, i: usize) -> &str {
-        let closed = &self.openmetrics[i];
-        &closed[..closed.len() - CLOSE.len()]
+        open(&self.openmetrics[i])
     }
+}
+
+/// A label value without its [`CLOSE`].
+fn open(closed: &Padded) -> &str {
+    let bytes = closed.as_bytes();
+    std::str::from_utf8(&bytes[..bytes.len() - CLOSE.len()]).expect("formatted as ASCII")
 }

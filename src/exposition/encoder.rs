@@ -11,8 +11,9 @@
 
 use super::BoundLabels;
 use super::protobuf;
+use super::room::{MAX_U64_DIGITS, Padded, Room};
 use super::samples::HistogramView;
-use super::values::{write_f64, write_help_openmetrics, write_help_text, write_u64};
+use super::values::{f64_text, write_f64, write_help_openmetrics, write_help_text, write_u64};
 
 /// The exposition format a scrape is rendered in.
 ///
@@ -392,34 +393,8 @@ impl<'a> Encoder<'a> {
             Format::Text => h.bounds().text_closed(),
             Format::OpenMetrics => h.bounds().openmetrics_closed(),
         };
-        // The bucket lines share `name_bucket{labels,le="`: written once, then copied
-        // within the buffer (a scrape is mostly bucket lines; fewer, longer copies
-        // are what makes it fast).
-        let out = &mut *self.out;
-        let prefix_start = out.len();
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"_bucket{");
-        if !labels.is_empty() {
-            out.extend_from_slice(labels.as_bytes());
-            out.push(b',');
-        }
-        out.extend_from_slice(b"le=\"");
-        let prefix = prefix_start..out.len();
-        let mut count = 0u64;
-        for (i, (n, le)) in h.counts().zip(le).enumerate() {
-            if i > 0 {
-                out.extend_from_within(prefix.clone());
-            }
-            count = count.wrapping_add(n);
-            out.extend_from_slice(le.as_bytes());
-            write_u64(out, count);
-            out.push(b'\n');
-        }
-        let sum = h.sum();
-        if self.format == Format::Text || sum >= 0.0 {
-            self.sample_f64(name, "_sum", labels, sum);
-            self.sample_u64(name, "_count", labels, count);
-        }
+        let totals = self.format == Format::Text || h.sum() >= 0.0;
+        histogram_lines(self.out, name, labels, le, h, totals);
     }
 
     /// Starts one summary series; write its quantiles, then
@@ -447,6 +422,87 @@ impl<'a> Encoder<'a> {
             Format::OpenMetrics => self.out.extend_from_slice(b"# EOF\n"),
             Format::Protobuf => self.close_family(),
             Format::Text => {}
+        }
+    }
+}
+
+/// The text lines of one histogram series: `_bucket` lines with the `le` values `le`
+/// (closed, see `BoundLabels`), then `_sum` and `_count` if `totals`.
+///
+/// Everything goes through one [`Room`]: the longest the lines can be is reserved
+/// once, then each piece is written without a capacity check. The bucket lines share
+/// `name_bucket{labels,le="`, written once and then copied within the buffer, and the
+/// `_sum` and `_count` lines copy the name and labels from it too, so the only bytes
+/// read from outside the buffer are the name and labels, once.
+fn histogram_lines(
+    out: &mut Vec<u8>,
+    name: &str,
+    labels: &str,
+    le: &[Padded],
+    h: &impl HistogramView,
+    totals: bool,
+) {
+    const BUCKET: &[u8] = b"_bucket{";
+    const LE: &[u8] = b"le=\"";
+    let (name, labels) = (name.as_bytes(), labels.as_bytes());
+    // Upper bounds: a bucket line is the prefix (with the comma after the labels),
+    // a closed `le` value, a count and a newline; `_count{labels} ` and its value
+    // bound both totals lines (a sum is at most a `Padded`).
+    let prefix_max = name.len() + BUCKET.len() + labels.len() + 1 + LE.len();
+    let line_max = prefix_max + Padded::CAPACITY + MAX_U64_DIGITS + 1;
+    let total_max = name.len()
+        + b"_count{".len()
+        + labels.len()
+        + b"} ".len()
+        + Padded::CAPACITY.max(MAX_U64_DIGITS)
+        + 1;
+    let budget = le.len() * line_max + 2 * total_max;
+    let mut room = Room::new(out, budget);
+    let start = room.len();
+    let sum = h.sum();
+    // SAFETY: every write below counts at most what the budget above allows for it:
+    // one prefix, `le` value, count and newline per bucket line (at most `le.len()`
+    // of them, `zip` stops there), and the two totals lines. The copies within the
+    // buffer (`repeat`) read the name at `start`, written first, and the labels
+    // after `name_bucket{`, both before the room's current end.
+    unsafe {
+        room.bytes(name);
+        room.bytes(BUCKET);
+        if !labels.is_empty() {
+            room.bytes(labels);
+            room.byte(b',');
+        }
+        room.bytes(LE);
+        let prefix = room.len() - start;
+        let mut count = 0u64;
+        for (i, (n, le)) in h.counts().zip(le).enumerate() {
+            if i > 0 {
+                room.repeat(start, prefix);
+            }
+            count = count.wrapping_add(n);
+            room.padded(le);
+            room.u64(count);
+            room.byte(b'\n');
+        }
+        if totals {
+            let labels_at = start + name.len() + BUCKET.len();
+            let totals_start = |room: &mut Room<'_>, suffix: &[u8]| {
+                room.repeat(start, name.len());
+                room.bytes(suffix);
+                if labels.is_empty() {
+                    room.byte(b' ');
+                } else {
+                    room.byte(b'{');
+                    room.repeat(labels_at, labels.len());
+                    room.bytes(b"} ");
+                }
+            };
+            totals_start(&mut room, b"_sum");
+            room.padded(&f64_text(sum));
+            room.byte(b'\n');
+            totals_start(&mut room, b"_count");
+            room.u64(count);
+            room.byte(b'\n');
         }
     }
 }

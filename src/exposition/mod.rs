@@ -14,6 +14,7 @@ mod encoder;
 pub mod gzip;
 pub mod negotiate;
 mod protobuf;
+mod room;
 mod samples;
 pub mod values;
 

@@ -7,45 +7,21 @@
 
 use std::io::Write as _;
 
-/// The two-digit strings "00" to "99", back to back.
-const DIGIT_PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
+use super::room::{Padded, Room, digit_count, put_digits};
 
-/// Appends `v` in decimal, without allocating. Two digits per division: a scrape is
-/// mostly integers (every bucket and count), so this is the renderer's inner loop.
+/// Appends `v` in decimal, without allocating: a scrape is mostly integers (every
+/// bucket and count), so this is the renderer's inner loop (the histogram writer uses
+/// the same digits through its `Room`).
 ///
 /// ```
 /// let mut out = b"n=".to_vec();
 /// tinyprom::exposition::values::write_u64(&mut out, 42);
 /// assert_eq!(out, b"n=42");
 /// ```
-pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
-    if v < 10 {
-        // Most bucket counts of a quiet series: one byte, no copy.
-        out.push(b'0' + v as u8);
-        return;
-    }
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    while v >= 100 {
-        let pair = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    }
-    if v >= 10 {
-        let pair = v as usize * 2;
-        i -= 2;
-        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        i -= 1;
-        digits[i] = b'0' + v as u8;
-    }
-    out.extend_from_slice(&digits[i..]);
+pub fn write_u64(out: &mut Vec<u8>, v: u64) {
+    let mut room = Room::new(out, super::room::MAX_U64_DIGITS);
+    // SAFETY: a u64 has at most MAX_U64_DIGITS digits, the budget.
+    unsafe { room.u64(v) };
 }
 
 /// Appends `v` as the exposition formats spell it: `+Inf`, `-Inf`, `NaN`, plain decimal
@@ -62,126 +38,258 @@ pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
 /// assert_eq!(out, b"0.1 2 +Inf NaN 1e300 ");
 /// ```
 pub fn write_f64(out: &mut Vec<u8>, v: f64) {
-    if v.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if v == f64::INFINITY {
-        out.extend_from_slice(b"+Inf");
-    } else if v == f64::NEG_INFINITY {
-        out.extend_from_slice(b"-Inf");
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        // Integral values (counts, byte sizes) take the fast path; `as i64` is exact here.
-        if v < 0.0 || (v == 0.0 && v.is_sign_negative()) {
-            out.push(b'-');
-        }
-        write_u64(out, v.abs() as u64);
-    } else if write_short_decimal(out, v) {
-        // Done: at most 15 significant digits.
-    } else if v == 0.0 || (1e-5..1e16).contains(&v.abs()) {
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "{v}");
-    } else {
-        let _ = write!(out, "{v:e}");
-    }
+    out.extend_from_slice(f64_text(v).as_bytes());
 }
 
-/// Appends `v` (not integral, `1e-5 <= |v| < 1e15`) in plain decimal with the
-/// fewest significant digits that parse back to `v`, exactly as Rust's `{}` prints it;
-/// false (nothing written) in the rare case it cannot decide (a tie between two
-/// nearest decimals).
+/// `v` as [`write_f64`] writes it, in a [`Padded`] (every such spelling is at most 24
+/// bytes: a sign and 17 digits with `0.0000` before them, or `-d.ddddddddddddddde-308`).
+pub(crate) fn f64_text(v: f64) -> Padded {
+    let mut text = Padded::new();
+    if v.is_nan() {
+        return fixed(b"NaN");
+    } else if v == f64::INFINITY {
+        return fixed(b"+Inf");
+    } else if v == f64::NEG_INFINITY {
+        return fixed(b"-Inf");
+    }
+    let negative = v.is_sign_negative();
+    let a = v.abs();
+    let buf = text.array_mut();
+    buf[0] = b'-';
+    let sign = usize::from(negative);
+    if v.fract() == 0.0 && a < 1e15 {
+        // Integral values (counts, byte sizes) take the fast path; `as u64` is exact
+        // here. Zero keeps its sign (`-0`), as Rust prints it.
+        let m = a as u64;
+        let end = sign + digit_count(m);
+        put_digits(&mut buf[sign..end], m);
+        text.set_len(end);
+    } else if let Some((m, k)) = shortest_decimal(a) {
+        let end = sign + write_decimal(&mut buf[sign..], m, k);
+        text.set_len(end);
+    } else {
+        let mut rest = &mut buf[..];
+        // The buffer holds every spelling (see above), so writing cannot fail.
+        let _ = if v == 0.0 || (1e-5..1e16).contains(&a) {
+            write!(rest, "{v}")
+        } else {
+            write!(rest, "{v:e}")
+        };
+        let len = Padded::CAPACITY - rest.len();
+        text.set_len(len);
+    }
+    text
+}
+
+/// A constant spelling.
+fn fixed(bytes: &[u8]) -> Padded {
+    Padded::from_slice(bytes).expect("short")
+}
+
+/// `10^i` for `i` in `0..=22`.
+const POW10: [u128; 23] = {
+    let mut table = [1u128; 23];
+    let mut i = 1;
+    while i < 23 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// For `a` (positive, not integral, `1e-5 <= a < 1e15`), the decimal `m · 10^-k`
+/// (`k > 0`, `m` without trailing zeros) with the fewest significant digits that
+/// parses back to `a`, the one Rust's `{}` prints; `None` in the rare case it cannot
+/// decide (a tie between two nearest decimals).
 ///
 /// Rust's formatting machinery costs several hundred instructions per float, and a
 /// scrape formats one per histogram series (`_sum`). Here the float is
 /// `mant · 2^-s` exactly, and `mant · 10^k` fits in 128 bits over this range, so the
-/// nearest decimal of `n` significant digits, `m = round(v · 10^k)`, is integer
-/// arithmetic. It parses back to `v` iff it lies within half a unit in the last place
-/// of `v`: `|m · 2^s − mant · 10^k| < 10^k / 2` (a quarter below a power of two, where
-/// the float below is closer). Trying `n` = 15, 16, 17 finds the shortest: a decimal of
-/// at most 15 digits round-trips only if the nearest 15-digit one does (stripping its
-/// trailing zeros gives it), two 16-digit decimals are further apart than the
-/// round-trip interval, and of several 17-digit ones the nearest is the one Rust picks.
-fn write_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
-    /// `10^i` for `i` in `0..=22`.
-    const POW10: [u128; 23] = {
-        let mut table = [1u128; 23];
-        let mut i = 1;
-        while i < 23 {
-            table[i] = table[i - 1] * 10;
-            i += 1;
-        }
-        table
-    };
-    let a = v.abs();
+/// nearest decimal of `n` significant digits is integer arithmetic. It parses back to
+/// `a` iff it lies within half a unit in the last place of `a` (a quarter below a
+/// power of two, where the float below is closer). Trying `n` = 15, 16, 17 finds the
+/// shortest: a decimal of at most 15 digits round-trips only if the nearest 15-digit
+/// one does (stripping its trailing zeros gives it), two 16-digit decimals are further
+/// apart than the round-trip interval, and of several 17-digit ones the nearest is the
+/// one Rust picks.
+///
+/// One multiplication serves all three lengths: `a · 10^k0 = q + r / 2^s` exactly,
+/// with `k0` chosen so that `q` has 17 or 18 digits. The nearest decimal of `n`
+/// digits is `q` with its last `j` digits rounded away, decided by those digits
+/// (`low`) and `r`; its distance from `a` in the same units is `low + r / 2^s` (or
+/// what rounding up adds), compared with the half unit in the last place, split the
+/// same way into a whole and a fractional part. So each length costs a few 64-bit
+/// operations; 128-bit ones only on the rare exact comparisons.
+fn shortest_decimal(a: f64) -> Option<(u64, u32)> {
     if !(1e-5..1e15).contains(&a) {
-        return false;
+        return None;
     }
     let bits = a.to_bits();
     let e2 = ((bits >> 52) as i32) - 1023;
-    let mant = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
-    // a = mant / 2^s with 1 <= s <= 69 here (a is not integral and >= 1e-5).
+    let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
+    // a = mant / 2^s with 3 <= s <= 69 here (2^-17 < a < 2^50).
     let s = (52 - e2) as u32;
-    let power_of_two = mant == 1 << 52;
-    // floor(log10 a), estimated from the binary exponent.
-    let estimate = (f64::from(e2) * std::f64::consts::LOG10_2).floor() as i32;
-    for n in 15..=17u32 {
-        // Corrected per length: a value just below a power of ten rounds up to it at
-        // one length and not at the next, so a correction must not carry over.
-        let mut e10 = estimate;
-        let (m, k) = loop {
-            let k = n as i32 - 1 - e10;
-            if !(0..=22).contains(&k) {
-                return false;
+    // floor(e2 · log10 2) (78913 / 2^18 is close enough for |e2| < 1650), and
+    // floor(log10 a) is that or one more, so q below has 17 or 18 digits.
+    let estimate = (e2 * 78913) >> 18;
+    let k0 = (16 - estimate) as u32;
+    let mask = (1u128 << s) - 1;
+    let x = u128::from(mant) * POW10[k0 as usize];
+    let parts = Parts {
+        q: (x >> s) as u64,
+        r: x & mask,
+        s,
+        // Half a unit in the last place is 10^k0 / 2: a distance `d` is within it iff
+        // d <= (10^k0 - 1) / 2, for the integers here. Below a power of two, a quarter.
+        half_ulp: Split::new((POW10[k0 as usize] - 1) >> 1, s),
+        half_ulp_below: Split::new(
+            (POW10[k0 as usize] - 1) >> if mant == 1 << 52 { 2 } else { 1 },
+            s,
+        ),
+    };
+    let (m, j, first) = if parts.q >= 100_000_000_000_000_000 {
+        match parts.nearest::<3>()? {
+            Some(m) => (m, 3, true),
+            None => match parts.nearest::<2>()? {
+                Some(m) => (m, 2, false),
+                None => (parts.nearest::<1>()??, 1, false),
+            },
+        }
+    } else {
+        match parts.nearest::<2>()? {
+            Some(m) => (m, 2, true),
+            None => match parts.nearest::<1>()? {
+                Some(m) => (m, 1, false),
+                None => (parts.nearest::<0>()??, 0, false),
+            },
+        }
+    };
+    // (The 17-digit candidate always round-trips: the interval is wider than a unit
+    // in its last digit. Were it not to, the general algorithm would take over.)
+    let (mut m, mut k) = (m, k0 - j);
+    if k == 0 {
+        // An integer round-trips only for integral `a`: unreachable, but never wrong.
+        return None;
+    }
+    // Trailing zeros, largest steps first (fewer than `k` of them: `a` is not
+    // integral). Only the first length tried can have any: were the nearest 16-digit
+    // decimal to end in 0, it would be a 15-digit one within the interval, and so
+    // would the nearest 15-digit one (the interval is symmetric but below a power of
+    // two, which is why that case strips too).
+    if first || mant == 1 << 52 {
+        for (step, unit) in [
+            (8, 100_000_000),
+            (8, 100_000_000),
+            (4, 10_000),
+            (2, 100),
+            (1, 10),
+        ] {
+            if k > step && m % unit == 0 {
+                m /= unit;
+                k -= step;
             }
-            let scaled = mant * POW10[k as usize];
-            let (q, r) = (scaled >> s, scaled & ((1u128 << s) - 1));
-            let half = 1u128 << (s - 1);
-            if r == half {
-                // Two nearest decimals: leave the choice to the general algorithm.
-                return false;
-            }
-            let m = q + u128::from(r > half);
-            if m >= POW10[n as usize] {
-                e10 += 1;
-            } else if m < POW10[n as usize - 1] {
-                e10 -= 1;
-            } else {
-                break (m, k as u32);
-            }
-        };
-        let (lhs, rhs) = (m << s, mant * POW10[k as usize]);
-        let (diff, below) = if lhs >= rhs {
-            (lhs - rhs, false)
-        } else {
-            (rhs - lhs, true)
-        };
-        let factor = if below && power_of_two { 4 } else { 2 };
-        if diff * factor < POW10[k as usize] {
-            write_decimal(out, v < 0.0, m as u64, k);
-            return true;
         }
     }
-    false
+    Some((m, k))
 }
 
-/// Appends `m · 10^-k` (`k > 0`) in plain decimal without trailing zeros.
-fn write_decimal(out: &mut Vec<u8>, negative: bool, mut m: u64, mut k: u32) {
-    while k > 0 && m.is_multiple_of(10) {
-        m /= 10;
-        k -= 1;
+/// A 128-bit quantity `v` in units of `2^-s`: `whole = v >> s`, `frac = v mod 2^s`.
+#[derive(Clone, Copy)]
+struct Split {
+    whole: u64,
+    frac: u128,
+}
+
+impl Split {
+    #[inline(always)]
+    fn new(v: u128, s: u32) -> Split {
+        Split {
+            whole: (v >> s) as u64,
+            frac: v & ((1u128 << s) - 1),
+        }
     }
-    if negative {
-        out.push(b'-');
+
+    /// `whole + frac / 2^s <= limit`, in the same units.
+    #[inline(always)]
+    fn at_most(self, limit: Split) -> bool {
+        self.whole < limit.whole || (self.whole == limit.whole && self.frac <= limit.frac)
     }
-    let start = out.len();
-    write_u64(out, m);
-    let len = out.len() - start;
+}
+
+/// `a · 10^k0 = q + r / 2^s`, and half a unit in the last place of `a` in the same
+/// units (above `a`, and below it).
+struct Parts {
+    q: u64,
+    r: u128,
+    s: u32,
+    half_ulp: Split,
+    half_ulp_below: Split,
+}
+
+impl Parts {
+    /// The nearest decimal to `a` with the last `J` digits of `q` rounded away, as the
+    /// digits kept: `Some(Some(m))` when it parses back to `a`, `Some(None)` when it
+    /// does not, `None` on a tie between two nearest (give up).
+    #[inline(always)]
+    fn nearest<const J: u32>(&self) -> Option<Option<u64>> {
+        let unit = 10u64.pow(J);
+        let (high, low) = (self.q / unit, self.q % unit);
+        // Round up iff what is rounded away, `low + r / 2^s`, is more than half a
+        // unit; exactly half is a tie.
+        let half = 1u128 << self.s >> 1;
+        let (up, tie) = if J == 0 {
+            (self.r > half, self.r == half)
+        } else {
+            let h = unit / 2;
+            (
+                low > h || (low == h && self.r != 0),
+                low == h && self.r == 0,
+            )
+        };
+        if tie {
+            return None;
+        }
+        let (distance, limit) = if up {
+            // unit - (low + r / 2^s), borrowing one from the whole part when r > 0.
+            let distance = if self.r == 0 {
+                Split {
+                    whole: unit - low,
+                    frac: 0,
+                }
+            } else {
+                Split {
+                    whole: unit - low - 1,
+                    frac: (1u128 << self.s) - self.r,
+                }
+            };
+            (distance, self.half_ulp)
+        } else {
+            (
+                Split {
+                    whole: low,
+                    frac: self.r,
+                },
+                self.half_ulp_below,
+            )
+        };
+        Some(distance.at_most(limit).then_some(high + u64::from(up)))
+    }
+}
+
+/// Writes `m · 10^-k` (`k > 0`, `m` without trailing zeros) in plain decimal at the
+/// start of `buf` (`0.0042`, `12.5`); returns its length.
+#[inline]
+fn write_decimal(buf: &mut [u8], m: u64, k: u32) -> usize {
     let k = k as usize;
-    if k >= len {
-        // 0.000ddd: make room for "0." and the zeros before the digits.
-        out.splice(start..start, std::iter::repeat_n(b'0', k - len + 2));
-        out[start + 1] = b'.';
-    } else if k > 0 {
-        out.insert(out.len() - k, b'.');
-    }
+    let digits = digit_count(m);
+    let int_digits = digits.saturating_sub(k).max(1);
+    let point = int_digits;
+    let end = point + 1 + k;
+    // The fraction (zeros where `m` has fewer digits), then the integer part.
+    let int = put_digits(&mut buf[point + 1..end], m);
+    buf[point] = b'.';
+    put_digits(&mut buf[..point], int);
+    end
 }
 
 /// Formats `v` the way the text format 0.0.4 writes an `le` bound (`0.01`, `2`, `+Inf`).
@@ -372,10 +480,15 @@ mod tests {
             if !v.is_finite() {
                 continue;
             }
-            let mut fast = Vec::new();
-            if write_short_decimal(&mut fast, v) {
+            if v.fract() != 0.0
+                && let Some((m, k)) = shortest_decimal(v.abs())
+            {
                 short += 1;
-                assert_eq!(String::from_utf8(fast).unwrap(), format!("{v}"), "{v:e}");
+                let mut fast = [0u8; 32];
+                let len = write_decimal(&mut fast, m, k);
+                let sign = if v < 0.0 { "-" } else { "" };
+                let fast = format!("{sign}{}", std::str::from_utf8(&fast[..len]).unwrap());
+                assert_eq!(fast, format!("{v}"), "{v:e}");
             }
             assert_eq!(f(v).parse::<f64>().unwrap(), v);
         }
@@ -390,12 +503,27 @@ mod tests {
         ] {
             assert_eq!(f(v), format!("{v}"));
         }
+        // Powers of two (an asymmetric interval) and their neighbours.
+        for e in -16..50 {
+            let p = 2f64.powi(e).to_bits();
+            for v in (p - 2..p + 2).map(f64::from_bits) {
+                assert_eq!(f(v), format!("{v}"), "{v:e}");
+            }
+        }
         // Just below or above a power of ten: 15 digits round to it, 16 may not.
         for e in -4..15 {
             let p = 10f64.powi(e).to_bits();
             for v in (p - 4..p + 4).map(f64::from_bits) {
                 assert_eq!(f(v), format!("{v}"), "{v:e}");
             }
+        }
+    }
+
+    #[test]
+    fn decimal_exponent_estimate() {
+        for e2 in -1100..1100 {
+            let exact = (f64::from(e2) * std::f64::consts::LOG10_2).floor() as i32;
+            assert_eq!((e2 * 78913) >> 18, exact, "{e2}");
         }
     }
 

@@ -1,0 +1,370 @@
+//! [`Room`]: writing a run of bytes into a buffer's spare capacity, checked once.
+//!
+//! A histogram series is seven text lines of some twenty pieces (names, labels, `le`
+//! values, digits). Appending them one by one with `extend_from_slice` and `push`
+//! checks the capacity and updates the length each time, and every copy of a name or
+//! label set is a `memcpy` call; together that was about half of a text render. A
+//! writer that knows an upper bound of what it is about to write instead reserves it
+//! once, writes every piece through a raw pointer, and sets the length once at the end.
+//!
+//! Two kinds of writes go beyond their own bytes, which is what makes them cheap: a
+//! [`Padded`] value is copied whole (32 bytes, its length counted), and a copy of bytes
+//! already in the buffer ([`Room::repeat`]) moves 16-byte chunks. Both may leave up to
+//! [`PAD`] bytes of garbage after the end of what they count; the next write starts at
+//! that end and overwrites it, and what remains after the last one lies beyond the
+//! length, in spare capacity. `Room::new` reserves the caller's budget plus `PAD`.
+//!
+//! The writes are `unsafe fn`s: the caller promises that the bytes it counts stay
+//! within the budget it asked for (an upper bound computed from the lengths of what it
+//! writes). Debug builds check every write against it.
+
+use std::ptr;
+
+/// Bytes a write may touch beyond what it counts, reserved after the budget.
+pub(super) const PAD: usize = 32;
+
+/// The most decimal digits of a `u64` (`18446744073709551615`).
+pub(super) const MAX_U64_DIGITS: usize = 20;
+
+/// At most [`Padded::CAPACITY`] bytes in a fixed array, so that a writer copies the
+/// whole array (two 16-byte moves, no length-dependent code) and counts only `len`.
+/// Used for short values written often: `le` label values, formatted floats.
+#[derive(Clone, Copy)]
+pub(crate) struct Padded {
+    bytes: [u8; Padded::CAPACITY],
+    len: u8,
+}
+
+impl Padded {
+    /// The most bytes a `Padded` holds.
+    pub(crate) const CAPACITY: usize = 32;
+
+    /// An empty value.
+    pub(crate) const fn new() -> Padded {
+        Padded {
+            bytes: [0; Padded::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// `bytes`, or `None` when longer than [`Padded::CAPACITY`].
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Padded> {
+        let mut p = Padded::new();
+        p.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        p.len = bytes.len() as u8;
+        Some(p)
+    }
+
+    /// The whole array, to be filled by a formatter that then calls
+    /// [`Padded::set_len`].
+    pub(crate) fn array_mut(&mut self) -> &mut [u8; Padded::CAPACITY] {
+        &mut self.bytes
+    }
+
+    /// Sets how many leading bytes of the array are the value.
+    pub(crate) fn set_len(&mut self, len: usize) {
+        assert!(len <= Padded::CAPACITY, "a Padded holds at most 32 bytes");
+        self.len = len as u8;
+    }
+
+    /// The value.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for Padded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// The two-digit strings "00" to "99", back to back.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// The number of decimal digits of `v` (1 for 0).
+#[inline]
+pub(super) fn digit_count(v: u64) -> usize {
+    /// `10^i`, and `u64::MAX` past the largest power that fits.
+    const POW10: [u64; 21] = {
+        let mut table = [u64::MAX; 21];
+        let mut p = 1u64;
+        let mut i = 0;
+        while i < 20 {
+            table[i] = p;
+            p = p.wrapping_mul(10);
+            i += 1;
+        }
+        table
+    };
+    // Bits to digits: 1233 / 4096 is just above log10(2), so `guess` is the digit
+    // count or one less; one comparison with the power of ten settles it. `v | 1`
+    // has the digits of `v` (powers of ten are even) and makes 0 a one-digit number.
+    let v = v | 1;
+    let bits = 64 - v.leading_zeros() as usize;
+    let guess = (bits * 1233) >> 12;
+    guess + usize::from(v >= POW10[guess])
+}
+
+/// Writes the lowest `count` decimal digits of `v` (zeros where `v` has fewer) into
+/// `digits`, ending at its end, two at a time; returns what is left of `v`.
+#[inline]
+pub(super) fn put_digits(digits: &mut [u8], mut v: u64) -> u64 {
+    let mut rest = digits;
+    while let [head @ .., a, b] = rest {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        *a = DIGIT_PAIRS[pair];
+        *b = DIGIT_PAIRS[pair + 1];
+        rest = head;
+    }
+    if let [a] = rest {
+        *a = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    v
+}
+
+/// Writes into `out`'s spare capacity: see the module documentation.
+pub(super) struct Room<'a> {
+    out: &'a mut Vec<u8>,
+    /// The buffer's start, valid for its capacity while `out` is borrowed.
+    base: *mut u8,
+    /// Bytes of the buffer written, the old length included.
+    len: usize,
+    /// Debug builds: the most `len` may reach.
+    #[cfg(debug_assertions)]
+    limit: usize,
+}
+
+impl<'a> Room<'a> {
+    /// Reserves `budget` bytes after `out`'s contents (plus [`PAD`]) for writing.
+    #[inline]
+    pub(super) fn new(out: &'a mut Vec<u8>, budget: usize) -> Room<'a> {
+        out.reserve(budget + PAD);
+        let len = out.len();
+        Room {
+            base: out.as_mut_ptr(),
+            out,
+            len,
+            #[cfg(debug_assertions)]
+            limit: len + budget,
+        }
+    }
+
+    /// Bytes in the buffer so far, counting from its start (not from the room's).
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Debug builds: panics if `n` more bytes would exceed the budget.
+    #[inline(always)]
+    fn check(&self, n: usize) {
+        #[cfg(debug_assertions)]
+        assert!(self.len + n <= self.limit, "Room budget exceeded");
+        #[cfg(not(debug_assertions))]
+        let _ = n;
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Safety
+    ///
+    /// The bytes counted since [`Room::new`], these included, must fit its budget.
+    #[inline(always)]
+    pub(super) unsafe fn bytes(&mut self, bytes: &[u8]) {
+        self.check(bytes.len());
+        // SAFETY: the caller keeps `len + bytes.len()` within the budget, which `new`
+        // reserved; `bytes` is not in the buffer (it is borrowed while `out` is
+        // borrowed mutably by this room), so the two do not overlap.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(self.len), bytes.len()) };
+        self.len += bytes.len();
+    }
+
+    /// Appends one byte.
+    ///
+    /// # Safety
+    ///
+    /// As [`Room::bytes`].
+    #[inline(always)]
+    pub(super) unsafe fn byte(&mut self, b: u8) {
+        self.check(1);
+        // SAFETY: the caller keeps `len + 1` within the reserved budget.
+        unsafe { self.base.add(self.len).write(b) };
+        self.len += 1;
+    }
+
+    /// Appends `p`'s value, writing all of its array (up to 32 bytes past the value,
+    /// which [`PAD`] covers).
+    ///
+    /// # Safety
+    ///
+    /// As [`Room::bytes`], for `p.as_bytes()`.
+    #[inline(always)]
+    pub(super) unsafe fn padded(&mut self, p: &Padded) {
+        self.check(usize::from(p.len));
+        // SAFETY: `len` is within the budget, and `PAD` (32) bytes are reserved after
+        // it, so the whole array fits; `p` is outside the buffer (as in `bytes`).
+        unsafe {
+            ptr::copy_nonoverlapping(p.bytes.as_ptr(), self.base.add(self.len), Padded::CAPACITY)
+        };
+        self.len += usize::from(p.len);
+    }
+
+    /// Appends a copy of the `n` bytes at `start` (counted from the buffer's start),
+    /// 16 at a time: up to 15 bytes are read after them and written after the copy.
+    ///
+    /// # Safety
+    ///
+    /// `start + n <= self.len()`, and the bytes counted, these included, must fit the
+    /// budget.
+    #[inline(always)]
+    pub(super) unsafe fn repeat(&mut self, start: usize, n: usize) {
+        self.check(n);
+        debug_assert!(start + n <= self.len);
+        let mut done = 0;
+        while done < n {
+            // SAFETY: the chunk read, `start + done .. + 16`, ends before
+            // `start + n + 15 <= len + 15`, inside the reservation (budget plus PAD
+            // after `len`'s starting point, which `len` never passes); the chunk
+            // written, `len + done .. + 16`, ends before `len + n + 15`, also inside
+            // it. `ptr::copy` allows the two chunks to overlap (they do when the
+            // source is less than 16 bytes back). Every byte below `len + n` is then
+            // a copy of a byte below `start + n <= len`, all of them written before.
+            unsafe {
+                ptr::copy(
+                    self.base.add(start + done),
+                    self.base.add(self.len + done),
+                    16,
+                )
+            };
+            done += 16;
+        }
+        self.len += n;
+    }
+
+    /// Appends `v` in decimal.
+    ///
+    /// # Safety
+    ///
+    /// As [`Room::bytes`], for [`MAX_U64_DIGITS`] bytes (or `digit_count(v)`).
+    #[inline(always)]
+    pub(super) unsafe fn u64(&mut self, v: u64) {
+        if v < 10 {
+            // Most bucket counts of a quiet series: one digit.
+            // SAFETY: as in `byte`.
+            return unsafe { self.byte(b'0' + v as u8) };
+        }
+        let n = digit_count(v);
+        self.check(n);
+        let mut v = v;
+        // SAFETY: the caller keeps `len + n` within the reserved budget. The digits
+        // are written backwards from `len + n`: `v` has exactly `n` digits, the loop
+        // writes two per step while at least three remain, the tail one or two, so
+        // the last write lands at `len`.
+        unsafe {
+            let mut at = self.base.add(self.len + n);
+            while v >= 100 {
+                let pair = (v % 100) as usize * 2;
+                v /= 100;
+                at = at.sub(2);
+                ptr::copy_nonoverlapping(DIGIT_PAIRS.as_ptr().add(pair), at, 2);
+            }
+            if v >= 10 {
+                ptr::copy_nonoverlapping(DIGIT_PAIRS.as_ptr().add(v as usize * 2), at.sub(2), 2);
+            } else {
+                at.sub(1).write(b'0' + v as u8);
+            }
+        }
+        self.len += n;
+    }
+}
+
+impl Drop for Room<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: `len` is within the capacity `new` reserved, and every byte below it
+        // was written: the old contents, then each write's counted bytes in order
+        // (a write's extra bytes lie at or after the next write's start, and what
+        // `repeat` copies comes from bytes already written).
+        unsafe { self.out.set_len(self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digit_counts() {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            999_999,
+            1_000_000,
+            u64::MAX / 10,
+            u64::MAX,
+        ] {
+            assert_eq!(digit_count(v), v.to_string().len(), "{v}");
+        }
+        for p in 1..20 {
+            let t = 10u64.pow(p);
+            assert_eq!(digit_count(t - 1), p as usize);
+            assert_eq!(digit_count(t), p as usize + 1);
+        }
+    }
+
+    #[test]
+    fn writes_land_in_order() {
+        let mut buf = b"head ".to_vec();
+        {
+            let mut room = Room::new(&mut buf, 200);
+            let start = room.len();
+            let le = Padded::from_slice(b"0.5\"} ").unwrap();
+            // SAFETY: 200 bytes are far more than these.
+            unsafe {
+                room.bytes(b"name{a=\"1\",le=\"");
+                let prefix = room.len() - start;
+                room.padded(&le);
+                room.u64(12345);
+                room.byte(b'\n');
+                room.repeat(start, prefix);
+                room.padded(&le);
+                room.u64(7);
+                room.byte(b'\n');
+                room.repeat(start, 4);
+                room.bytes(b" ");
+                room.u64(u64::MAX);
+            }
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "head name{a=\"1\",le=\"0.5\"} 12345\nname{a=\"1\",le=\"0.5\"} 7\nname 18446744073709551615"
+        );
+    }
+
+    #[test]
+    fn repeat_close_behind() {
+        let mut buf = Vec::new();
+        {
+            let mut room = Room::new(&mut buf, 64);
+            // SAFETY: 64 bytes cover these.
+            unsafe {
+                room.bytes(b"abc");
+                room.repeat(0, 3);
+                room.repeat(1, 5);
+            }
+        }
+        assert_eq!(buf, b"abcabcbcabc");
+    }
+}
