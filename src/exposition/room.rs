@@ -23,6 +23,9 @@ use std::ptr;
 /// Bytes a write may touch beyond what it counts, reserved after the budget.
 pub(super) const PAD: usize = 32;
 
+/// The bytes [`Room::repeat`] moves at once (at most `PAD`).
+const CHUNK: usize = 32;
+
 /// The most decimal digits of a `u64` (`18446744073709551615`).
 pub(super) const MAX_U64_DIGITS: usize = 20;
 
@@ -218,7 +221,8 @@ impl<'a> Room<'a> {
     }
 
     /// Appends a copy of the `n` bytes at `start` (counted from the buffer's start),
-    /// 16 at a time: up to 15 bytes are read after them and written after the copy.
+    /// [`CHUNK`] at a time: up to `CHUNK - 1` bytes are read after them and written
+    /// after the copy.
     ///
     /// # Safety
     ///
@@ -230,21 +234,22 @@ impl<'a> Room<'a> {
         debug_assert!(start + n <= self.len);
         let mut done = 0;
         while done < n {
-            // SAFETY: the chunk read, `start + done .. + 16`, ends before
-            // `start + n + 15 <= len + 15`, inside the reservation (budget plus PAD
-            // after `len`'s starting point, which `len` never passes); the chunk
-            // written, `len + done .. + 16`, ends before `len + n + 15`, also inside
-            // it. `ptr::copy` allows the two chunks to overlap (they do when the
-            // source is less than 16 bytes back). Every byte below `len + n` is then
-            // a copy of a byte below `start + n <= len`, all of them written before.
+            // SAFETY: the chunk read, `start + done .. + CHUNK`, ends before
+            // `start + n + CHUNK - 1 <= len + PAD`, inside the reservation (budget
+            // plus PAD after where the room started, and `len` stays within the
+            // budget); the chunk written, `len + done .. + CHUNK`, ends before
+            // `len + n + CHUNK - 1`, also inside it. `ptr::copy` allows the two
+            // chunks to overlap (they do when the source is less than CHUNK bytes
+            // back). Every byte below `len + n` is then a copy of a byte below
+            // `start + n <= len`, all of them written before.
             unsafe {
                 ptr::copy(
                     self.base.add(start + done),
                     self.base.add(self.len + done),
-                    16,
+                    CHUNK,
                 )
             };
-            done += 16;
+            done += CHUNK;
         }
         self.len += n;
     }

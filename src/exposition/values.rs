@@ -45,28 +45,29 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
 /// bytes: a sign and 17 digits with `0.0000` before them, or `-d.ddddddddddddddde-308`).
 pub(crate) fn f64_text(v: f64) -> Padded {
     let mut text = Padded::new();
-    if v.is_nan() {
+    let a = v.abs();
+    let buf = text.array_mut();
+    buf[0] = b'-';
+    let sign = usize::from(v.is_sign_negative());
+    // `a < 1e15` is false for NaN and infinities too; below it, `as i64` is exact
+    // for integral values (and a plain conversion, no saturation).
+    let int = if a < 1e15 { a as i64 } else { -1 };
+    if int >= 0 && int as f64 == a {
+        let int = int as u64;
+        // Integral values (counts, byte sizes) take the fast path; `as u64` is exact
+        // here. Zero keeps its sign (`-0`), as Rust prints it.
+        let end = sign + digit_count(int);
+        put_digits(&mut buf[sign..end], int);
+        text.set_len(end);
+    } else if let Some((m, k)) = shortest_decimal(a) {
+        let end = sign + write_decimal(&mut buf[sign..], m, k);
+        text.set_len(end);
+    } else if v.is_nan() {
         return fixed(b"NaN");
     } else if v == f64::INFINITY {
         return fixed(b"+Inf");
     } else if v == f64::NEG_INFINITY {
         return fixed(b"-Inf");
-    }
-    let negative = v.is_sign_negative();
-    let a = v.abs();
-    let buf = text.array_mut();
-    buf[0] = b'-';
-    let sign = usize::from(negative);
-    if v.fract() == 0.0 && a < 1e15 {
-        // Integral values (counts, byte sizes) take the fast path; `as u64` is exact
-        // here. Zero keeps its sign (`-0`), as Rust prints it.
-        let m = a as u64;
-        let end = sign + digit_count(m);
-        put_digits(&mut buf[sign..end], m);
-        text.set_len(end);
-    } else if let Some((m, k)) = shortest_decimal(a) {
-        let end = sign + write_decimal(&mut buf[sign..], m, k);
-        text.set_len(end);
     } else {
         let mut rest = &mut buf[..];
         // The buffer holds every spelling (see above), so writing cannot fail.

@@ -10,7 +10,13 @@
 //! (every dimension but the last) and a row of slots for the last dimension is allocated
 //! only when one of its series is first used. A series is created once and never moved
 //! or freed while the family lives, so the hot path hands out plain references.
+//!
+//! A row also keeps a bitmap of its created series, so that a scrape visits them
+//! without looking at every empty slot: the last dimension is often wide and sparse
+//! (of 500 status codes, a route answers a handful), and a scrape of ten thousand
+//! series otherwise spends as much on empty slots as on a series' bookkeeping.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::name::validate_label_names;
@@ -55,8 +61,57 @@ struct Inner<M> {
     make: Box<dyn Fn() -> M + Send + Sync>,
 }
 
-/// The lazily created series of one row (the last dimension).
-type Row<M> = Box<[OnceLock<Series<M>>]>;
+/// The lazily created series of one row (the last dimension), and which exist.
+struct Row<M> {
+    slots: Box<[OnceLock<Series<M>>]>,
+    /// Bit `i % 64` of word `i / 64` is set once slot `i` holds its series.
+    created: Box<[AtomicU64]>,
+}
+
+impl<M> Row<M> {
+    fn new(len: usize) -> Row<M> {
+        Row {
+            slots: (0..len).map(|_| OnceLock::new()).collect(),
+            created: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The series in `slot`, made by `make` if it does not exist yet; `None` when
+    /// `slot` is out of range.
+    #[inline]
+    fn get_or_create(&self, slot: usize, make: impl FnOnce() -> Series<M>) -> Option<&Series<M>> {
+        let cell = self.slots.get(slot)?;
+        Some(match cell.get() {
+            Some(series) => series,
+            None => self.create(slot, make),
+        })
+    }
+
+    #[cold]
+    fn create(&self, slot: usize, make: impl FnOnce() -> Series<M>) -> &Series<M> {
+        let series = self.slots[slot].get_or_init(make);
+        // Release: a scrape that sees the bit (Acquire) finds the slot initialised
+        // (its `get` checks anyway).
+        self.created[slot / 64].fetch_or(1 << (slot % 64), Ordering::Release);
+        series
+    }
+
+    /// Calls `f` with `(slot, series)` of every series created, in slot order.
+    #[inline]
+    fn for_each(&self, mut f: impl FnMut(usize, &Series<M>)) {
+        for (word, bits) in self.created.iter().enumerate() {
+            // Acquire: pairs with the Release in `create`.
+            let mut bits = bits.load(Ordering::Acquire);
+            while bits != 0 {
+                let slot = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(series) = self.slots[slot].get() {
+                    f(slot, series);
+                }
+            }
+        }
+    }
+}
 
 struct Series<M> {
     labels: Box<str>,
@@ -121,18 +176,18 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
                 index[dim] = rest % n;
                 rest /= n;
             }
-            for (slot, series) in slots.iter().enumerate() {
-                if let Some(series) = series.get() {
-                    index[dims - 1] = slot;
-                    f(&index, &series.metric);
-                }
-            }
+            slots.for_each(|slot, series| {
+                index[dims - 1] = slot;
+                f(&index, &series.metric);
+            });
         }
     }
 
     /// The number of series created so far.
     pub fn len(&self) -> usize {
-        self.inner.series().count()
+        let mut n = 0;
+        self.inner.for_each_series(|_| n += 1);
+        n
     }
 
     /// True when no series has been used yet.
@@ -156,11 +211,8 @@ impl<M: Send + Sync + 'static> Inner<M> {
             }
             row = row * n + i;
         }
-        let slots = self
-            .rows
-            .get(row)?
-            .get_or_init(|| (0..self.row_len).map(|_| OnceLock::new()).collect());
-        let series = slots.get(last)?.get_or_init(|| self.create(index));
+        let slots = self.rows.get(row)?.get_or_init(|| Row::new(self.row_len));
+        let series = slots.get_or_create(last, || self.create(index))?;
         Some(&series.metric)
     }
 
@@ -177,11 +229,12 @@ impl<M: Send + Sync + 'static> Inner<M> {
         }
     }
 
-    fn series(&self) -> impl Iterator<Item = &Series<M>> {
-        self.rows
-            .iter()
-            .filter_map(OnceLock::get)
-            .flat_map(|row| row.iter().filter_map(OnceLock::get))
+    /// Calls `f` with every series created so far, in index order.
+    #[inline]
+    fn for_each_series(&self, mut f: impl FnMut(&Series<M>)) {
+        for row in self.rows.iter().filter_map(OnceLock::get) {
+            row.for_each(|_, series| f(series));
+        }
     }
 }
 
@@ -191,9 +244,8 @@ impl<M: TypedMetric> Metric for IndexedFamily<M> {
     }
 
     fn encode(&self, name: &str, _labels: &str, enc: &mut Encoder<'_>) {
-        for series in self.inner.series() {
-            series.metric.encode(name, &series.labels, enc);
-        }
+        self.inner
+            .for_each_series(|series| series.metric.encode(name, &series.labels, enc));
     }
 }
 
