@@ -466,10 +466,10 @@ fn histogram_lines(
     // buffer (`repeat`) read the name at `start`, written first, and the labels
     // after `name_bucket{`, both before the room's current end.
     unsafe {
-        room.bytes(name);
+        room.slice(name);
         room.bytes(BUCKET);
         if !labels.is_empty() {
-            room.bytes(labels);
+            room.slice(labels);
             room.byte(b',');
         }
         room.bytes(LE);

@@ -190,6 +190,64 @@ impl<'a> Room<'a> {
         self.len += bytes.len();
     }
 
+    /// Appends `bytes` like [`Room::bytes`], without a `memcpy` call, for slices whose
+    /// length is not known at compile time (names, label sets): 32-byte chunks, the
+    /// last one ending at the slice's end (so overlapping the one before), or for a
+    /// short slice its first and last 16, 8, 4 or 2 bytes.
+    ///
+    /// # Safety
+    ///
+    /// As [`Room::bytes`].
+    #[inline(always)]
+    pub(super) unsafe fn slice(&mut self, bytes: &[u8]) {
+        /// Copies `N` bytes from `src + at` to `dst + at`.
+        ///
+        /// # Safety
+        ///
+        /// Both ranges valid, for reading and writing.
+        #[inline(always)]
+        unsafe fn chunk<const N: usize>(src: *const u8, dst: *mut u8, at: usize) {
+            // SAFETY: the caller's promise; unaligned reads and writes of a byte
+            // array need no alignment.
+            unsafe {
+                let v = src.add(at).cast::<[u8; N]>().read_unaligned();
+                dst.add(at).cast::<[u8; N]>().write_unaligned(v);
+            }
+        }
+        let n = bytes.len();
+        self.check(n);
+        let (src, dst) = (bytes.as_ptr(), self.base.wrapping_add(self.len));
+        // SAFETY: every chunk lies within `0..n` of both `bytes` and the `n` bytes
+        // after `len`, which the caller keeps within the budget: a chunk of `N` is
+        // copied at `at` only when `at + N <= n`. The two do not overlap (`bytes` is
+        // outside the buffer, as in `bytes`).
+        unsafe {
+            if n >= 32 {
+                let mut at = 0;
+                while at + 32 < n {
+                    chunk::<32>(src, dst, at);
+                    at += 32;
+                }
+                chunk::<32>(src, dst, n - 32);
+            } else if n >= 16 {
+                chunk::<16>(src, dst, 0);
+                chunk::<16>(src, dst, n - 16);
+            } else if n >= 8 {
+                chunk::<8>(src, dst, 0);
+                chunk::<8>(src, dst, n - 8);
+            } else if n >= 4 {
+                chunk::<4>(src, dst, 0);
+                chunk::<4>(src, dst, n - 4);
+            } else if n >= 2 {
+                chunk::<2>(src, dst, 0);
+                chunk::<2>(src, dst, n - 2);
+            } else if n == 1 {
+                chunk::<1>(src, dst, 0);
+            }
+        }
+        self.len += n;
+    }
+
     /// Appends one byte.
     ///
     /// # Safety
@@ -338,7 +396,7 @@ mod tests {
             let le = Padded::from_slice(b"0.5\"} ").unwrap();
             // SAFETY: 200 bytes are far more than these.
             unsafe {
-                room.bytes(b"name{a=\"1\",le=\"");
+                room.slice(b"name{a=\"1\",le=\"");
                 let prefix = room.len() - start;
                 room.padded(&le);
                 room.u64(12345);
@@ -356,6 +414,20 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             "head name{a=\"1\",le=\"0.5\"} 12345\nname{a=\"1\",le=\"0.5\"} 7\nname 18446744073709551615"
         );
+    }
+
+    #[test]
+    fn slices_of_every_length() {
+        let source: Vec<u8> = (0..200u8).collect();
+        for n in 0..=source.len() {
+            let mut buf = b"x".to_vec();
+            {
+                let mut room = Room::new(&mut buf, n);
+                // SAFETY: the budget is n.
+                unsafe { room.slice(&source[..n]) };
+            }
+            assert_eq!(&buf[1..], &source[..n]);
+        }
     }
 
     #[test]

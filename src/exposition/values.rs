@@ -60,8 +60,8 @@ pub(crate) fn f64_text(v: f64) -> Padded {
         put_digits(&mut buf[sign..end], int);
         text.set_len(end);
     } else if let Some((m, k)) = shortest_decimal(a) {
-        let end = sign + write_decimal(&mut buf[sign..], m, k);
-        text.set_len(end);
+        let len = write_decimal(buf, sign, m, k);
+        text.set_len(len);
     } else if v.is_nan() {
         return fixed(b"NaN");
     } else if v == f64::INFINITY {
@@ -130,23 +130,32 @@ fn shortest_decimal(a: f64) -> Option<(u64, u32)> {
     let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
     // a = mant / 2^s with 3 <= s <= 69 here (2^-17 < a < 2^50).
     let s = (52 - e2) as u32;
+    if s > 64 {
+        // a < 2^-12: the fraction below needs more than 64 bits; rare for a sum.
+        return None;
+    }
     // floor(e2 · log10 2) (78913 / 2^18 is close enough for |e2| < 1650), and
     // floor(log10 a) is that or one more, so q below has 17 or 18 digits.
     let estimate = (e2 * 78913) >> 18;
     let k0 = (16 - estimate) as u32;
-    let mask = (1u128 << s) - 1;
-    let x = u128::from(mant) * POW10[k0 as usize];
+    let ten_k0 = POW10[k0 as usize];
+    // a · 10^k0 = mant · 10^k0 / 2^s, as 64.64 fixed point: exact, since s <= 64,
+    // and below 2^122 (the whole part has at most 18 digits).
+    let x = (u128::from(mant) * ten_k0) << (64 - s);
+    // Half a unit in the last place is 10^k0 / 2 in units of 2^-s: a distance `d` is
+    // within it iff d <= (10^k0 - 1) / 2, for the integers here (a quarter below a
+    // power of two). In 64.64 fixed point like `x`.
+    let half_ulp = Split::new(((ten_k0 - 1) >> 1) << (64 - s));
+    let half_ulp_below = if mant == 1 << 52 {
+        Split::new(((ten_k0 - 1) >> 2) << (64 - s))
+    } else {
+        half_ulp
+    };
     let parts = Parts {
-        q: (x >> s) as u64,
-        r: x & mask,
-        s,
-        // Half a unit in the last place is 10^k0 / 2: a distance `d` is within it iff
-        // d <= (10^k0 - 1) / 2, for the integers here. Below a power of two, a quarter.
-        half_ulp: Split::new((POW10[k0 as usize] - 1) >> 1, s),
-        half_ulp_below: Split::new(
-            (POW10[k0 as usize] - 1) >> if mant == 1 << 52 { 2 } else { 1 },
-            s,
-        ),
+        q: (x >> 64) as u64,
+        f: x as u64,
+        half_ulp,
+        half_ulp_below,
     };
     let (m, j, first) = if parts.q >= 100_000_000_000_000_000 {
         match parts.nearest::<3>()? {
@@ -194,35 +203,34 @@ fn shortest_decimal(a: f64) -> Option<(u64, u32)> {
     Some((m, k))
 }
 
-/// A 128-bit quantity `v` in units of `2^-s`: `whole = v >> s`, `frac = v mod 2^s`.
+/// A 64.64 fixed-point quantity: `whole + frac / 2^64`.
 #[derive(Clone, Copy)]
 struct Split {
     whole: u64,
-    frac: u128,
+    frac: u64,
 }
 
 impl Split {
     #[inline(always)]
-    fn new(v: u128, s: u32) -> Split {
+    fn new(v: u128) -> Split {
         Split {
-            whole: (v >> s) as u64,
-            frac: v & ((1u128 << s) - 1),
+            whole: (v >> 64) as u64,
+            frac: v as u64,
         }
     }
 
-    /// `whole + frac / 2^s <= limit`, in the same units.
+    /// `self <= limit`.
     #[inline(always)]
     fn at_most(self, limit: Split) -> bool {
         self.whole < limit.whole || (self.whole == limit.whole && self.frac <= limit.frac)
     }
 }
 
-/// `a · 10^k0 = q + r / 2^s`, and half a unit in the last place of `a` in the same
+/// `a · 10^k0 = q + f / 2^64`, and half a unit in the last place of `a` in the same
 /// units (above `a`, and below it).
 struct Parts {
     q: u64,
-    r: u128,
-    s: u32,
+    f: u64,
     half_ulp: Split,
     half_ulp_below: Split,
 }
@@ -235,62 +243,80 @@ impl Parts {
     fn nearest<const J: u32>(&self) -> Option<Option<u64>> {
         let unit = 10u64.pow(J);
         let (high, low) = (self.q / unit, self.q % unit);
-        // Round up iff what is rounded away, `low + r / 2^s`, is more than half a
+        // Round up iff what is rounded away, `low + f / 2^64`, is more than half a
         // unit; exactly half is a tie.
-        let half = 1u128 << self.s >> 1;
         let (up, tie) = if J == 0 {
-            (self.r > half, self.r == half)
+            (self.f > 1 << 63, self.f == 1 << 63)
         } else {
             let h = unit / 2;
             (
-                low > h || (low == h && self.r != 0),
-                low == h && self.r == 0,
+                low > h || (low == h && self.f != 0),
+                low == h && self.f == 0,
             )
         };
         if tie {
             return None;
         }
         let (distance, limit) = if up {
-            // unit - (low + r / 2^s), borrowing one from the whole part when r > 0.
-            let distance = if self.r == 0 {
-                Split {
-                    whole: unit - low,
-                    frac: 0,
-                }
-            } else {
-                Split {
-                    whole: unit - low - 1,
-                    frac: (1u128 << self.s) - self.r,
-                }
+            // unit - (low + f / 2^64), borrowing one from the whole part when f > 0.
+            let distance = Split {
+                whole: unit - low - u64::from(self.f != 0),
+                frac: self.f.wrapping_neg(),
             };
             (distance, self.half_ulp)
         } else {
-            (
-                Split {
-                    whole: low,
-                    frac: self.r,
-                },
-                self.half_ulp_below,
-            )
+            let distance = Split {
+                whole: low,
+                frac: self.f,
+            };
+            (distance, self.half_ulp_below)
         };
         Some(distance.at_most(limit).then_some(high + u64::from(up)))
     }
 }
 
-/// Writes `m · 10^-k` (`k > 0`, `m` without trailing zeros) in plain decimal at the
-/// start of `buf` (`0.0042`, `12.5`); returns its length.
+/// Writes `-` when `sign` is 1, then `m · 10^-k` (`k > 0`, `m < 10^18` without
+/// trailing zeros) in plain decimal (`0.0042`, `12.5`) at the start of `out`; returns
+/// the length (at most 24: see [`f64_text`]).
+///
+/// The digits of `m` are made eight at a time ([`eight_digits`]) into 24 places,
+/// zeros in front; the integer part (at most 15 digits, or the `0` before the
+/// point) and the fraction (its leading zeros included) are then fixed-size copies
+/// from them, with no loop over digits.
 #[inline]
-fn write_decimal(buf: &mut [u8], m: u64, k: u32) -> usize {
+fn write_decimal(out: &mut [u8; Padded::CAPACITY], sign: usize, m: u64, k: u32) -> usize {
+    let mut digits = [b'0'; 48];
+    digits[..8].copy_from_slice(&eight_digits((m / 10u64.pow(16)) as u32));
+    digits[8..16].copy_from_slice(&eight_digits((m / 10u64.pow(8) % 10u64.pow(8)) as u32));
+    digits[16..24].copy_from_slice(&eight_digits((m % 10u64.pow(8)) as u32));
     let k = k as usize;
-    let digits = digit_count(m);
-    let int_digits = digits.saturating_sub(k).max(1);
-    let point = int_digits;
-    let end = point + 1 + k;
-    // The fraction (zeros where `m` has fewer digits), then the integer part.
-    let int = put_digits(&mut buf[point + 1..end], m);
-    buf[point] = b'.';
-    put_digits(&mut buf[..point], int);
-    end
+    let int_len = digit_count(m).saturating_sub(k).max(1);
+    let int_start = 24 - k - int_len;
+    let mut text = [0u8; 48];
+    text[0] = b'-';
+    text[sign..sign + 16].copy_from_slice(&digits[int_start..int_start + 16]);
+    let point = sign + int_len;
+    text[point] = b'.';
+    text[point + 1..point + 25].copy_from_slice(&digits[24 - k..48 - k]);
+    out.copy_from_slice(&text[..Padded::CAPACITY]);
+    point + 1 + k
+}
+
+/// `n < 10^8` as eight ASCII digits, by arithmetic on lanes of one 64-bit word: the
+/// two halves of four digits in 32-bit lanes, split into pairs in 16-bit lanes, split
+/// into digits in bytes. Each division is a multiplication and a shift (exact for
+/// the lane's range) that leaves the other lanes alone.
+#[inline(always)]
+fn eight_digits(n: u32) -> [u8; 8] {
+    // The first four digits in the low lane: little-endian memory order is digit order.
+    let x = u64::from(n / 10_000) | (u64::from(n % 10_000) << 32);
+    // v / 100 = (v · 5243) >> 19 for v < 10^4; v · 5243 < 2^26 stays in its lane.
+    let hundreds = ((x * 5243) >> 19) & 0x0000_007f_0000_007f;
+    let pairs = hundreds | ((x - hundreds * 100) << 16);
+    // w / 10 = (w · 103) >> 10 for w < 100; w · 103 < 2^14 stays in its lane.
+    let tens = ((pairs * 103) >> 10) & 0x000f_000f_000f_000f;
+    let digits = tens | ((pairs - tens * 10) << 8);
+    (digits | 0x3030_3030_3030_3030).to_le_bytes()
 }
 
 /// Formats `v` the way the text format 0.0.4 writes an `le` bound (`0.01`, `2`, `+Inf`).
@@ -486,9 +512,8 @@ mod tests {
             {
                 short += 1;
                 let mut fast = [0u8; 32];
-                let len = write_decimal(&mut fast, m, k);
-                let sign = if v < 0.0 { "-" } else { "" };
-                let fast = format!("{sign}{}", std::str::from_utf8(&fast[..len]).unwrap());
+                let len = write_decimal(&mut fast, usize::from(v < 0.0), m, k);
+                let fast = std::str::from_utf8(&fast[..len]).unwrap();
                 assert_eq!(fast, format!("{v}"), "{v:e}");
             }
             assert_eq!(f(v).parse::<f64>().unwrap(), v);
@@ -517,6 +542,18 @@ mod tests {
             for v in (p - 4..p + 4).map(f64::from_bits) {
                 assert_eq!(f(v), format!("{v}"), "{v:e}");
             }
+        }
+    }
+
+    #[test]
+    fn eight_digits_at_once() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let edges = [0, 1, 9, 10, 99, 100, 9999, 10_000, 99_999_999];
+        for n in edges
+            .into_iter()
+            .chain((0..200_000).map(|_| rng.u32(..100_000_000)))
+        {
+            assert_eq!(eight_digits(n), *format!("{n:08}").as_bytes(), "{n}");
         }
     }
 
