@@ -90,6 +90,13 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
+/// `n < 100` as two digits.
+#[inline(always)]
+pub(super) fn digit_pair(n: u64) -> [u8; 2] {
+    let i = n as usize * 2;
+    [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+}
+
 /// The number of decimal digits of `v` (1 for 0).
 #[inline]
 pub(super) fn digit_count(v: u64) -> usize {

@@ -7,7 +7,7 @@
 
 use std::io::Write as _;
 
-use super::room::{Padded, Room, digit_count, put_digits};
+use super::room::{Padded, Room, digit_count, digit_pair, put_digits};
 
 /// Appends `v` in decimal, without allocating: a scrape is mostly integers (every
 /// bucket and count), so this is the renderer's inner loop (the histogram writer uses
@@ -114,49 +114,36 @@ const POW10: [u128; 23] = {
 /// apart than the round-trip interval, and of several 17-digit ones the nearest is the
 /// one Rust picks.
 ///
-/// One multiplication serves all three lengths: `a · 10^k0 = q + r / 2^s` exactly,
-/// with `k0` chosen so that `q` has 17 or 18 digits. The nearest decimal of `n`
-/// digits is `q` with its last `j` digits rounded away, decided by those digits
-/// (`low`) and `r`; its distance from `a` in the same units is `low + r / 2^s` (or
-/// what rounding up adds), compared with the half unit in the last place, split the
-/// same way into a whole and a fractional part. So each length costs a few 64-bit
-/// operations; 128-bit ones only on the rare exact comparisons.
+/// One multiplication serves all three lengths: `a · 10^k0 = q + f / 2^64` exactly
+/// (for `a >= 2^-12`), with `k0` chosen so that `q` has 17 or 18 digits. The nearest
+/// decimal of `n` digits is `q` with its last `j` digits rounded away, decided by
+/// those digits (`low`) and `f`; its distance from `a` in the same units is
+/// `low + f / 2^64` (or what rounding up adds), compared with the half unit in the
+/// last place in the same fixed point ([`Scale`]). So each length costs a few
+/// 64-bit operations.
 fn shortest_decimal(a: f64) -> Option<(u64, u32)> {
-    if !(1e-5..1e15).contains(&a) {
-        return None;
-    }
     let bits = a.to_bits();
     let e2 = ((bits >> 52) as i32) - 1023;
-    let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
-    // a = mant / 2^s with 3 <= s <= 69 here (2^-17 < a < 2^50).
-    let s = (52 - e2) as u32;
-    if s > 64 {
-        // a < 2^-12: the fraction below needs more than 64 bits; rare for a sum.
+    if !(a < 1e15 && e2 >= MIN_E2) {
+        // Below 2^-12 the fraction below needs more than 64 bits (rare for a sum).
         return None;
     }
-    // floor(e2 · log10 2) (78913 / 2^18 is close enough for |e2| < 1650), and
-    // floor(log10 a) is that or one more, so q below has 17 or 18 digits.
-    let estimate = (e2 * 78913) >> 18;
-    let k0 = (16 - estimate) as u32;
-    let ten_k0 = POW10[k0 as usize];
-    // a · 10^k0 = mant · 10^k0 / 2^s, as 64.64 fixed point: exact, since s <= 64,
-    // and below 2^122 (the whole part has at most 18 digits).
-    let x = (u128::from(mant) * ten_k0) << (64 - s);
-    // Half a unit in the last place is 10^k0 / 2 in units of 2^-s: a distance `d` is
-    // within it iff d <= (10^k0 - 1) / 2, for the integers here (a quarter below a
-    // power of two). In 64.64 fixed point like `x`.
-    let half_ulp = Split::new(((ten_k0 - 1) >> 1) << (64 - s));
-    let half_ulp_below = if mant == 1 << 52 {
-        Split::new(((ten_k0 - 1) >> 2) << (64 - s))
-    } else {
-        half_ulp
-    };
+    // a = mant / 2^s with s = 52 - e2, 3 <= s <= 64 here (2^-12 <= a < 2^50).
+    let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let scale = &SCALES[(e2 - MIN_E2) as usize];
+    // a · 10^k0 in 64.64 fixed point: exact, and below 2^122 (at most 18 digits).
+    let x = u128::from(mant) * scale.factor;
     let parts = Parts {
         q: (x >> 64) as u64,
         f: x as u64,
-        half_ulp,
-        half_ulp_below,
+        half_ulp: scale.half_ulp,
+        half_ulp_below: if mant == 1 << 52 {
+            scale.quarter_ulp
+        } else {
+            scale.half_ulp
+        },
     };
+    let k0 = scale.k0;
     let (m, j, first) = if parts.q >= 100_000_000_000_000_000 {
         match parts.nearest::<3>()? {
             Some(m) => (m, 3, true),
@@ -203,6 +190,54 @@ fn shortest_decimal(a: f64) -> Option<(u64, u32)> {
     Some((m, k))
 }
 
+/// The smallest binary exponent [`shortest_decimal`] takes (`s <= 64` below).
+const MIN_E2: i32 = -12;
+
+/// What [`shortest_decimal`] needs for a float `mant · 2^e2` (`2^52 <= mant < 2^53`,
+/// `s = 52 - e2`), which depends on `e2` alone: computed at compile time for
+/// `MIN_E2 <= e2 <= 49` (up to 2^50, past 1e15), so that a float costs one product.
+#[derive(Clone, Copy)]
+struct Scale {
+    /// `k0`: `floor(e2 · log10 2)` is `floor(log10 a)` or one less, so
+    /// `a · 10^k0` has 17 or 18 digits before the point with `k0 = 16 - floor(...)`
+    /// (78913 / 2^18 is log10 2 closely enough for |e2| < 1650).
+    k0: u32,
+    /// `10^k0 · 2^(64 - s)`: times `mant`, `a · 10^k0` in 64.64 fixed point.
+    factor: u128,
+    /// Half a unit in the last place of `a`, in the same units: `10^k0 / 2` in units
+    /// of `2^-s`; a distance `d` (an integer in those units) is within it iff
+    /// `d <= (10^k0 - 1) / 2`, which is what this holds.
+    half_ulp: Split,
+    /// The same for a quarter (below a power of two).
+    quarter_ulp: Split,
+}
+
+/// [`Scale`] for every `e2` from `MIN_E2` to 49.
+const SCALES: [Scale; 62] = {
+    let empty = Split { whole: 0, frac: 0 };
+    let mut table = [Scale {
+        k0: 0,
+        factor: 0,
+        half_ulp: empty,
+        quarter_ulp: empty,
+    }; 62];
+    let mut i = 0;
+    while i < table.len() {
+        let e2 = MIN_E2 + i as i32;
+        let s = (52 - e2) as u32;
+        let k0 = (16 - ((e2 * 78913) >> 18)) as u32;
+        let ten = POW10[k0 as usize];
+        table[i] = Scale {
+            k0,
+            factor: ten << (64 - s),
+            half_ulp: Split::new(((ten - 1) >> 1) << (64 - s)),
+            quarter_ulp: Split::new(((ten - 1) >> 2) << (64 - s)),
+        };
+        i += 1;
+    }
+    table
+};
+
 /// A 64.64 fixed-point quantity: `whole + frac / 2^64`.
 #[derive(Clone, Copy)]
 struct Split {
@@ -212,7 +247,7 @@ struct Split {
 
 impl Split {
     #[inline(always)]
-    fn new(v: u128) -> Split {
+    const fn new(v: u128) -> Split {
         Split {
             whole: (v >> 64) as u64,
             frac: v as u64,
@@ -286,7 +321,8 @@ impl Parts {
 #[inline]
 fn write_decimal(out: &mut [u8; Padded::CAPACITY], sign: usize, m: u64, k: u32) -> usize {
     let mut digits = [b'0'; 48];
-    digits[..8].copy_from_slice(&eight_digits((m / 10u64.pow(16)) as u32));
+    // The first block has at most two digits (m < 10^18).
+    digits[6..8].copy_from_slice(&digit_pair(m / 10u64.pow(16)));
     digits[8..16].copy_from_slice(&eight_digits((m / 10u64.pow(8) % 10u64.pow(8)) as u32));
     digits[16..24].copy_from_slice(&eight_digits((m % 10u64.pow(8)) as u32));
     let k = k as usize;
