@@ -11,10 +11,12 @@
 //! only when one of its series is first used. A series is created once and never moved
 //! or freed while the family lives, so the hot path hands out plain references.
 //!
-//! A row also keeps a bitmap of its created series, so that a scrape visits them
+//! Beside the rows, a bitmap marks the created series, so that a scrape visits them
 //! without looking at every empty slot: the last dimension is often wide and sparse
 //! (of 500 status codes, a route answers a handful), and a scrape of ten thousand
-//! series otherwise spends as much on empty slots as on a series' bookkeeping.
+//! series otherwise spends as much on empty slots as on a series' bookkeeping. It
+//! lives outside the rows (a bit per possible series, allocated up front) so that
+//! the lookup path stays as it was.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -58,60 +60,15 @@ struct Inner<M> {
     sizes: Box<[usize]>,
     rows: Box<[OnceLock<Row<M>>]>,
     row_len: usize,
+    /// Row `r`'s slot `i` is bit `i % 64` of word `r * words_per_row + i / 64`, set
+    /// when its series is created.
+    created: Box<[AtomicU64]>,
+    words_per_row: usize,
     make: Box<dyn Fn() -> M + Send + Sync>,
 }
 
-/// The lazily created series of one row (the last dimension), and which exist.
-struct Row<M> {
-    slots: Box<[OnceLock<Series<M>>]>,
-    /// Bit `i % 64` of word `i / 64` is set once slot `i` holds its series.
-    created: Box<[AtomicU64]>,
-}
-
-impl<M> Row<M> {
-    fn new(len: usize) -> Row<M> {
-        Row {
-            slots: (0..len).map(|_| OnceLock::new()).collect(),
-            created: (0..len.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// The series in `slot`, made by `make` if it does not exist yet; `None` when
-    /// `slot` is out of range.
-    #[inline]
-    fn get_or_create(&self, slot: usize, make: impl FnOnce() -> Series<M>) -> Option<&Series<M>> {
-        let cell = self.slots.get(slot)?;
-        Some(match cell.get() {
-            Some(series) => series,
-            None => self.create(slot, make),
-        })
-    }
-
-    #[cold]
-    fn create(&self, slot: usize, make: impl FnOnce() -> Series<M>) -> &Series<M> {
-        let series = self.slots[slot].get_or_init(make);
-        // Release: a scrape that sees the bit (Acquire) finds the slot initialised
-        // (its `get` checks anyway).
-        self.created[slot / 64].fetch_or(1 << (slot % 64), Ordering::Release);
-        series
-    }
-
-    /// Calls `f` with `(slot, series)` of every series created, in slot order.
-    #[inline]
-    fn for_each(&self, mut f: impl FnMut(usize, &Series<M>)) {
-        for (word, bits) in self.created.iter().enumerate() {
-            // Acquire: pairs with the Release in `create`.
-            let mut bits = bits.load(Ordering::Acquire);
-            while bits != 0 {
-                let slot = word * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if let Some(series) = self.slots[slot].get() {
-                    f(slot, series);
-                }
-            }
-        }
-    }
-}
+/// The lazily created series of one row (the last dimension).
+type Row<M> = Box<[OnceLock<Series<M>>]>;
 
 struct Series<M> {
     labels: Box<str>,
@@ -148,6 +105,10 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
                     .collect(),
                 rows: (0..rows).map(|_| OnceLock::new()).collect(),
                 row_len,
+                created: (0..rows * row_len.div_ceil(64))
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
+                words_per_row: row_len.div_ceil(64),
                 make: Box::new(make),
             }),
         })
@@ -176,7 +137,7 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
                 index[dim] = rest % n;
                 rest /= n;
             }
-            slots.for_each(|slot, series| {
+            inner.for_each_in_row(row, slots, |slot, series| {
                 index[dims - 1] = slot;
                 f(&index, &series.metric);
             });
@@ -211,13 +172,27 @@ impl<M: Send + Sync + 'static> Inner<M> {
             }
             row = row * n + i;
         }
-        let slots = self.rows.get(row)?.get_or_init(|| Row::new(self.row_len));
-        let series = slots.get_or_create(last, || self.create(index))?;
+        let slots = self
+            .rows
+            .get(row)?
+            .get_or_init(|| (0..self.row_len).map(|_| OnceLock::new()).collect());
+        let series = slots.get(last)?.get_or_init(|| self.create(index));
         Some(&series.metric)
     }
 
+    /// Makes the series at `index` (in range) and marks it created.
     #[cold]
     fn create(&self, index: &[usize]) -> Series<M> {
+        let (&slot, rest) = index.split_last().expect("at least one label");
+        let row = rest
+            .iter()
+            .zip(&self.sizes)
+            .fold(0, |row, (&i, &n)| row * n + i);
+        // Release: a scrape that sees the bit (Acquire) and then finds the slot
+        // initialised sees the series; one that looks before the slot is initialised
+        // (this runs just before) skips it, as a series created during a scrape may be.
+        self.created[row * self.words_per_row + slot / 64]
+            .fetch_or(1 << (slot % 64), Ordering::Release);
         let values: Vec<&str> = index
             .iter()
             .zip(self.values.iter())
@@ -229,11 +204,31 @@ impl<M: Send + Sync + 'static> Inner<M> {
         }
     }
 
+    /// Calls `f` with `(slot, series)` of every series created in row `row`
+    /// (`slots`), in slot order.
+    #[inline]
+    fn for_each_in_row(&self, row: usize, slots: &Row<M>, mut f: impl FnMut(usize, &Series<M>)) {
+        let words = &self.created[row * self.words_per_row..][..self.words_per_row];
+        for (word, bits) in words.iter().enumerate() {
+            // Acquire: pairs with the Release in `create`.
+            let mut bits = bits.load(Ordering::Acquire);
+            while bits != 0 {
+                let slot = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(series) = slots[slot].get() {
+                    f(slot, series);
+                }
+            }
+        }
+    }
+
     /// Calls `f` with every series created so far, in index order.
     #[inline]
     fn for_each_series(&self, mut f: impl FnMut(&Series<M>)) {
-        for row in self.rows.iter().filter_map(OnceLock::get) {
-            row.for_each(|_, series| f(series));
+        for (row, slots) in self.rows.iter().enumerate() {
+            if let Some(slots) = slots.get() {
+                self.for_each_in_row(row, slots, |_, series| f(series));
+            }
         }
     }
 }
