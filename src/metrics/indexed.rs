@@ -297,6 +297,28 @@ mod tests {
         );
     }
 
+    /// The bitmap of created series spans several words of a wide last dimension.
+    #[test]
+    fn wide_rows_visit_every_created_series_in_order() {
+        let codes: Vec<String> = (0..130).map(|c| c.to_string()).collect();
+        let f: IndexedFamily<Counter> = IndexedFamily::new(
+            &["a", "c"],
+            vec![vec!["x".into(), "y".into()], codes],
+            Counter::new,
+        )
+        .unwrap();
+        let made = [[1, 129], [0, 64], [1, 0], [0, 63], [0, 0], [1, 65]];
+        for index in made {
+            f.get(&index).unwrap().inc();
+        }
+        let mut seen = Vec::new();
+        f.visit(|index, _| seen.push(index.to_vec()));
+        let mut expected: Vec<Vec<usize>> = made.iter().map(|i| i.to_vec()).collect();
+        expected.sort();
+        assert_eq!(seen, expected);
+        assert_eq!(f.len(), made.len());
+    }
+
     #[test]
     fn out_of_range_is_none() {
         let f = family();
