@@ -9,10 +9,13 @@
 //!
 //! Two kinds of writes go beyond their own bytes, which is what makes them cheap: a
 //! [`Padded`] value is copied whole (32 bytes, its length counted), and a copy of bytes
-//! already in the buffer ([`Room::repeat`]) moves 16-byte chunks. Both may leave up to
+//! already in the buffer ([`Room::repeat`]) moves 32-byte chunks. Both may leave up to
 //! [`PAD`] bytes of garbage after the end of what they count; the next write starts at
 //! that end and overwrites it, and what remains after the last one lies beyond the
 //! length, in spare capacity. `Room::new` reserves the caller's budget plus `PAD`.
+//!
+//! Names and label sets, read from outside the buffer, are copied exactly
+//! ([`Room::slice`]: overlapping fixed-size chunks, never past the source's end).
 //!
 //! The writes are `unsafe fn`s: the caller promises that the bytes it counts stay
 //! within the budget it asked for (an upper bound computed from the lengths of what it
