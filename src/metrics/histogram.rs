@@ -765,13 +765,20 @@ mod tests {
     /// (and must, at least once); every snapshot must still be consistent.
     fn assert_never_torn_with(h: Histogram, resets: bool) {
         let threads = 4;
-        let per_thread = 200_000u64;
+        // With resets, observers run until a snapshot has seen one (bounded below), so
+        // a slow or busy machine cannot end the test before the first reset.
+        let per_thread = if resets { 100_000_000 } else { 200_000u64 };
         let values = [0.005, 0.05, 0.3, 1.0, 5.0];
+        let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             for t in 0..threads {
                 let h = h.clone();
+                let stop = &stop;
                 s.spawn(move || {
                     for i in 0..per_thread {
+                        if resets && stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
                         // Every value is an exact multiple of 1/1024 so sums are exact.
                         let v = values[(i as usize + t) % values.len()];
                         h.observe((v * 1024.0f64).round() / 1024.0);
@@ -780,16 +787,30 @@ mod tests {
             }
             let mut previous = 0;
             let mut dropped = 0;
-            for _ in 0..5_000 {
+            let mut last_clock = shard::lock(h.storage.cells(), h.storage.buckets())
+                .native()
+                .map(|n| n.last_reset());
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let mut snapshots = 0;
+            while snapshots < 5_000
+                || (resets && dropped == 0 && std::time::Instant::now() < deadline)
+            {
+                snapshots += 1;
                 let snap = h.snapshot();
                 assert_eq!(*snap.cumulative.last().unwrap(), snap.count);
                 if let Some(native) = &snap.native {
                     assert_eq!(native.total(), snap.count, "{snap:?}");
                 }
                 assert!(snap.cumulative.windows(2).all(|w| w[0] <= w[1]), "{snap:?}");
-                if snap.count < previous {
+                // A reset restarts the base's reset clock; the count alone does not
+                // show every reset (observations after it can outnumber those before).
+                let clock = shard::lock(h.storage.cells(), h.storage.buckets())
+                    .native()
+                    .map(|n| n.last_reset());
+                if snap.count < previous || clock != last_clock {
                     dropped += 1;
                 }
+                last_clock = clock;
                 assert!(resets || snap.count >= previous);
                 previous = snap.count;
                 // The sum must belong to the same observations: it lies between the
@@ -819,6 +840,7 @@ mod tests {
                     "{snap:?} not in [{lo}, {hi}]"
                 );
             }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(!resets || dropped > 0, "no reset seen");
         });
         if resets {

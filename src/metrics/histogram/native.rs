@@ -673,6 +673,13 @@ impl<'a> NativeCells<'a> {
         }
     }
 
+    /// When this (base) shard was created or last reset, in nanoseconds of [`clock`]
+    /// (0 without a minimum reset duration): tests detect a reset by its change.
+    #[cfg(test)]
+    pub(super) fn last_reset(&self) -> u64 {
+        self.get(LAST_RESET)
+    }
+
     /// True when this (base) shard, after a collection drained every other shard into
     /// it, outgrew its buckets and the minimum reset duration has passed since the
     /// series was created or last reset.
@@ -735,7 +742,7 @@ mod tests {
                 };
                 assert_eq!(n.index(v), expected, "2^{e} schema {schema}");
             }
-            let mut rng = fastrand::Rng::with_seed(schema as u64 + 7);
+            let mut rng = fastrand::Rng::with_seed((schema + 11) as u64);
             for _ in 0..20_000 {
                 let v = (rng.f64() * 80.0 - 40.0).exp2();
                 let expected = by_log(v, schema);
