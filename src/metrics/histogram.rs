@@ -78,6 +78,8 @@
 
 mod native;
 mod overflow;
+mod owner;
+mod scratch;
 mod shard;
 mod storage;
 mod stripes;
@@ -274,9 +276,16 @@ impl Histogram {
 
     /// A histogram sharing already validated bounds (what families use).
     pub fn with_buckets(buckets: Arc<Buckets>) -> Histogram {
-        let storage = Storage::new(buckets);
-        if let Some(native) = shard::lock(storage.cells(), storage.buckets()).native() {
-            native.start_reset_clock();
+        // A series that may reset has no owner: a reset zeroes every shard, and only
+        // the owner may write the base. Its observations all go to the stripes, and
+        // its reset clock runs in the collected shard.
+        let resets = buckets.native().is_some_and(Native::resets);
+        let storage = Storage::new(buckets, if resets { owner::NEVER } else { owner::NONE });
+        if resets {
+            let stripes = storage.install_stripes(1.0);
+            if let Some(native) = shard::lock(stripes.collected(), storage.buckets()).native() {
+                native.start_reset_clock();
+            }
         }
         Histogram { storage }
     }
@@ -286,9 +295,11 @@ impl Histogram {
         self.storage.buckets_arc()
     }
 
-    /// Records one value: one atomic instruction and no allocation (but once per
-    /// series, when it is first contended). Never waits for another thread: a taken
-    /// shard sends it to a stripe, and every stripe taken to the overflow shard.
+    /// Records one value: plain loads and stores on the thread that owns the series
+    /// (the first to observe it), one atomic instruction on any other; no allocation
+    /// (but once per series, when a second thread first observes it). Never waits for
+    /// another thread: other threads use the stripes, a taken stripe sends the
+    /// observer to the next, and every stripe taken to the overflow shard.
     ///
     /// NaN counts towards `_count` and the `+Inf` bucket only, and makes `_sum` NaN, as
     /// in the Go client.
@@ -310,20 +321,33 @@ impl Histogram {
     fn observe_in<const NATIVE: bool>(&self, v: f64) {
         let storage = &self.storage;
         let bucket = storage.buckets().index(v);
-        match storage.stripes() {
-            None => match shard::try_lock(storage.cells(), storage.buckets()) {
-                Some(guard) => guard.record::<NATIVE>(bucket, v),
-                None => self.observe_contended(bucket, v),
-            },
-            Some(stripes) => observe_striped(stripes, storage.buckets(), bucket, v),
+        if owner::owns(storage.owner(), owner::token()) {
+            shard::write_owned(storage.cells(), storage.buckets()).record::<NATIVE>(bucket, v);
+        } else {
+            self.observe_shared(bucket, v);
         }
     }
 
-    /// The base was taken: give the series its stripes and use one.
-    #[cold]
-    fn observe_contended(&self, bucket: usize, v: f64) {
-        let stripes = self.storage.install_stripes(v);
-        observe_striped(stripes, self.storage.buckets(), bucket, v);
+    /// Not the owner: claim the base if nobody owns it, else observe into a stripe
+    /// (allocating the stripes the first time).
+    #[inline(never)]
+    fn observe_shared(&self, bucket: usize, v: f64) {
+        let storage = &self.storage;
+        let buckets = storage.buckets();
+        if owner::claim(storage.owner(), owner::token()) {
+            let writer = shard::write_owned(storage.cells(), buckets);
+            if buckets.native().is_some() {
+                writer.record::<true>(bucket, v);
+            } else {
+                writer.record::<false>(bucket, v);
+            }
+            return;
+        }
+        let stripes = match storage.stripes() {
+            Some(stripes) => stripes,
+            None => storage.install_stripes(v),
+        };
+        observe_striped(stripes, buckets, bucket, v);
     }
 
     /// Records a duration in seconds.
@@ -380,31 +404,47 @@ impl Histogram {
         })
     }
 
-    /// Locks the base, moves every stripe into it, resets the series if its native
-    /// buckets ask for it (see [`NativeOptions::min_reset_duration`]), and hands the
-    /// base to `read` while still holding it. See the module documentation.
+    /// Copies the owner's base into a scratch shard; if the series has stripes,
+    /// locks the collected shard, moves every stripe and the overflow shard into it,
+    /// resets the series if its native buckets ask for it (see
+    /// [`NativeOptions::min_reset_duration`]) and adds it to the copy; then hands the
+    /// copy to `read`. See the module documentation.
     fn collect<R>(&self, read: impl FnOnce(&Guard<'_>) -> R) -> R {
-        let buckets = self.storage.buckets();
-        let base = shard::lock(self.storage.cells(), buckets);
-        if let Some(stripes) = self.storage.stripes() {
-            for stripe in stripes.iter() {
-                shard::lock(stripe, buckets).drain_into(&base);
-            }
-            stripes.overflow().drain_into(&base);
-        }
-        if base.native().is_some_and(|native| native.reset_due()) {
-            // Still holding the base: every stripe back to a new shard's state (what
-            // was observed into it since its drain goes too, as it would have gone
-            // into the base), the overflow shard emptied, then the base itself.
-            if let Some(stripes) = self.storage.stripes() {
+        let storage = &self.storage;
+        let buckets = storage.buckets();
+        scratch::with(buckets, storage.cells().len(), |out| {
+            shard::read_owned(storage.cells(), storage.owner(), out);
+            if let Some(stripes) = storage.stripes() {
+                let collected = shard::lock(stripes.collected(), buckets);
                 for stripe in stripes.iter() {
-                    shard::lock(stripe, buckets).reset();
+                    shard::lock(stripe, buckets).drain_into(&collected);
                 }
-                stripes.overflow().drain_into(&base);
+                stripes.overflow().drain_into(&collected);
+                if collected.native().is_some_and(|native| native.reset_due()) {
+                    // Still holding the collected shard: every stripe back to a new
+                    // shard's state (what was observed into it since its drain goes
+                    // too, as it would have gone into the collected shard), the
+                    // overflow shard emptied, then the collected shard itself. The
+                    // base of a series that resets is never written (it has no owner).
+                    for stripe in stripes.iter() {
+                        shard::lock(stripe, buckets).reset();
+                    }
+                    stripes.overflow().drain_into(&collected);
+                    collected.reset();
+                }
+                collected.add_into(out);
             }
-            base.reset();
-        }
-        read(&base)
+            read(out)
+        })
+    }
+
+    /// When the series was created or last reset (see `NativeCells::last_reset`).
+    #[cfg(test)]
+    fn last_reset(&self) -> Option<u64> {
+        let stripes = self.storage.stripes()?;
+        shard::lock(stripes.collected(), self.storage.buckets())
+            .native()
+            .map(|n| n.last_reset())
     }
 }
 
@@ -483,16 +523,17 @@ mod tests {
         Histogram::new(&[0.01, 0.1, 0.5, 2.0]).unwrap()
     }
 
-    /// With the base and every stripe held (as by preempted observers and a scrape),
-    /// an observation must still complete at once, through the overflow shard, and be
-    /// counted exactly once.
+    /// With the base owned by another thread and every stripe and the collected shard
+    /// held (as by preempted observers and a scrape), an observation must still
+    /// complete at once, through the overflow shard, and be counted exactly once.
     #[test]
     fn observers_never_wait_even_when_every_shard_is_taken() {
         let h = Histogram::new(&[1.0]).unwrap();
+        h.observe(0.75); // this thread owns the base from now on
         let stripes = h.storage.install_stripes(1.0);
         let buckets = h.storage.buckets();
         let held: Vec<_> = stripes.iter().map(|s| shard::lock(s, buckets)).collect();
-        let base = shard::lock(h.storage.cells(), buckets);
+        let base = shard::lock(stripes.collected(), buckets);
         let (tx, rx) = std::sync::mpsc::channel();
         let observer = h.clone();
         std::thread::spawn(move || {
@@ -507,10 +548,10 @@ mod tests {
         drop(base);
         drop(held);
         let s = h.snapshot();
-        assert_eq!(s.cumulative, vec![1, 2]);
-        assert_eq!(s.sum, 2.5);
+        assert_eq!(s.cumulative, vec![2, 3]);
+        assert_eq!(s.sum, 3.25);
         h.observe(0.25);
-        assert_eq!(h.snapshot().count, 3, "the overflow is not counted twice");
+        assert_eq!(h.snapshot().count, 4, "the overflow is not counted twice");
     }
 
     #[test]
@@ -654,9 +695,12 @@ mod tests {
     fn native_observations_through_the_overflow_shard_are_counted() {
         let h = native_http_buckets();
         let stripes = h.storage.install_stripes(0.05);
+        // The base is owned by a thread that has exited: observers use the stripes.
+        let h2 = h.clone();
+        std::thread::spawn(move || h2.observe(f64::NAN)).join().unwrap();
         let buckets = h.storage.buckets();
         let held: Vec<_> = stripes.iter().map(|s| shard::lock(s, buckets)).collect();
-        let base = shard::lock(h.storage.cells(), buckets);
+        let base = shard::lock(stripes.collected(), buckets);
         let observer = h.clone();
         std::thread::spawn(move || {
             for v in [0.04, 0.05, 0.06, 0.0, -1.0, 1e9] {
@@ -669,7 +713,7 @@ mod tests {
         drop(held);
         let s = h.snapshot();
         let native = s.native.unwrap();
-        assert_eq!((s.count, native.total()), (6, 6));
+        assert_eq!((s.count, native.total()), (7, 6), "NaN is in no native bucket");
         assert_eq!(native.zero_count, 1);
         assert_eq!(native.negative.iter().map(|b| b.1).sum::<u64>(), 1);
         let at = |v: f64| {
@@ -787,9 +831,7 @@ mod tests {
             }
             let mut previous = 0;
             let mut dropped = 0;
-            let mut last_clock = shard::lock(h.storage.cells(), h.storage.buckets())
-                .native()
-                .map(|n| n.last_reset());
+            let mut last_clock = h.last_reset();
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
             let mut snapshots = 0;
             while snapshots < 5_000
@@ -802,11 +844,9 @@ mod tests {
                     assert_eq!(native.total(), snap.count, "{snap:?}");
                 }
                 assert!(snap.cumulative.windows(2).all(|w| w[0] <= w[1]), "{snap:?}");
-                // A reset restarts the base's reset clock; the count alone does not
+                // A reset restarts the collected shard's reset clock; the count alone does not
                 // show every reset (observations after it can outnumber those before).
-                let clock = shard::lock(h.storage.cells(), h.storage.buckets())
-                    .native()
-                    .map(|n| n.last_reset());
+                let clock = h.last_reset();
                 if snap.count < previous || clock != last_clock {
                     dropped += 1;
                 }

@@ -237,6 +237,12 @@ impl Native {
         &self.options
     }
 
+    /// True when series reset after outgrowing their buckets (a minimum reset
+    /// duration is set).
+    pub(super) fn resets(&self) -> bool {
+        !self.options.min_reset_duration.is_zero()
+    }
+
     /// Counters per sign in a window.
     pub(super) fn width(&self) -> usize {
         self.options.max_buckets
@@ -629,18 +635,24 @@ impl<'a> NativeCells<'a> {
         }
     }
 
-    /// Moves everything into `into` (whose lock the caller also holds) and zeroes this.
-    pub(super) fn drain_into(&self, into: &NativeCells<'_>) {
+    /// Adds everything this shard holds into `into`; `drain` also empties this shard
+    /// (a stripe moving into the collected shard), otherwise it is left as it is (the
+    /// collected shard adding into a scrape's copy).
+    pub(super) fn merge_into(&self, into: &NativeCells<'_>, drain: bool) {
         if self.get(RESET_WANTED) != 0 {
             into.set(RESET_WANTED, 1);
-            self.set(RESET_WANTED, 0);
+            if drain {
+                self.set(RESET_WANTED, 0);
+            }
         }
         let widened = f64::from_bits(self.get(WIDENED));
         if widened > f64::from_bits(into.get(WIDENED)) {
             into.widen_zero(widened);
         }
         into.add(ZERO_COUNT, self.get(ZERO_COUNT));
-        self.set(ZERO_COUNT, 0);
+        if drain {
+            self.set(ZERO_COUNT, 0);
+        }
         let reduction = self.reduction();
         for sign in 0..2 {
             let offset = self.offset(sign);
@@ -649,12 +661,58 @@ impl<'a> NativeCells<'a> {
             for k in cells {
                 let n = window[k].load(Ordering::Relaxed);
                 if n != 0 {
-                    window[k].store(0, Ordering::Relaxed);
+                    if drain {
+                        window[k].store(0, Ordering::Relaxed);
+                    }
                     into.insert(sign, offset + k as i32, reduction, n);
                 }
             }
-            self.set_occupied_cells(sign, 0..0);
+            if drain {
+                self.set_occupied_cells(sign, 0..0);
+            }
         }
+    }
+
+    /// Copies `from` into these cells, which must be empty (a new shard's state):
+    /// the header and the occupied cells of each window. `from` may be changing (the
+    /// owner's base, read by its sequence number): then the copy may be torn, which
+    /// the caller detects, but never out of bounds; false when `from`'s occupied
+    /// ranges are not even possible (certainly torn).
+    pub(super) fn copy_from(&self, from: &NativeCells<'_>) -> bool {
+        for (to, cell) in self.header.iter().zip(from.header) {
+            to.store(cell.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        let width = self.width();
+        for sign in 0..2 {
+            let cells = from.occupied_cells(sign);
+            if cells.start > cells.end || cells.end > width {
+                self.set_occupied_cells(sign, 0..0);
+                return false;
+            }
+            let (to, window) = (self.window(sign), from.window(sign));
+            for k in cells {
+                to[k].store(window[k].load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    /// Zeroes the header and the occupied cells: a new shard's state again (for a
+    /// scrape's copy, whose other cells are already zero).
+    pub(super) fn clear(&self) {
+        for sign in 0..2 {
+            let window = self.window(sign);
+            for k in self.occupied_cells(sign) {
+                window[k].store(0, Ordering::Relaxed);
+            }
+        }
+        for cell in self.header {
+            cell.store(0, Ordering::Relaxed);
+        }
+        debug_assert!(
+            self.windows.iter().all(|c| c.load(Ordering::Relaxed) == 0),
+            "a count outside the occupied range"
+        );
     }
 
     /// Adds `n` observations counted elsewhere (the overflow shard) into bucket
@@ -816,13 +874,13 @@ mod tests {
             target.record(v);
             check(target);
             if round % 97 == 0 {
-                stripe.drain_into(&base);
+                stripe.merge_into(&base, true);
                 check(&stripe);
                 check(&base);
                 assert_eq!(contents(&stripe).0, 0);
             }
         }
-        stripe.drain_into(&base);
+        stripe.merge_into(&base, true);
         assert_eq!(contents(&base).0, 2_000);
     }
 
@@ -907,7 +965,7 @@ mod tests {
         }
         let coarse = stripe.view().schema;
         assert!(coarse < 3);
-        stripe.drain_into(&base);
+        stripe.merge_into(&base, true);
         assert_eq!(contents(&stripe).0, 0, "the stripe is empty after");
         let (total, pos, neg) = contents(&base);
         assert_eq!(total, 7);

@@ -6,11 +6,19 @@
 //! Layout, `bounds + 3` cells, then the native cells if the histogram keeps native
 //! buckets (`native.rs`): `[lock, sum (f64 bits), bucket 0, ..., +Inf, native...]`,
 //! buckets not cumulative (`_count` is their total).
+//!
+//! A shard is written in one of two ways, by the same recording code: under its lock
+//! word ([`try_lock`], a [`Guard`]: stripes and the collected shard), or by the one
+//! thread that owns it, the base shard's owner (`owner.rs`), for which the first cell
+//! is a sequence number instead ([`write_owned`], a [`Writer`]): odd while a write is
+//! in progress, so that a reader ([`read_owned`]) can tell a whole copy from a torn
+//! one without the writer ever executing an atomic read-modify-write.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use super::Buckets;
 use super::native::NativeCells;
+use super::owner::Pause;
 
 const LOCK: usize = 0;
 const SUM: usize = 1;
@@ -72,27 +80,148 @@ pub(super) fn lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Guard<'a
     }
 }
 
+/// Records `v` in classic bucket `bucket` (`+Inf` last) and, if `NATIVE` (the
+/// histogram keeps native buckets), in the native buckets of `shard`, which the caller
+/// may write (holds its lock or owns it). Plain loads and stores: the lock or the
+/// single writer makes read-modify-write instructions unnecessary.
+#[inline(always)]
+fn record<const NATIVE: bool>(shard: &[AtomicU64], buckets: &Buckets, bucket: usize, v: f64) {
+    if NATIVE && let Some(native) = native_cells(shard, buckets) {
+        native.record(v);
+    }
+    let sum = &shard[SUM];
+    sum.store(
+        (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
+        Ordering::Relaxed,
+    );
+    let count = &shard[FIRST_BUCKET + bucket];
+    count.store(
+        count.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}
+
+/// The native cells of `shard`, if the histogram keeps native buckets.
+#[inline]
+fn native_cells<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Option<NativeCells<'a>> {
+    let native = buckets.native()?;
+    Some(NativeCells::new(&shard[classic_end(buckets)..], native))
+}
+
+/// The owner's write of its base shard; publishes when dropped.
+pub(super) struct Writer<'a> {
+    shard: &'a [AtomicU64],
+    buckets: &'a Buckets,
+    /// The sequence number to store when done (even).
+    done: u64,
+}
+
+/// Starts a write of `shard` by its owner, the only thread that ever writes it.
+#[inline(always)]
+pub(super) fn write_owned<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Writer<'a> {
+    let seq = &shard[LOCK];
+    // Relaxed: only this thread writes the sequence number.
+    let start = seq.load(Ordering::Relaxed);
+    seq.store(start.wrapping_add(1), Ordering::Relaxed);
+    // Release fence: a reader that sees any cell written below also sees the odd
+    // number stored above (it reads the number again after an Acquire fence).
+    fence(Ordering::Release);
+    Writer {
+        shard,
+        buckets,
+        done: start.wrapping_add(2),
+    }
+}
+
+impl Writer<'_> {
+    /// [`Guard::record`] for the owner.
+    #[inline(always)]
+    pub(super) fn record<const NATIVE: bool>(&self, bucket: usize, v: f64) {
+        record::<NATIVE>(self.shard, self.buckets, bucket, v);
+    }
+}
+
+impl Drop for Writer<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release: a reader that reads this number (Acquire) sees every cell written.
+        self.shard[LOCK].store(self.done, Ordering::Release);
+    }
+}
+
+/// Copies the owned `shard` (whose owner word is `owner`) into `into`, which holds a
+/// new shard's state, as one whole write of the owner: the copy is retried until the
+/// sequence number shows no write in progress and none in between. After a few lost
+/// races the owner is asked to pause (observe into the stripes), so the copy waits
+/// for at most one write in progress, never for the owner to stop observing.
+pub(super) fn read_owned(shard: &[AtomicU64], owner: &AtomicU64, into: &Guard<'_>) {
+    let seq = &shard[LOCK];
+    let mut pause = None;
+    let mut spins = 0u32;
+    for attempt in 0u32.. {
+        if attempt == 4 {
+            pause = Some(Pause::new(owner));
+        }
+        // Acquire: pairs with the owner's Release store of an even number, so the
+        // cells read below hold at least that write.
+        let before = seq.load(Ordering::Acquire);
+        if before % 2 == 0 {
+            let whole = into.copy_from(shard);
+            // Acquire fence: if a cell read above was written by a later write, the
+            // odd number that write stored first is seen below.
+            fence(Ordering::Acquire);
+            if whole && seq.load(Ordering::Relaxed) == before {
+                drop(pause);
+                return;
+            }
+            into.clear();
+        }
+        spins = spins.saturating_add(1);
+        if spins < 64 {
+            std::hint::spin_loop();
+        } else {
+            // The owner was preempted mid-write: let it run.
+            std::thread::yield_now();
+        }
+    }
+}
+
 // Relaxed for every cell access through a guard: the lock's Acquire and Release order
 // them, and no one touches a shard's cells without holding its lock.
 impl Guard<'_> {
     /// Records `v` in classic bucket `bucket` (`+Inf` last) and, if `NATIVE` (the
-    /// histogram keeps native buckets), in the native buckets. Plain loads and stores:
-    /// the lock makes read-modify-write instructions unnecessary.
+    /// histogram keeps native buckets), in the native buckets.
     #[inline(always)]
     pub(super) fn record<const NATIVE: bool>(&self, bucket: usize, v: f64) {
-        if NATIVE && let Some(native) = self.native() {
-            native.record(v);
+        record::<NATIVE>(self.shard, self.buckets, bucket, v);
+    }
+
+    /// Copies `from` (a shard of the same histogram, possibly changing) into this
+    /// shard, which must hold a new shard's state; false when the copy is certainly
+    /// torn (see [`NativeCells::copy_from`]).
+    fn copy_from(&self, from: &[AtomicU64]) -> bool {
+        for (to, cell) in self.shard[SUM..classic_end(self.buckets)]
+            .iter()
+            .zip(&from[SUM..])
+        {
+            to.store(cell.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        let sum = &self.shard[SUM];
-        sum.store(
-            (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
-            Ordering::Relaxed,
-        );
-        let count = &self.shard[FIRST_BUCKET + bucket];
-        count.store(
-            count.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+        match (self.native(), native_cells(from, self.buckets)) {
+            (Some(to), Some(from)) => to.copy_from(&from),
+            _ => true,
+        }
+    }
+
+    /// Returns this shard to a new shard's state, assuming it holds only what
+    /// [`Guard::copy_from`] and merges wrote (its native cells outside the occupied
+    /// ranges are already zero).
+    pub(super) fn clear(&self) {
+        for cell in &self.shard[SUM..classic_end(self.buckets)] {
+            cell.store(0, Ordering::Relaxed);
+        }
+        if let Some(native) = self.native() {
+            native.clear();
+        }
     }
 
     /// The `_sum`.
@@ -112,11 +241,7 @@ impl Guard<'_> {
     /// The native cells, if the histogram keeps native buckets.
     #[inline]
     pub(super) fn native(&self) -> Option<NativeCells<'_>> {
-        let native = self.buckets.native()?;
-        Some(NativeCells::new(
-            &self.shard[classic_end(self.buckets)..],
-            native,
-        ))
+        native_cells(self.shard, self.buckets)
     }
 
     /// The non-cumulative bucket counts, `+Inf` last.
@@ -141,7 +266,7 @@ impl Guard<'_> {
 
     /// Zeroes every count and the sum, and returns the native buckets (if kept) to
     /// their configured resolution and zero threshold: the state of a new shard. The
-    /// base shard also restarts its reset clock.
+    /// collected shard (the one whose clock counts) also restarts its reset clock.
     pub(super) fn reset(&self) {
         for cell in &self.shard[SUM..] {
             cell.store(0, Ordering::Relaxed);
@@ -153,8 +278,17 @@ impl Guard<'_> {
 
     /// Moves everything this shard holds into `into` and zeroes this shard.
     pub(super) fn drain_into(&self, into: &Guard<'_>) {
+        self.merge_into(into, true);
+    }
+
+    /// Adds everything this shard holds into `into`, leaving this shard as it is.
+    pub(super) fn add_into(&self, into: &Guard<'_>) {
+        self.merge_into(into, false);
+    }
+
+    fn merge_into(&self, into: &Guard<'_>, drain: bool) {
         if let (Some(from), Some(to)) = (self.native(), into.native()) {
-            from.drain_into(&to);
+            from.merge_into(&to, drain);
         }
         for (from, to) in self.classic().iter().zip(into.classic()) {
             let n = from.load(Ordering::Relaxed);
@@ -163,7 +297,9 @@ impl Guard<'_> {
                     to.load(Ordering::Relaxed).wrapping_add(n),
                     Ordering::Relaxed,
                 );
-                from.store(0, Ordering::Relaxed);
+                if drain {
+                    from.store(0, Ordering::Relaxed);
+                }
             }
         }
         let sum = self.shard[SUM].load(Ordering::Relaxed);
@@ -172,7 +308,9 @@ impl Guard<'_> {
                 (into.sum() + f64::from_bits(sum)).to_bits(),
                 Ordering::Relaxed,
             );
-            self.shard[SUM].store(0, Ordering::Relaxed);
+            if drain {
+                self.shard[SUM].store(0, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -3,9 +3,9 @@
 //! A family can hold ten thousand series, most of them idle, so the bytes of one series
 //! matter. `Arc<Core>` plus a boxed slice of cells would be two allocations and 104
 //! bytes for the usual five buckets; this reference-counted block with the cells
-//! trailing its header is one allocation of 80 bytes: a count, the shared bucket
-//! bounds, the pointer to stripes (null until the series is contended), then the base
-//! shard's cells.
+//! trailing its header is one allocation of 88 bytes: a count, the shared bucket
+//! bounds, the pointer to stripes (null until a second thread observes the series),
+//! the owner word of the base shard, then the base shard's cells.
 //!
 //! This is the one place in the histogram that uses `unsafe`: each block is commented
 //! with why it is sound.
@@ -26,6 +26,8 @@ struct Header {
     buckets: Arc<Buckets>,
     /// Null, or a `Box<Stripes>` leaked into this pointer and owned by the block.
     stripes: AtomicPtr<Stripes>,
+    /// Who may write the base shard (see `owner.rs`).
+    owner: AtomicU64,
 }
 
 /// A counted reference to one series' block (cloning shares it, like `Arc`).
@@ -58,10 +60,11 @@ fn layout(cells: usize) -> Layout {
 }
 
 impl Storage {
-    /// A block with every cell zero.
-    pub(super) fn new(buckets: Arc<Buckets>) -> Storage {
+    /// A block with every cell zero, whose owner word is `owner` (`owner::NONE` or
+    /// `owner::NEVER`).
+    pub(super) fn new(buckets: Arc<Buckets>, owner: u64) -> Storage {
         let layout = layout(shard_len(&buckets));
-        // SAFETY: the layout is non-zero-sized (the header alone is 24 bytes).
+        // SAFETY: the layout is non-zero-sized (the header alone is 32 bytes).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
             alloc::handle_alloc_error(layout)
@@ -74,6 +77,7 @@ impl Storage {
                 refs: AtomicUsize::new(1),
                 buckets,
                 stripes: AtomicPtr::new(ptr::null_mut()),
+                owner: AtomicU64::new(owner),
             });
         }
         Storage { ptr }
@@ -94,6 +98,12 @@ impl Storage {
     /// The shared bucket bounds, as the `Arc` the series was made with.
     pub(super) fn buckets_arc(&self) -> &Arc<Buckets> {
         &self.header().buckets
+    }
+
+    /// The base shard's owner word.
+    #[inline]
+    pub(super) fn owner(&self) -> &AtomicU64 {
+        &self.header().owner
     }
 
     /// The base shard's cells.
@@ -221,9 +231,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_block_of_80_bytes_for_four_bounds() {
-        let s = Storage::new(Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap());
-        assert_eq!(s.heap_bytes(), 80);
+    fn one_block_of_88_bytes_for_four_bounds() {
+        let s = Storage::new(Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap(), 0);
+        assert_eq!(s.heap_bytes(), 88);
         assert!(s.cells().iter().all(|c| c.load(Ordering::Relaxed) == 0));
         assert!(s.stripes().is_none());
     }
@@ -231,14 +241,14 @@ mod tests {
     #[test]
     fn clones_share_and_last_drop_frees_stripes() {
         let buckets = Buckets::new(&[1.0]).unwrap();
-        let a = Storage::new(Arc::clone(&buckets));
+        let a = Storage::new(Arc::clone(&buckets), 0);
         let b = a.clone();
         a.cells()[1].store(7, Ordering::Relaxed);
         assert_eq!(b.cells()[1].load(Ordering::Relaxed), 7);
         b.install_stripes(1.0);
         b.install_stripes(1.0);
         assert!(a.stripes().is_some());
-        assert!(a.heap_bytes() > 80);
+        assert!(a.heap_bytes() > 88);
         assert_eq!(Arc::strong_count(&buckets), 2);
         drop(a);
         assert_eq!(Arc::strong_count(&buckets), 2);

@@ -8,6 +8,11 @@
 //! stripe its probe picks; a thread that finds its stripe taken moves to another one.
 //! Each stripe starts on its own 128-byte boundary (two cache lines, as adjacent-line
 //! prefetchers pair them), so stripes never share a line.
+//!
+//! Beside the stripes sits the *collected* shard: a scrape moves every stripe and the
+//! overflow shard into it, under its lock, because the base shard belongs to its
+//! owner (`owner.rs`) and no other thread may write it. Its lock also serialises
+//! collections.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -44,7 +49,8 @@ impl Stripes {
         let len = shard_len(buckets);
         let pitch = len.div_ceil(CELLS_PER_BLOCK) * CELLS_PER_BLOCK;
         let count = stripe_count();
-        let cells: Box<[AtomicU64]> = (0..count * pitch + CELLS_PER_BLOCK)
+        // One more for the collected shard, after the stripes.
+        let cells: Box<[AtomicU64]> = (0..(count + 1) * pitch + CELLS_PER_BLOCK)
             .map(|_| AtomicU64::new(0))
             .collect();
         let misalignment = (cells.as_ptr() as usize % 128) / std::mem::size_of::<AtomicU64>();
@@ -69,6 +75,11 @@ impl Stripes {
 
     fn stripe(&self, i: usize) -> &[AtomicU64] {
         &self.cells[self.start + i * self.pitch..][..self.len]
+    }
+
+    /// The shard that collections move the stripes and the overflow shard into.
+    pub(super) fn collected(&self) -> &[AtomicU64] {
+        self.stripe(self.mask + 1)
     }
 
     /// The shard of last resort, which never makes an observer wait.
