@@ -695,9 +695,16 @@ mod tests {
     fn native_observations_through_the_overflow_shard_are_counted() {
         let h = native_http_buckets();
         let stripes = h.storage.install_stripes(0.05);
-        // The base is owned by a thread that has exited: observers use the stripes.
+        // The base is owned by a thread that stays alive meanwhile (a thread that
+        // exits passes its ownership on): observers use the stripes.
+        let (owned, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
         let h2 = h.clone();
-        std::thread::spawn(move || h2.observe(f64::NAN)).join().unwrap();
+        let owner = std::thread::spawn(move || {
+            h2.observe(f64::NAN);
+            owned.0.send(()).unwrap();
+            let _ = release.1.recv();
+        });
+        owned.1.recv().unwrap();
         let buckets = h.storage.buckets();
         let held: Vec<_> = stripes.iter().map(|s| shard::lock(s, buckets)).collect();
         let base = shard::lock(stripes.collected(), buckets);
@@ -711,9 +718,15 @@ mod tests {
         .unwrap();
         drop(base);
         drop(held);
+        release.0.send(()).unwrap();
+        owner.join().unwrap();
         let s = h.snapshot();
         let native = s.native.unwrap();
-        assert_eq!((s.count, native.total()), (7, 6), "NaN is in no native bucket");
+        assert_eq!(
+            (s.count, native.total()),
+            (7, 6),
+            "NaN is in no native bucket"
+        );
         assert_eq!(native.zero_count, 1);
         assert_eq!(native.negative.iter().map(|b| b.1).sum::<u64>(), 1);
         let at = |v: f64| {
@@ -774,6 +787,52 @@ mod tests {
         h.observe(4.0);
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(h.snapshot().count, 2);
+    }
+
+    /// An owner observing as fast as it can must not starve a scrape: after a few
+    /// lost races the scrape pauses it (the owner observes into the stripes
+    /// meanwhile), and every copy is whole.
+    #[test]
+    fn a_busy_owner_cannot_starve_a_scrape() {
+        for h in [http_buckets(), native_http_buckets()] {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|s| {
+                let owner = h.clone();
+                let stop = &stop;
+                let busy = s.spawn(move || {
+                    let mut n = 0u64;
+                    // Bounded: the scrapes below take well under a second; the cap
+                    // ends the loop on a machine that never runs the two at once.
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 2_000_000_000 {
+                        owner.observe(0.05);
+                        n += 1;
+                    }
+                    n
+                });
+                let started = Instant::now();
+                while h.snapshot().count == 0 && started.elapsed() < Duration::from_secs(10) {
+                    std::thread::yield_now();
+                }
+                let mut previous = 0;
+                for _ in 0..2_000 {
+                    let snap = h.snapshot();
+                    assert_eq!(snap.cumulative[1], snap.count, "{snap:?}");
+                    if let Some(native) = &snap.native {
+                        assert_eq!(native.total(), snap.count, "{snap:?}");
+                    }
+                    assert!((snap.sum - 0.05 * snap.count as f64).abs() < 1e-6 * snap.count as f64);
+                    assert!(snap.count >= previous);
+                    previous = snap.count;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "scrapes starved"
+                );
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let observed = busy.join().unwrap();
+                assert_eq!(h.snapshot().count, observed);
+            });
+        }
     }
 
     #[test]

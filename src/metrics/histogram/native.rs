@@ -291,6 +291,75 @@ impl Native {
     }
 }
 
+impl Native {
+    /// Records one observation `v` in a shard's native cells `cells` (the caller may
+    /// write them): [`NativeCells::record`] with its common case (a normal value in a
+    /// bucket of its window that already counts something) on the fewest
+    /// instructions, reading only the cells that case needs, and everything else
+    /// handed to the general path out of line.
+    #[inline(always)]
+    pub(super) fn record_in(&self, cells: &[AtomicU64], v: f64) {
+        let Some((header, windows)) = cells.split_first_chunk::<WINDOWS>() else {
+            return;
+        };
+        let bits = v.to_bits();
+        let abs = bits & !(1 << 63);
+        let threshold = self
+            .options
+            .zero_threshold
+            .to_bits()
+            .max(header[WIDENED].load(Ordering::Relaxed));
+        let biased = abs >> 52;
+        // In the zero bucket, or subnormal, ±Inf or NaN: the general path.
+        if abs <= threshold || biased.wrapping_sub(1) >= 0x7fe {
+            return record_general(cells, self, v);
+        }
+        let sign = (bits >> 63) as usize;
+        let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32;
+        let index = reduce(
+            self.index_of(biased as i32 - 1023, abs & MANTISSA),
+            reduction,
+        );
+        let width = self.options.max_buckets;
+        let offset = header[OFFSET[sign]].load(Ordering::Relaxed) as i64;
+        // A negative `k` wraps to a huge index, outside the window like a large one.
+        let k = (i64::from(index) - offset) as usize;
+        if k < width
+            && let Some(cell) = windows.get(sign * width + k)
+        {
+            let old = cell.load(Ordering::Relaxed);
+            cell.store(old.wrapping_add(1), Ordering::Relaxed);
+            if old == 0 {
+                note_occupied(cells, self, sign, k);
+            }
+            return;
+        }
+        insert(cells, self, sign, index, reduction);
+    }
+}
+
+/// [`NativeCells::record`], out of line.
+#[cold]
+#[inline(never)]
+fn record_general(cells: &[AtomicU64], config: &Native, v: f64) {
+    NativeCells::new(cells, config).record(v);
+}
+
+/// Cell `k` of the window of `sign` just became non-empty.
+#[cold]
+#[inline(never)]
+fn note_occupied(cells: &[AtomicU64], config: &Native, sign: usize, k: usize) {
+    NativeCells::new(cells, config).note_occupied(sign, k);
+}
+
+/// One observation in bucket `index` (of schema configured − `reduction`), outside
+/// its window.
+#[cold]
+#[inline(never)]
+fn insert(cells: &[AtomicU64], config: &Native, sign: usize, index: i32, reduction: u32) {
+    NativeCells::new(cells, config).insert(sign, index, reduction, 1);
+}
+
 /// Index `i` after lowering the schema by `d`: `⌈i / 2^d⌉` (no branch: `d = 0` adds
 /// 0 and shifts by 0).
 #[inline(always)]

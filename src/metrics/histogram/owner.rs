@@ -19,11 +19,16 @@
 //! owner observes into the stripes until the reader is done. A reader therefore waits
 //! for at most one write in progress, never for the owner to stop observing.
 //!
-//! A thread's token is never reused, so a series owned by a thread that has exited
-//! stays so; other threads observe it through the stripes, at the cost of the lock
-//! word, as before.
+//! A thread's token is leased: when the thread exits, its token goes back to a pool
+//! and the next thread to need one takes it, and with it the ownership of every series
+//! the exited thread owned (a pool that replaces its threads, or a benchmark that
+//! starts new ones, keeps its fast path). The lease orders the two threads' writes:
+//! the exiting thread returns the token under the pool's mutex after its last
+//! observation, and the next one takes it under the same mutex before its first. No
+//! two live threads ever hold the same token.
 
 use std::cell::Cell;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bits of the owner word that hold the token.
@@ -32,34 +37,86 @@ const TOKEN_MASK: u64 = (1 << TOKEN_BITS) - 1;
 /// One reader asking the owner to pause.
 const PAUSE: u64 = 1 << TOKEN_BITS;
 /// The owner word of a series that no thread may own (one that resets: a reset must
-/// zero every shard, and only the owner may write the base).
+/// zero every shard, and only the owner may write the base). Also the token of a
+/// thread that cannot have one (tokens exhausted, or asked for while the thread's
+/// locals are being destroyed): it owns nothing.
 pub(super) const NEVER: u64 = TOKEN_MASK;
 /// No owner yet.
 pub(super) const NONE: u64 = 0;
 
-/// Tokens handed out so far.
-static ISSUED: AtomicU64 = AtomicU64::new(0);
+/// Where tokens come from: new ones, and those of exited threads.
+struct Pool {
+    /// Tokens handed out so far.
+    issued: AtomicU64,
+    /// Tokens of exited threads, free to lease again.
+    returned: Mutex<Vec<u64>>,
+}
+
+impl Pool {
+    const fn new() -> Pool {
+        Pool {
+            issued: AtomicU64::new(0),
+            returned: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A token no live thread holds: the last one returned, else a new one.
+    fn lease(&self) -> u64 {
+        let returned = self.returned.lock().ok().and_then(|mut free| free.pop());
+        // Relaxed: only uniqueness matters, which the read-modify-write gives. After
+        // 2^48 - 2 tokens the rest are NEVER: those threads never own a series.
+        returned.unwrap_or_else(|| (self.issued.fetch_add(1, Ordering::Relaxed) + 1).min(NEVER))
+    }
+
+    /// Takes back the token of a thread that is exiting.
+    fn give_back(&self, token: u64) {
+        if token != 0 && token != NEVER {
+            // A poisoned pool (a panic while it was held, which nothing here can
+            // cause) only loses the token.
+            if let Ok(mut free) = self.returned.lock() {
+                free.push(token);
+            }
+        }
+    }
+}
+
+static POOL: Pool = Pool::new();
+
+/// A thread's token, returned to the pool when the thread exits.
+struct Lease(Cell<u64>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        POOL.give_back(self.0.get());
+    }
+}
 
 thread_local! {
     /// This thread's token; 0 until first used.
-    static TOKEN: Cell<u64> = const { Cell::new(0) };
+    static TOKEN: Lease = const { Lease(Cell::new(0)) };
 }
 
-/// The calling thread's token: non-zero, unique to the thread, never [`NEVER`].
+/// The calling thread's token: non-zero, held by no other live thread, never
+/// [`NEVER`] but for a thread that cannot have one.
 #[inline(always)]
 pub(super) fn token() -> u64 {
-    let t = TOKEN.with(Cell::get);
-    if t != 0 { t } else { issue() }
+    match TOKEN.try_with(|t| t.0.get()) {
+        Ok(0) => lease(),
+        Ok(t) => t,
+        Err(_) => NEVER,
+    }
 }
 
 #[cold]
-fn issue() -> u64 {
-    // Relaxed: only uniqueness matters, which the read-modify-write gives.
-    let n = ISSUED.fetch_add(1, Ordering::Relaxed) + 1;
-    // After 2^48 - 2 threads, the rest share the token NEVER: they never own a series.
-    let t = n.min(NEVER);
-    TOKEN.with(|c| c.set(t));
-    t
+fn lease() -> u64 {
+    let t = POOL.lease();
+    match TOKEN.try_with(|c| c.0.set(t)) {
+        Ok(()) => t,
+        Err(_) => {
+            POOL.give_back(t);
+            NEVER
+        }
+    }
 }
 
 /// True when the calling thread, with token `me`, owns the series whose owner word is
@@ -117,6 +174,23 @@ mod tests {
         let other = std::thread::spawn(token).join().unwrap();
         assert_ne!(other, mine);
         assert!(mine != 0 && mine != NEVER && other != 0);
+    }
+
+    #[test]
+    fn returned_tokens_are_leased_again_before_new_ones() {
+        let pool = Pool::new();
+        let (a, b) = (pool.lease(), pool.lease());
+        assert_ne!(a, b);
+        pool.give_back(a);
+        assert_eq!(
+            pool.lease(),
+            a,
+            "an exited thread's token goes to the next thread"
+        );
+        assert_eq!(pool.lease(), 3);
+        pool.give_back(NEVER);
+        pool.give_back(0);
+        assert_eq!(pool.lease(), 4, "NEVER and 0 are not tokens to lease");
     }
 
     #[test]

@@ -86,8 +86,8 @@ pub(super) fn lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Guard<'a
 /// single writer makes read-modify-write instructions unnecessary.
 #[inline(always)]
 fn record<const NATIVE: bool>(shard: &[AtomicU64], buckets: &Buckets, bucket: usize, v: f64) {
-    if NATIVE && let Some(native) = native_cells(shard, buckets) {
-        native.record(v);
+    if NATIVE && let Some(native) = buckets.native() {
+        native.record_in(&shard[classic_end(buckets)..], v);
     }
     let sum = &shard[SUM];
     sum.store(

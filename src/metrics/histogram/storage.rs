@@ -3,9 +3,12 @@
 //! A family can hold ten thousand series, most of them idle, so the bytes of one series
 //! matter. `Arc<Core>` plus a boxed slice of cells would be two allocations and 104
 //! bytes for the usual five buckets; this reference-counted block with the cells
-//! trailing its header is one allocation of 88 bytes: a count, the shared bucket
-//! bounds, the pointer to stripes (null until a second thread observes the series),
-//! the owner word of the base shard, then the base shard's cells.
+//! trailing its header is one allocation of 128 bytes, two cache lines: on the first,
+//! a count, the shared bucket bounds, the pointer to stripes (null until a second
+//! thread observes the series) and the owner word of the base shard; on the second,
+//! the base shard's cells. (Packed into 88 bytes, threads observing one series
+//! through its stripes slowed its owner down by reading the header on the line the
+//! owner writes: see `CELLS_OFFSET`.)
 //!
 //! This is the one place in the histogram that uses `unsafe`: each block is commented
 //! with why it is sound.
@@ -42,20 +45,22 @@ unsafe impl Send for Storage {}
 // SAFETY: as above.
 unsafe impl Sync for Storage {}
 
-/// Byte offset of the first cell: the header's size, as its alignment (8) is the
-/// cells' alignment, so no padding sits between them (checked in `layout`).
-const CELLS_OFFSET: usize = std::mem::size_of::<Header>();
+/// Byte offset of the first cell: one cache line. The header is read on every
+/// observation by every thread (the owner word, the stripes pointer, the bounds) and
+/// written almost never, while the base shard's cells are written by their owner on
+/// every observation; on one line, each write of the owner would take the line from
+/// the other threads' caches and each of their reads take it back.
+const CELLS_OFFSET: usize = 64;
 
-/// The block's layout for `cells` cells.
+/// The block's layout for `cells` cells: the header alone on the first line.
 fn layout(cells: usize) -> Layout {
+    const _: () = assert!(std::mem::size_of::<Header>() <= CELLS_OFFSET);
+    let header = Layout::from_size_align(CELLS_OFFSET, CELLS_OFFSET).expect("a cache line");
     let cells = Layout::array::<AtomicU64>(cells).expect("cell count fits in memory");
-    let (layout, offset) = Layout::new::<Header>()
+    let (layout, offset) = header
         .extend(cells)
         .expect("header plus cells fits in memory");
-    assert_eq!(
-        offset, CELLS_OFFSET,
-        "cells follow the header without padding"
-    );
+    assert_eq!(offset, CELLS_OFFSET, "cells start on the second line");
     layout.pad_to_align()
 }
 
@@ -64,7 +69,7 @@ impl Storage {
     /// `owner::NEVER`).
     pub(super) fn new(buckets: Arc<Buckets>, owner: u64) -> Storage {
         let layout = layout(shard_len(&buckets));
-        // SAFETY: the layout is non-zero-sized (the header alone is 32 bytes).
+        // SAFETY: the layout is non-zero-sized (the header alone is a cache line).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
             alloc::handle_alloc_error(layout)
@@ -231,9 +236,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_block_of_88_bytes_for_four_bounds() {
+    fn one_block_of_two_lines_for_four_bounds() {
         let s = Storage::new(Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap(), 0);
-        assert_eq!(s.heap_bytes(), 88);
+        assert_eq!(s.heap_bytes(), 128);
         assert!(s.cells().iter().all(|c| c.load(Ordering::Relaxed) == 0));
         assert!(s.stripes().is_none());
     }
@@ -248,7 +253,7 @@ mod tests {
         b.install_stripes(1.0);
         b.install_stripes(1.0);
         assert!(a.stripes().is_some());
-        assert!(a.heap_bytes() > 88);
+        assert!(a.heap_bytes() > 128);
         assert_eq!(Arc::strong_count(&buckets), 2);
         drop(a);
         assert_eq!(Arc::strong_count(&buckets), 2);
