@@ -153,6 +153,17 @@ struct OpenFamily {
 }
 
 impl<'a> Encoder<'a> {
+    /// Bytes written so far, what was in the buffer before included.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Drops what was written after the first `len` bytes (a histogram read in place
+    /// writes again when the read turns out torn); no-op when nothing was.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.out.truncate(len);
+    }
+
     /// An encoder appending to `out` (it does not clear it).
     pub fn new(out: &'a mut Vec<u8>, format: Format) -> Self {
         Encoder {

@@ -42,7 +42,8 @@
 //!
 //! No step loses or duplicates an observation, so the native counts plus the zero
 //! count always equal the classic `+Inf` count (less NaN observations). A scrape
-//! merges every shard into the base with the same steps: the coarser schema and the
+//! merges every shard into the collected shard, and that into its copy of the base,
+//! with the same steps: the coarser schema and the
 //! wider zero bucket win.
 //!
 //! The window caps the distance between the lowest and highest bucket rather than the
@@ -52,15 +53,16 @@
 //!
 //! client_golang resets inside `Observe`, where the limit is hit. Here an observer
 //! holds one shard's lock and cannot reset the others, so the reset happens in the
-//! collection (a scrape or a snapshot), which holds the base for the whole of it and
-//! each stripe in turn. A shard that outgrew its window while
+//! collection (a scrape or a snapshot), which holds the collected shard for the whole
+//! of it and each stripe in turn. (A series that may reset has no owner, so its base
+//! is never written and everything it holds is in the stripes.) A shard that outgrew its window while
 //! [`NativeOptions::min_reset_duration`] is non-zero sets its `RESET_WANTED` cell
 //! (and meanwhile widens or lowers its resolution as above, losing nothing); draining
-//! a shard carries the mark into the base. After draining, a collection that finds
-//! the base marked and the minimum duration elapsed since the series was created or
+//! a shard carries the mark into the collected shard. After draining, a collection
+//! that finds the collected shard marked and the minimum duration elapsed since the series was created or
 //! last reset (`LAST_RESET`, one clock read, only for a marked series) returns every
-//! stripe to a new shard's state, empties the overflow shard, zeroes the base and
-//! reads that empty histogram. Every scrape stays untorn (what it reads is still a
+//! stripe to a new shard's state, empties the overflow shard, zeroes the collected
+//! shard and reads that empty histogram. Every scrape stays untorn (what it reads is still a
 //! union of complete observations: here, none), the configured schema and zero
 //! threshold come back, and the observations since the previous scrape are lost, as
 //! with client_golang's reset (which keeps the one observation that triggered it;
@@ -387,7 +389,7 @@ const OCCUPIED: [usize; 2] = [5, 6];
 /// 1 once this shard outgrew `max_buckets` while a reset is configured: the next
 /// collection resets the series if its minimum reset duration has passed.
 const RESET_WANTED: usize = 7;
-/// The base shard only: when the series was created or last reset, in nanoseconds of
+/// The collected shard only: when the series was created or last reset, in nanoseconds of
 /// [`clock`].
 const LAST_RESET: usize = 8;
 const WINDOWS: usize = 9;
@@ -793,21 +795,21 @@ impl<'a> NativeCells<'a> {
         }
     }
 
-    /// Marks this (base) shard as created or reset now, if resets are configured.
+    /// Marks this (collected) shard as created or reset now, if resets are configured.
     pub(super) fn start_reset_clock(&self) {
         if !self.config.options.min_reset_duration.is_zero() {
             self.set(LAST_RESET, clock());
         }
     }
 
-    /// When this (base) shard was created or last reset, in nanoseconds of [`clock`]
+    /// When this (collected) shard was created or last reset, in nanoseconds of [`clock`]
     /// (0 without a minimum reset duration): tests detect a reset by its change.
     #[cfg(test)]
     pub(super) fn last_reset(&self) -> u64 {
         self.get(LAST_RESET)
     }
 
-    /// True when this (base) shard, after a collection drained every other shard into
+    /// True when this (collected) shard, after a collection drained every other shard into
     /// it, outgrew its buckets and the minimum reset duration has passed since the
     /// series was created or last reset.
     pub(super) fn reset_due(&self) -> bool {

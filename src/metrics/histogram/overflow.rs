@@ -11,20 +11,20 @@
 //! * the observer claims a slot with `fetch_add(1)` on `started_and_hot`, whose top
 //!   bit names the hot half; it bumps its bucket and adds to the sum in that half, then
 //!   bumps the half's `completed` count;
-//! * the collector (holding the series' base lock, which serialises collectors) flips the
+//! * the collector (holding the series' collected shard's lock, which serialises collectors) flips the
 //!   top bit. The cold half then holds exactly the observations started since the
 //!   previous flip (`started - drained`), and no later ones; once its `completed` count
-//!   reaches that number it is a complete set, which the collector moves into the base
+//!   reaches that number it is a complete set, which the collector moves into the collected
 //!   shard and zeroes.
 //!
 //! Memory orderings:
 //! * the observer's claim is `Acquire`: it must see the zeroing the previous collector
-//!   did before this half became hot again (that collector released the base lock; the
+//!   did before this half became hot again (that collector released the collected shard's lock; the
 //!   next collector's flip is `Release` via `AcqRel` after taking it).
 //! * bucket and sum updates are `Relaxed`: the completion publishes them.
 //! * the completion is `Release`; the collector loads `completed` with `Acquire`, which
 //!   synchronises with every completion in that atomic's release sequence.
-//! * the zeroing and `drained` are `Relaxed`: ordered by the base lock for the next
+//! * the zeroing and `drained` are `Relaxed`: ordered by the collected shard's lock for the next
 //!   collector and by the flip for observers (first point).
 //!
 //! Native buckets: each half also holds a zero bucket and a fixed window per sign at
@@ -135,7 +135,7 @@ impl Overflow {
             .fetch_add(HOT_BIT, Ordering::AcqRel)
             .wrapping_add(HOT_BIT);
         let started = after_flip & !HOT_BIT;
-        // Relaxed: only collectors touch `drained`, and they hold the base lock.
+        // Relaxed: only collectors touch `drained`, and they hold the collected shard's lock.
         let expected = started.wrapping_sub(self.drained.load(Ordering::Relaxed));
         let cold = self.half((after_flip >> 63) ^ 1);
         let mut spins = 0u32;

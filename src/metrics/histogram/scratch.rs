@@ -46,6 +46,6 @@ fn run<R>(cells: &[AtomicU64], buckets: &Buckets, f: impl FnOnce(&Guard<'_>) -> 
             self.0.clear();
         }
     }
-    let guard = Emptied(shard::lock(cells, buckets));
+    let guard = Emptied(shard::lock_private(cells, buckets));
     f(&guard.0)
 }

@@ -43,8 +43,15 @@ fn classic_end(buckets: &Buckets) -> usize {
 
 /// Exclusive access to a shard; unlocks when dropped.
 pub(super) struct Guard<'a> {
-    shard: &'a [AtomicU64],
-    buckets: &'a Buckets,
+    view: View<'a>,
+}
+
+impl<'a> std::ops::Deref for Guard<'a> {
+    type Target = View<'a>;
+
+    fn deref(&self) -> &View<'a> {
+        &self.view
+    }
 }
 
 /// Locks `shard` (of a histogram with `buckets`) if nobody holds it.
@@ -60,7 +67,19 @@ pub(super) fn try_lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Opti
     // by its Release unlock.
     lock.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
         .ok()
-        .map(|_| Guard { shard, buckets })
+        .map(|_| Guard {
+            view: View { shard, buckets },
+        })
+}
+
+/// Locks `shard`, which no other thread can reach (a thread's scratch shard): no
+/// atomic read-modify-write needed.
+pub(super) fn lock_private<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Guard<'a> {
+    debug_assert_eq!(shard[LOCK].load(Ordering::Relaxed), 0, "not held");
+    shard[LOCK].store(1, Ordering::Relaxed);
+    Guard {
+        view: View { shard, buckets },
+    }
 }
 
 /// Locks `shard`, waiting for its holder. Holders keep it for a few instructions, or
@@ -106,6 +125,71 @@ fn record<const NATIVE: bool>(shard: &[AtomicU64], buckets: &Buckets, bucket: us
 fn native_cells<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Option<NativeCells<'a>> {
     let native = buckets.native()?;
     Some(NativeCells::new(&shard[classic_end(buckets)..], native))
+}
+
+/// A shard read in place: by a lock holder, or by a reader of the owner's base that
+/// checks the sequence number afterwards (then what it reads may be torn, and is
+/// thrown away).
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    shard: &'a [AtomicU64],
+    buckets: &'a Buckets,
+}
+
+impl<'a> View<'a> {
+    /// The `_sum`.
+    pub(super) fn sum(&self) -> f64 {
+        f64::from_bits(self.shard[SUM].load(Ordering::Relaxed))
+    }
+
+    /// The histogram's bucket bounds.
+    pub(super) fn bucket_config(&self) -> &'a Buckets {
+        self.buckets
+    }
+
+    fn classic(&self) -> &'a [AtomicU64] {
+        &self.shard[FIRST_BUCKET..classic_end(self.buckets)]
+    }
+
+    /// The native cells, if the histogram keeps native buckets.
+    #[inline]
+    pub(super) fn native(&self) -> Option<NativeCells<'a>> {
+        native_cells(self.shard, self.buckets)
+    }
+
+    /// The non-cumulative bucket counts, `+Inf` last.
+    pub(super) fn buckets(&self) -> impl ExactSizeIterator<Item = u64> + 'a {
+        self.classic().iter().map(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// Reads the owned `shard` in place with `read`, as one whole write of the owner:
+/// `read` runs again if the owner wrote meanwhile, up to a few times (its result is
+/// then `None`: copy the shard instead, see [`read_owned`]). Only for a histogram
+/// without native buckets: its reading copes with any bits in any cell (a torn read
+/// is thrown away, but must not panic), which the native buckets' ranges and indices
+/// could not.
+#[inline]
+pub(super) fn read_in_place<R>(
+    shard: &[AtomicU64],
+    buckets: &Buckets,
+    mut read: impl FnMut(&View<'_>) -> R,
+) -> Option<R> {
+    debug_assert!(buckets.native().is_none());
+    let seq = &shard[LOCK];
+    for _ in 0..3 {
+        // Acquire, Acquire fence, Relaxed: as in `read_owned`.
+        let before = seq.load(Ordering::Acquire);
+        if before.is_multiple_of(2) {
+            let result = read(&View { shard, buckets });
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == before {
+                return Some(result);
+            }
+        }
+        std::hint::spin_loop();
+    }
+    None
 }
 
 /// The owner's write of its base shard; publishes when dropped.
@@ -165,7 +249,7 @@ pub(super) fn read_owned(shard: &[AtomicU64], owner: &AtomicU64, into: &Guard<'_
         // Acquire: pairs with the owner's Release store of an even number, so the
         // cells read below hold at least that write.
         let before = seq.load(Ordering::Acquire);
-        if before % 2 == 0 {
+        if before.is_multiple_of(2) {
             let whole = into.copy_from(shard);
             // Acquire fence: if a cell read above was written by a later write, the
             // odd number that write stored first is seen below.
@@ -222,31 +306,6 @@ impl Guard<'_> {
         if let Some(native) = self.native() {
             native.clear();
         }
-    }
-
-    /// The `_sum`.
-    pub(super) fn sum(&self) -> f64 {
-        f64::from_bits(self.shard[SUM].load(Ordering::Relaxed))
-    }
-
-    /// The histogram's bucket bounds.
-    pub(super) fn bucket_config(&self) -> &Buckets {
-        self.buckets
-    }
-
-    fn classic(&self) -> &[AtomicU64] {
-        &self.shard[FIRST_BUCKET..classic_end(self.buckets)]
-    }
-
-    /// The native cells, if the histogram keeps native buckets.
-    #[inline]
-    pub(super) fn native(&self) -> Option<NativeCells<'_>> {
-        native_cells(self.shard, self.buckets)
-    }
-
-    /// The non-cumulative bucket counts, `+Inf` last.
-    pub(super) fn buckets(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
-        self.classic().iter().map(|c| c.load(Ordering::Relaxed))
     }
 
     /// Adds `n` to classic bucket `bucket` and `sum` to the sum, counted elsewhere
