@@ -318,10 +318,13 @@ impl Native {
         }
         let sign = (bits >> 63) as usize;
         let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32;
-        let index = reduce(
-            self.index_of(biased as i32 - 1023, abs & MANTISSA),
-            reduction,
-        );
+        let index = self.index_of(biased as i32 - 1023, abs & MANTISSA);
+        // A shard at its configured resolution (nearly all) skips the rounding.
+        let index = if reduction == 0 {
+            index
+        } else {
+            reduce(index, reduction)
+        };
         let width = self.options.max_buckets;
         let offset = header[OFFSET[sign]].load(Ordering::Relaxed) as i64;
         // A negative `k` wraps to a huge index, outside the window like a large one.
