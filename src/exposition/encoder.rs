@@ -11,7 +11,7 @@
 
 use super::BoundLabels;
 use super::protobuf;
-use super::room::{MAX_U64_DIGITS, Padded, Room};
+use super::room::{CHUNK, HELD, MAX_U64_DIGITS, Padded, Room};
 use super::samples::HistogramView;
 use super::values::{f64_text, write_f64, write_help_openmetrics, write_help_text, write_u64};
 
@@ -474,8 +474,9 @@ fn histogram_lines(
     // SAFETY: every write below counts at most what the budget above allows for it:
     // one prefix, `le` value, count and newline per bucket line (at most `le.len()`
     // of them, `zip` stops there), and the two totals lines. The copies within the
-    // buffer (`repeat`) read the name at `start`, written first, and the labels
-    // after `name_bucket{`, both before the room's current end.
+    // buffer (`repeat`, `hold`) read the name at `start`, written first, and the
+    // labels after `name_bucket{`, both before the room's current end, as is the
+    // prefix `hold` reads.
     unsafe {
         room.slice(name);
         room.bytes(BUCKET);
@@ -486,14 +487,29 @@ fn histogram_lines(
         room.bytes(LE);
         let prefix = room.len() - start;
         let mut count = 0u64;
-        for (i, (n, le)) in h.counts().zip(le).enumerate() {
-            if i > 0 {
-                room.repeat(start, prefix);
-            }
-            count = count.wrapping_add(n);
+        let mut lines = h.counts().zip(le);
+        // The first line's prefix is written; the others copy it, from registers
+        // (`Held`) when it is short enough, as it nearly always is.
+        if let Some((n, le)) = lines.next() {
+            count = n;
             room.padded(le);
-            room.u64(count);
-            room.byte(b'\n');
+            room.u64_line(count);
+        }
+        if (CHUNK..=HELD).contains(&prefix) {
+            let held = room.hold(start, prefix);
+            for (n, le) in lines {
+                room.held(&held);
+                count = count.wrapping_add(n);
+                room.padded(le);
+                room.u64_line(count);
+            }
+        } else {
+            for (n, le) in lines {
+                room.repeat(start, prefix);
+                count = count.wrapping_add(n);
+                room.padded(le);
+                room.u64_line(count);
+            }
         }
         if totals {
             let labels_at = start + name.len() + BUCKET.len();
@@ -631,6 +647,63 @@ mod tests {
             e.family("d_seconds", "D.", MetricKind::Gauge, Some("seconds"))
         });
         assert!(!text.contains("UNIT"));
+    }
+
+    /// A histogram series as a test hands it to the encoder.
+    struct View {
+        bounds: BoundLabels,
+        counts: Vec<u64>,
+        sum: f64,
+    }
+
+    impl HistogramView for View {
+        fn bounds(&self) -> &BoundLabels {
+            &self.bounds
+        }
+        fn counts(&self) -> impl Iterator<Item = u64> {
+            self.counts.iter().copied()
+        }
+        fn sum(&self) -> f64 {
+            self.sum
+        }
+        fn native(&self) -> Option<super::super::NativeBuckets<'_>> {
+            None
+        }
+    }
+
+    /// Bucket lines whose shared prefix is held in registers (32 to 96 bytes) or
+    /// copied within the buffer (shorter or longer) read the same, at every length
+    /// around the edges, with and without labels.
+    #[test]
+    fn histogram_lines_at_every_prefix_length() {
+        let view = View {
+            bounds: BoundLabels::new(&[0.5, 2.0, f64::INFINITY]),
+            counts: vec![3, 0, 1234],
+            sum: 0.1 + 0.2,
+        };
+        for name in ["h", "http_request_duration_seconds"] {
+            for label_len in (0..140).filter(|n| *n == 0 || *n >= 4) {
+                let labels = if label_len == 0 {
+                    String::new()
+                } else {
+                    format!("a=\"{}\"", "x".repeat(label_len - 4))
+                };
+                let (open, close) = if labels.is_empty() {
+                    ("", "")
+                } else {
+                    ("{", "}")
+                };
+                let sep = if labels.is_empty() { "" } else { "," };
+                let mut want = String::new();
+                for (le, cumulative) in [("0.5", 3), ("2", 3), ("+Inf", 1237)] {
+                    want += &format!("{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}\n");
+                }
+                want += &format!("{name}_sum{open}{labels}{close} 0.30000000000000004\n");
+                want += &format!("{name}_count{open}{labels}{close} 1237\n");
+                let text = render(Format::Text, |e| e.histogram(name, &labels, &view));
+                assert_eq!(text, want, "{name} {labels}");
+            }
+        }
     }
 
     #[test]

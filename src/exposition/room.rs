@@ -14,6 +14,12 @@
 //! that end and overwrites it, and what remains after the last one lies beyond the
 //! length, in spare capacity. `Room::new` reserves the caller's budget plus `PAD`.
 //!
+//! Bytes written once and needed again on every line of a series (a bucket line's
+//! `name_bucket{labels,le="`) are read back once into a [`Held`] value, up to
+//! [`HELD`] bytes in three chunks, which the compiler keeps in vector registers: each
+//! further line then costs only three chunk stores, with no loads and no loop, where
+//! [`Room::repeat`] loads every chunk again.
+//!
 //! Names and label sets, read from outside the buffer, are copied exactly
 //! ([`Room::slice`]: overlapping fixed-size chunks, never past the source's end).
 //!
@@ -27,7 +33,23 @@ use std::ptr;
 pub(super) const PAD: usize = 32;
 
 /// The bytes [`Room::repeat`] moves at once (at most `PAD`).
-const CHUNK: usize = 32;
+pub(super) const CHUNK: usize = 32;
+
+/// The most bytes a [`Held`] value carries: three chunks.
+pub(super) const HELD: usize = 3 * CHUNK;
+
+/// From [`CHUNK`] to [`HELD`] bytes read back from the buffer by [`Room::hold`], to be
+/// appended again by [`Room::held`]: three chunks, at the start, at the end and in the
+/// middle (where two or all three of them overlap when the bytes are shorter than
+/// `HELD`). So every chunk is bytes already written, and writing them back lays down
+/// exactly the held bytes, with no length-dependent branch.
+#[derive(Clone, Copy)]
+pub(super) struct Held {
+    chunks: [[u8; CHUNK]; 3],
+    /// Where the middle chunk starts: `CHUNK`, or the last chunk's start if sooner.
+    middle: usize,
+    len: usize,
+}
 
 /// The most decimal digits of a `u64` (`18446744073709551615`).
 pub(super) const MAX_U64_DIGITS: usize = 20;
@@ -320,6 +342,86 @@ impl<'a> Room<'a> {
             done += CHUNK;
         }
         self.len += n;
+    }
+
+    /// Reads back the `n` bytes at `start` (counted from the buffer's start), for
+    /// `CHUNK <= n <= HELD`.
+    ///
+    /// # Safety
+    ///
+    /// `start + n <= self.len()`.
+    #[inline(always)]
+    pub(super) unsafe fn hold(&self, start: usize, n: usize) -> Held {
+        debug_assert!((CHUNK..=HELD).contains(&n) && start + n <= self.len);
+        let middle = CHUNK.min(n - CHUNK);
+        let read = |at: usize| {
+            // SAFETY: `at + CHUNK <= n` for each of the three chunks (`n >= CHUNK`,
+            // `middle <= n - CHUNK`), so each lies in `start..start + n`, written
+            // bytes (the caller's promise).
+            unsafe {
+                self.base
+                    .add(start + at)
+                    .cast::<[u8; CHUNK]>()
+                    .read_unaligned()
+            }
+        };
+        Held {
+            chunks: [read(0), read(middle), read(n - CHUNK)],
+            middle,
+            len: n,
+        }
+    }
+
+    /// Appends the bytes `h` holds: its three chunks, back where they were read from
+    /// relative to the start, so exactly `h`'s bytes.
+    ///
+    /// # Safety
+    ///
+    /// As [`Room::bytes`], for `h`'s length.
+    #[inline(always)]
+    pub(super) unsafe fn held(&mut self, h: &Held) {
+        self.check(h.len);
+        // SAFETY: each chunk lies in `len..len + h.len` (as in `hold`), within the
+        // budget by the caller's promise.
+        unsafe {
+            let dst = self.base.add(self.len);
+            dst.cast::<[u8; CHUNK]>().write_unaligned(h.chunks[0]);
+            dst.add(h.middle)
+                .cast::<[u8; CHUNK]>()
+                .write_unaligned(h.chunks[1]);
+            dst.add(h.len - CHUNK)
+                .cast::<[u8; CHUNK]>()
+                .write_unaligned(h.chunks[2]);
+        }
+        self.len += h.len;
+    }
+
+    /// Appends `v` in decimal and a newline.
+    ///
+    /// # Safety
+    ///
+    /// As [`Room::bytes`], for [`MAX_U64_DIGITS`] + 1 bytes.
+    #[inline(always)]
+    pub(super) unsafe fn u64_line(&mut self, v: u64) {
+        if v < 10 {
+            // Most bucket counts of a quiet series: one digit, written with the
+            // newline as one two-byte store.
+            self.check(2);
+            // SAFETY: the caller keeps `len + 2` within the reserved budget.
+            unsafe {
+                self.base
+                    .add(self.len)
+                    .cast::<[u8; 2]>()
+                    .write_unaligned([b'0' + v as u8, b'\n'])
+            };
+            self.len += 2;
+            return;
+        }
+        // SAFETY: the caller's promise covers the digits and the newline.
+        unsafe {
+            self.u64(v);
+            self.byte(b'\n');
+        }
     }
 
     /// Appends `v` in decimal.
