@@ -534,6 +534,11 @@ impl Metric for Histogram {
             enc.histogram(name, labels, base)
         });
     }
+
+    #[inline]
+    fn prefetch(&self) {
+        self.storage.prefetch();
+    }
 }
 
 impl TypedMetric for Histogram {

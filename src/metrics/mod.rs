@@ -22,6 +22,7 @@ mod histogram;
 mod indexed;
 mod info;
 mod name;
+mod prefetch;
 mod registry;
 mod summary;
 mod timer;
@@ -73,6 +74,11 @@ pub trait Metric: Send + Sync + 'static {
     /// Writes this metric's samples (not the HELP/TYPE lines) named `name`, with the
     /// pre-rendered, escaped label pairs `labels` (possibly empty).
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>);
+    /// A hint that [`Metric::encode`] comes soon: a metric whose state lives behind a
+    /// pointer may ask the CPU to fetch it meanwhile. Families call it on the next
+    /// series while they encode the current one. The default does nothing.
+    #[inline]
+    fn prefetch(&self) {}
 }
 
 /// A metric type whose kind is known statically, so families of it know theirs.
