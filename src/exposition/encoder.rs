@@ -13,7 +13,9 @@ use super::BoundLabels;
 use super::protobuf;
 use super::room::{CHUNK, HELD, MAX_U64_DIGITS, Padded, Room};
 use super::samples::HistogramView;
-use super::values::{f64_text, write_f64, write_help_openmetrics, write_help_text, write_u64};
+use super::values::{
+    F64TextMemo, f64_text, write_f64, write_help_openmetrics, write_help_text, write_u64,
+};
 
 /// The exposition format a scrape is rendered in.
 ///
@@ -394,6 +396,18 @@ impl<'a> Encoder<'a> {
     /// and `_count` may only appear with it. Such a series is exposed by its buckets
     /// alone (`+Inf` still carries the count). Text 0.0.4 and protobuf have no such rule.
     pub fn histogram(&mut self, name: &str, labels: &str, h: &impl HistogramView) {
+        self.histogram_memo(name, labels, h, None);
+    }
+
+    /// [`Encoder::histogram`], taking the `_sum`'s text from `sum_memo` when it holds
+    /// it (see [`F64TextMemo`]).
+    pub(crate) fn histogram_memo(
+        &mut self,
+        name: &str,
+        labels: &str,
+        h: &impl HistogramView,
+        sum_memo: Option<&F64TextMemo<'_>>,
+    ) {
         let le = match self.format {
             Format::Protobuf => {
                 if self.protobuf_kind() == Some(MetricKind::Histogram) {
@@ -405,7 +419,7 @@ impl<'a> Encoder<'a> {
             Format::OpenMetrics => h.bounds().openmetrics_closed(),
         };
         let totals = self.format == Format::Text || h.sum() >= 0.0;
-        histogram_lines(self.out, name, labels, le, h, totals);
+        histogram_lines(self.out, name, labels, le, h, totals, sum_memo);
     }
 
     /// Starts one summary series; write its quantiles, then
@@ -438,7 +452,8 @@ impl<'a> Encoder<'a> {
 }
 
 /// The text lines of one histogram series: `_bucket` lines with the `le` values `le`
-/// (closed, see `BoundLabels`), then `_sum` and `_count` if `totals`.
+/// (closed, see `BoundLabels`), then `_sum` and `_count` if `totals` (the sum's text
+/// from `sum_memo` if given).
 ///
 /// Everything goes through one [`Room`]: the longest the lines can be is reserved
 /// once, then each piece is written without a capacity check. The bucket lines share
@@ -452,6 +467,7 @@ fn histogram_lines(
     le: &[Padded],
     h: &impl HistogramView,
     totals: bool,
+    sum_memo: Option<&F64TextMemo<'_>>,
 ) {
     const BUCKET: &[u8] = b"_bucket{";
     const LE: &[u8] = b"le=\"";
@@ -525,7 +541,11 @@ fn histogram_lines(
                 }
             };
             totals_start(&mut room, b"_sum");
-            room.padded(&f64_text(sum));
+            let text = match sum_memo {
+                Some(memo) => memo.text(sum),
+                None => f64_text(sum),
+            };
+            room.padded(&text);
             room.byte(b'\n');
             totals_start(&mut room, b"_count");
             room.u64(count);

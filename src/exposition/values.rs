@@ -6,6 +6,7 @@
 //! escaped exactly as the formats require and no more.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use super::room::{Padded, Room, digit_count, digit_pair, put_digits};
 
@@ -80,6 +81,108 @@ pub(crate) fn f64_text(v: f64) -> Padded {
         text.set_len(len);
     }
     text
+}
+
+/// Cells a [`F64TextMemo`] keeps: the value's bits, then its text in three words,
+/// zero-padded, the last word's top two bytes a sequence number instead (so texts of
+/// up to 22 bytes are remembered).
+pub(crate) const MEMO_CELLS: usize = 4;
+
+/// The longest text a [`F64TextMemo`] remembers: three words but the sequence number.
+const MEMO_TEXT: usize = 22;
+
+/// The sequence number's place in the memo's last word.
+const MEMO_SEQ_SHIFT: u32 = 48;
+
+/// A memo of one value's [`f64_text`], for a value written again and again while it
+/// rarely changes: a histogram's `_sum`, which an idle series keeps from one scrape
+/// to the next (and most series of a large family are idle), while formatting it is
+/// the largest single cost of rendering the series. Looking it up is a comparison
+/// and five loads.
+///
+/// Scrapes of one series may run at once, so the memo is a small seqlock: a writer
+/// takes it by making the sequence number (in the last word) odd with a
+/// compare-exchange, a scrape that loses the race formats without writing, and a
+/// reader uses what it read only if the last word was even and unchanged around its
+/// reads. The text is a function of the bits beside it, so a memo that is stale is
+/// only a miss. The sequence number has 16 bits: a reader could be fooled only by
+/// 32,768 writes (one per scrape that saw the sum changed) between two of its loads.
+pub(crate) struct F64TextMemo<'a> {
+    cells: &'a [AtomicU64; MEMO_CELLS],
+}
+
+impl<'a> F64TextMemo<'a> {
+    /// The memo kept in `cells` (all zero: empty).
+    pub(crate) fn new(cells: &'a [AtomicU64; MEMO_CELLS]) -> F64TextMemo<'a> {
+        F64TextMemo { cells }
+    }
+
+    /// `f64_text(v)`, from the memo when it holds `v`, else formatted and memoised.
+    #[inline]
+    pub(crate) fn text(&self, v: f64) -> Padded {
+        let bits = v.to_bits();
+        let [key, t0, t1, last] = self.cells;
+        // Acquire, then the fence before the second load: the seqlock's reader side,
+        // pairing with the writer's Release store and fence.
+        let seen = last.load(Ordering::Acquire);
+        let words = [
+            t0.load(Ordering::Relaxed),
+            t1.load(Ordering::Relaxed),
+            seen & ((1 << MEMO_SEQ_SHIFT) - 1),
+        ];
+        let held = key.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let stable = seen & (1 << MEMO_SEQ_SHIFT) == 0 && last.load(Ordering::Relaxed) == seen;
+        // An empty memo has no text (every spelling has at least one byte).
+        if stable && held == bits && words[0] != 0 {
+            let mut text = Padded::new();
+            let array = text.array_mut();
+            for (chunk, word) in array.chunks_exact_mut(8).zip(words) {
+                chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            // The text is ASCII, so not zero, and zero-padded: each word holds as
+            // many text bytes as its highest non-zero byte says.
+            let len = words
+                .iter()
+                .map(|w| (71 - w.leading_zeros() as usize) / 8)
+                .sum();
+            text.set_len(len);
+            return text;
+        }
+        let text = f64_text(v);
+        let len = text.as_bytes().len();
+        if stable && len <= MEMO_TEXT {
+            self.write(seen, bits, &text.as_bytes()[..len]);
+        }
+        text
+    }
+
+    /// Replaces the memo, last seen with `seen` as its last word, by `bits` and
+    /// `text`, unless another writer came first.
+    fn write(&self, seen: u64, bits: u64, text: &[u8]) {
+        let [key, t0, t1, last] = self.cells;
+        let seq = seen >> MEMO_SEQ_SHIFT;
+        let odd = (seq + 1) << MEMO_SEQ_SHIFT;
+        // Relaxed on success, then the Release fence: the seqlock's writer side (no
+        // data store below may be seen before the odd number). Failing, another
+        // scrape is writing or wrote: leave it the memo.
+        if last
+            .compare_exchange(seen, odd, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        fence(Ordering::Release);
+        let mut bytes = [0u8; 24];
+        bytes[..text.len()].copy_from_slice(text);
+        let word = |i: usize| u64::from_le_bytes(bytes[i * 8..][..8].try_into().expect("8"));
+        key.store(bits, Ordering::Relaxed);
+        t0.store(word(0), Ordering::Relaxed);
+        t1.store(word(1), Ordering::Relaxed);
+        // Even again, two past `seen` (16 bits, wrapping), with the text's last bytes.
+        let even = ((seq + 2) & 0xffff) << MEMO_SEQ_SHIFT;
+        last.store(even | word(2), Ordering::Release);
+    }
 }
 
 /// A constant spelling.
@@ -488,6 +591,70 @@ mod tests {
         let mut out = Vec::new();
         write_f64(&mut out, v);
         String::from_utf8(out).unwrap()
+    }
+
+    /// The memo gives `f64_text`'s bytes, formatted or remembered, as values change
+    /// and repeat; spellings of every length up to the longest (24 bytes) included.
+    #[test]
+    fn memo_gives_the_text_of_every_value() {
+        let cells: [AtomicU64; MEMO_CELLS] = Default::default();
+        let memo = F64TextMemo::new(&cells);
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            0.0042,
+            0.03 / 7.0,
+            -0.03 / 7.0,
+            12345678.25,
+            -1.2345678901234567e-300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e21,
+            123456789012345.6,
+        ];
+        let mut lengths = std::collections::BTreeSet::new();
+        for round in 0..3 {
+            for &v in &values {
+                let want = f64_text(v);
+                for _ in 0..=round {
+                    assert_eq!(memo.text(v).as_bytes(), want.as_bytes(), "{v:?}");
+                }
+                lengths.insert(want.as_bytes().len());
+            }
+        }
+        assert!(lengths.contains(&24), "a 24-byte spelling: {lengths:?}");
+        // A memo made empty, or torn to a key without its text, is formatted again.
+        for cell in &cells {
+            cell.store(0, Ordering::Relaxed);
+        }
+        assert_eq!(memo.text(0.0).as_bytes(), b"0");
+        cells[1].store(0, Ordering::Relaxed);
+        assert_eq!(memo.text(0.0).as_bytes(), b"0");
+    }
+
+    /// Scrapes of one series may use its memo at once: every text read is still the
+    /// value's own, whichever writer wins.
+    #[test]
+    fn memo_shared_by_threads_gives_each_value_its_text() {
+        let cells: [AtomicU64; MEMO_CELLS] = Default::default();
+        let values = [0.1, 0.03 / 7.0, 12345.678, -2.5e-7, 1e300, 7.0];
+        let want: Vec<Padded> = values.iter().map(|&v| f64_text(v)).collect();
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let (cells, values, want) = (&cells, &values, &want);
+                scope.spawn(move || {
+                    let memo = F64TextMemo::new(cells);
+                    for i in 0..20_000 {
+                        let k = (i * (t + 1) + t) % values.len();
+                        assert_eq!(memo.text(values[k]).as_bytes(), want[k].as_bytes());
+                    }
+                });
+            }
+        });
     }
 
     #[test]

@@ -60,8 +60,8 @@
 //! shard and only the owner may write the base: all its observations take the stripes.
 //!
 //! Memory with the default five buckets (four bounds and `+Inf`): 128 bytes per series
-//! in one allocation (`storage.rs`: the header and the base shard on a cache line
-//! each), plus, once a second thread observes it, one 128-byte block per stripe and
+//! in one allocation (`storage.rs`: the header, with the memo of the `_sum`'s text,
+//! and the base shard on a cache line each), plus, once a second thread observes it, one 128-byte block per stripe and
 //! one for the collected shard (twice the CPUs, rounded up to a power of two, 2 to 16
 //! stripes: 640 bytes on two CPUs).
 //!
@@ -109,6 +109,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Metric, MetricError, TypedMetric};
+use crate::exposition::values::F64TextMemo;
 use crate::exposition::{BoundLabels, Encoder, HistogramView, MetricKind, NativeBuckets};
 use native::Native;
 pub use native::NativeOptions;
@@ -529,9 +530,10 @@ impl Metric for Histogram {
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>) {
         // A read in place may run more than once: each run starts where the first did.
         let start = enc.len();
+        let memo = F64TextMemo::new(self.storage.sum_memo());
         self.collect(|base| {
             enc.truncate(start);
-            enc.histogram(name, labels, base)
+            enc.histogram_memo(name, labels, base, Some(&memo))
         });
     }
 

@@ -5,7 +5,10 @@
 //! bytes for the usual five buckets; this reference-counted block with the cells
 //! trailing its header is one allocation of 128 bytes, two cache lines: on the first,
 //! a count, the shared bucket bounds, the pointer to stripes (null until a second
-//! thread observes the series) and the owner word of the base shard; on the second,
+//! thread observes the series), the owner word of the base shard and, in the line's
+//! other half, the memo of the last `_sum`'s text a scrape wrote (formatting a float
+//! is the largest cost of rendering an idle series, whose sum does not change between
+//! scrapes); on the second,
 //! the base shard's cells. (Packed into 88 bytes, threads observing one series
 //! through its stripes slowed its owner down by reading the header on the line the
 //! owner writes: see `CELLS_OFFSET`.)
@@ -21,6 +24,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use super::Buckets;
 use super::shard::shard_len;
 use super::stripes::Stripes;
+use crate::exposition::values::MEMO_CELLS;
 
 /// The start of the block; the cells follow it.
 #[repr(C)]
@@ -31,6 +35,10 @@ struct Header {
     stripes: AtomicPtr<Stripes>,
     /// Who may write the base shard (see `owner.rs`).
     owner: AtomicU64,
+    /// The text of the last `_sum` a scrape wrote (see `F64TextMemo`), in the
+    /// header line's otherwise unused half: written by a scrape only when the sum
+    /// changed, so it seldom takes the line from the observers reading it.
+    sum_memo: [AtomicU64; MEMO_CELLS],
 }
 
 /// A counted reference to one series' block (cloning shares it, like `Arc`).
@@ -83,6 +91,7 @@ impl Storage {
                 buckets,
                 stripes: AtomicPtr::new(ptr::null_mut()),
                 owner: AtomicU64::new(owner),
+                sum_memo: Default::default(),
             });
         }
         Storage { ptr }
@@ -127,6 +136,12 @@ impl Storage {
                 .cast::<AtomicU64>();
             std::slice::from_raw_parts(first, len)
         }
+    }
+
+    /// The memo of the `_sum`'s text (see `F64TextMemo`).
+    #[inline]
+    pub(super) fn sum_memo(&self) -> &[AtomicU64; MEMO_CELLS] {
+        &self.header().sum_memo
     }
 
     /// The stripes, if the series has been contended.
