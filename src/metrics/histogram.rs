@@ -40,9 +40,11 @@
 //! scrape waits for a holder, as client_golang's collector waits for observers in
 //! progress.
 //!
-//! A scrape (or [`Histogram::snapshot`]) assembles the series in a scratch shard of
-//! its thread (`scratch.rs`): it copies the base by its sequence number (again if the
-//! owner wrote meanwhile; after a few lost races it asks the owner to pause, and the
+//! A scrape (or [`Histogram::snapshot`]) of a series with classic buckets only and no
+//! stripes (the common case) reads the base in place: it renders, then checks the
+//! sequence number, and renders again if the owner wrote meanwhile. Otherwise it
+//! assembles the series in a scratch shard of its thread (`scratch.rs`): it copies the
+//! base by its sequence number (again if the owner wrote meanwhile; after a few lost races it asks the owner to pause, and the
 //! owner observes into the stripes until the copy is done, so a scrape never waits for
 //! the owner to stop observing). If the series has stripes, it then locks their
 //! *collected* shard, moves each stripe into it in turn (locking the stripe, adding
