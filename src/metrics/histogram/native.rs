@@ -166,6 +166,10 @@ impl NativeOptions {
     /// default, as client_golang's `NativeHistogramMinResetDuration`): never reset, only
     /// widen the zero bucket and lower the resolution. See the module documentation of
     /// `native.rs` for how a reset happens.
+    ///
+    /// Cost: a series that may reset has no owning thread (a reset zeroes every shard,
+    /// and only the owner may write the base), so every observation takes a stripe's
+    /// lock (one compare-exchange) and the stripes are allocated with the series.
     pub const fn min_reset_duration(mut self, duration: Duration) -> NativeOptions {
         self.min_reset_duration = duration;
         self
