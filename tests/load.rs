@@ -59,13 +59,16 @@ fn slow_synthetic_never_starves_up_and_metrics() {
     );
     assert!(up.len() >= 50, "too few samples: {}", up.len());
     // Starvation shows in the median: a fast request stuck behind `/synthetic`'s sleeps
-    // waits tens of milliseconds every time. The tail gets a looser bound because wrk,
-    // the server and whatever else runs share two CPUs (a quiet run: p99 1-3 ms).
+    // waits for one of them, 25.5 ms on average, every time. A quiet run's median is
+    // about 1 ms; the bound leaves room for a CI machine whose two CPUs wrk, the server
+    // and other work share (a fresh-clone run once measured 7.6 ms there with
+    // `/synthetic` itself slowed to 62% of its demand), and stays well under a sleep.
+    // The tail gets a looser bound still (a quiet run: p99 20-60 ms).
     let (up50, metrics50) = (percentile(&up, 0.5), percentile(&metrics, 0.5));
-    assert!(up50 <= Duration::from_millis(5), "/up p50 {up50:?} > 5 ms");
+    assert!(up50 <= Duration::from_millis(12), "/up p50 {up50:?} > 12 ms");
     assert!(
-        metrics50 <= Duration::from_millis(5),
-        "/metrics p50 {metrics50:?} > 5 ms"
+        metrics50 <= Duration::from_millis(12),
+        "/metrics p50 {metrics50:?} > 12 ms"
     );
     assert!(
         up99 <= Duration::from_millis(100),
