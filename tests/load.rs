@@ -65,7 +65,10 @@ fn slow_synthetic_never_starves_up_and_metrics() {
     // `/synthetic` itself slowed to 62% of its demand), and stays well under a sleep.
     // The tail gets a looser bound still (a quiet run: p99 20-60 ms).
     let (up50, metrics50) = (percentile(&up, 0.5), percentile(&metrics, 0.5));
-    assert!(up50 <= Duration::from_millis(12), "/up p50 {up50:?} > 12 ms");
+    assert!(
+        up50 <= Duration::from_millis(12),
+        "/up p50 {up50:?} > 12 ms"
+    );
     assert!(
         metrics50 <= Duration::from_millis(12),
         "/metrics p50 {metrics50:?} > 12 ms"
