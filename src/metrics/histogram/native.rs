@@ -299,10 +299,10 @@ impl Native {
 
 impl Native {
     /// Records one observation `v` in a shard's native cells `cells` (the caller may
-    /// write them): [`NativeCells::record`] with its common case (a normal value in a
-    /// bucket of its window that already counts something) on the fewest
-    /// instructions, reading only the cells that case needs, and everything else
-    /// handed to the general path out of line.
+    /// write them). The common case (a normal value in a bucket of its window that
+    /// already counts something) takes the fewest instructions, reading only the cells
+    /// it needs; the zero bucket, unusual values, a first count in a cell and a value
+    /// outside the window go out of line.
     #[inline(always)]
     pub(super) fn record_in(&self, cells: &[AtomicU64], v: f64) {
         let Some((header, windows)) = cells.split_first_chunk::<WINDOWS>() else {
@@ -316,9 +316,9 @@ impl Native {
             .to_bits()
             .max(header[WIDENED].load(Ordering::Relaxed));
         let biased = abs >> 52;
-        // In the zero bucket, or subnormal, ±Inf or NaN: the general path.
+        // In the zero bucket, or subnormal, ±Inf or NaN: out of line.
         if abs <= threshold || biased.wrapping_sub(1) >= 0x7fe {
-            return record_general(cells, self, v);
+            return record_rare(cells, self, abs <= threshold, v);
         }
         let sign = (bits >> 63) as usize;
         let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32;
@@ -347,11 +347,16 @@ impl Native {
     }
 }
 
-/// [`NativeCells::record`], out of line.
+/// One observation in the zero bucket (`zero`), or of a subnormal, ±Inf or NaN.
 #[cold]
 #[inline(never)]
-fn record_general(cells: &[AtomicU64], config: &Native, v: f64) {
-    NativeCells::new(cells, config).record(v);
+fn record_rare(cells: &[AtomicU64], config: &Native, zero: bool, v: f64) {
+    let cells = NativeCells::new(cells, config);
+    if zero {
+        cells.add(ZERO_COUNT, 1);
+    } else {
+        cells.record_unusual(v);
+    }
 }
 
 /// Cell `k` of the window of `sign` just became non-empty.
@@ -412,6 +417,9 @@ fn clock() -> u64 {
 /// A shard's native cells, borrowed under its lock (every access `Relaxed`: the
 /// shard's lock orders them, see the parent module).
 pub(super) struct NativeCells<'a> {
+    /// All of them: the header, then the windows.
+    #[cfg(test)]
+    cells: &'a [AtomicU64],
     /// The header cells, as an array so that reading them needs no bounds checks.
     header: &'a [AtomicU64; WINDOWS],
     /// The positive window, then the negative one.
@@ -424,6 +432,8 @@ impl<'a> NativeCells<'a> {
     pub(super) fn new(cells: &'a [AtomicU64], config: &'a Native) -> Self {
         let (header, windows) = cells.split_at(WINDOWS);
         NativeCells {
+            #[cfg(test)]
+            cells,
             header: header.try_into().expect("a shard holds the native header"),
             windows,
             config,
@@ -535,32 +545,11 @@ impl<'a> NativeCells<'a> {
         &self.windows[sign * width..][..width]
     }
 
-    /// Records one observation `v` (the caller holds the shard's lock).
-    #[inline(always)]
-    pub(super) fn record(&self, v: f64) {
-        let bits = v.to_bits();
-        let abs = bits & !(1 << 63);
-        // The bits of non-negative floats order like their values (NaN above +Inf), so
-        // one integer comparison against the larger threshold decides the zero bucket.
-        let threshold = self
-            .config
-            .options
-            .zero_threshold
-            .to_bits()
-            .max(self.get(WIDENED));
-        if abs <= threshold {
-            self.add(ZERO_COUNT, 1);
-            return;
-        }
-        let biased = abs >> 52;
-        // Subnormal (0), or ±Inf and NaN (0x7ff): the rare path.
-        if biased.wrapping_sub(1) >= 0x7fe {
-            self.record_unusual(v);
-            return;
-        }
-        let sign = (bits >> 63) as usize;
-        let index = self.config.index_of(biased as i32 - 1023, abs & MANTISSA);
-        self.record_at(sign, reduce(index, self.reduction()));
+    /// Records one observation `v` (the caller may write the shard): see
+    /// [`Native::record_in`].
+    #[cfg(test)]
+    fn record(&self, v: f64) {
+        self.config.record_in(self.cells, v);
     }
 
     /// Counts one observation in bucket `index` (at this shard's schema) of `sign`.
@@ -582,7 +571,7 @@ impl<'a> NativeCells<'a> {
         self.insert(sign, index, self.reduction(), 1);
     }
 
-    /// [`NativeCells::record`] for NaN (in no native bucket), ±Inf and subnormals.
+    /// An observation of NaN (in no native bucket), ±Inf or a subnormal.
     #[cold]
     fn record_unusual(&self, v: f64) {
         if v.is_nan() {
