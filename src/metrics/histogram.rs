@@ -359,12 +359,7 @@ impl Histogram {
         let storage = &self.storage;
         let buckets = storage.buckets();
         if owner::claim(storage.owner(), owner::token()) {
-            let writer = shard::write_owned(storage.cells(), buckets);
-            if buckets.native().is_some() {
-                writer.record::<true>(bucket, v);
-            } else {
-                writer.record::<false>(bucket, v);
-            }
+            shard::write_owned(storage.cells(), buckets).record_either(bucket, v);
             return;
         }
         let stripes = match storage.stripes() {
@@ -489,11 +484,7 @@ impl Histogram {
 fn observe_striped(stripes: &Stripes, buckets: &Buckets, bucket: usize, v: f64) {
     for step in 0..stripes.len() {
         if let Some(guard) = shard::try_lock(stripes.for_this_thread(step), buckets) {
-            if buckets.native().is_some() {
-                guard.record::<true>(bucket, v);
-            } else {
-                guard.record::<false>(bucket, v);
-            }
+            guard.record_either(bucket, v);
             if step != 0 {
                 // Its own stripe was taken: start elsewhere next time, so that
                 // colliding threads part.

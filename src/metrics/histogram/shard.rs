@@ -120,6 +120,17 @@ fn record<const NATIVE: bool>(shard: &[AtomicU64], buckets: &Buckets, bucket: us
     );
 }
 
+/// [`record`] for a caller that has not branched on the configuration yet (the slow
+/// paths): the branch, then the path compiled for it.
+#[inline]
+fn record_either(shard: &[AtomicU64], buckets: &Buckets, bucket: usize, v: f64) {
+    if buckets.native().is_some() {
+        record::<true>(shard, buckets, bucket, v);
+    } else {
+        record::<false>(shard, buckets, bucket, v);
+    }
+}
+
 /// The native cells of `shard`, if the histogram keeps native buckets.
 #[inline]
 fn native_cells<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Option<NativeCells<'a>> {
@@ -218,10 +229,16 @@ pub(super) fn write_owned<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> W
 }
 
 impl Writer<'_> {
-    /// [`Guard::record`] for the owner.
+    /// [`Guard::record_either`] for the owner, on the path compiled for `NATIVE` (the
+    /// histogram keeps native buckets or not).
     #[inline(always)]
     pub(super) fn record<const NATIVE: bool>(&self, bucket: usize, v: f64) {
         record::<NATIVE>(self.shard, self.buckets, bucket, v);
+    }
+
+    /// [`Guard::record_either`] for the owner.
+    pub(super) fn record_either(&self, bucket: usize, v: f64) {
+        record_either(self.shard, self.buckets, bucket, v);
     }
 }
 
@@ -273,11 +290,10 @@ pub(super) fn read_owned(shard: &[AtomicU64], owner: &AtomicU64, into: &Guard<'_
 // Relaxed for every cell access through a guard: the lock's Acquire and Release order
 // them, and no one touches a shard's cells without holding its lock.
 impl Guard<'_> {
-    /// Records `v` in classic bucket `bucket` (`+Inf` last) and, if `NATIVE` (the
-    /// histogram keeps native buckets), in the native buckets.
-    #[inline(always)]
-    pub(super) fn record<const NATIVE: bool>(&self, bucket: usize, v: f64) {
-        record::<NATIVE>(self.shard, self.buckets, bucket, v);
+    /// Records `v` in classic bucket `bucket` (`+Inf` last) and, if the histogram
+    /// keeps native buckets, in the native buckets.
+    pub(super) fn record_either(&self, bucket: usize, v: f64) {
+        record_either(self.shard, self.buckets, bucket, v);
     }
 
     /// Copies `from` (a shard of the same histogram, possibly changing) into this
@@ -396,7 +412,7 @@ mod tests {
         let s = shard(&b);
         let guard = try_lock(&s, &b).unwrap();
         assert!(try_lock(&s, &b).is_none());
-        guard.record::<false>(0, 0.5);
+        guard.record_either(0, 0.5);
         drop(guard);
         let again = lock(&s, &b);
         assert_eq!(again.sum(), 0.5);
@@ -408,9 +424,9 @@ mod tests {
         let config = Buckets::new(&[1.0, 2.0]).unwrap();
         let (a, b) = (shard(&config), shard(&config));
         let (ga, gb) = (lock(&a, &config), lock(&b, &config));
-        ga.record::<false>(0, 0.25);
-        ga.record::<false>(2, f64::NAN);
-        gb.record::<false>(1, 1.0);
+        ga.record_either(0, 0.25);
+        ga.record_either(2, f64::NAN);
+        gb.record_either(1, 1.0);
         ga.drain_into(&gb);
         assert_eq!(ga.sum(), 0.0);
         assert_eq!(ga.buckets().sum::<u64>(), 0);
