@@ -329,26 +329,28 @@ impl Histogram {
     /// in the Go client.
     #[inline]
     pub fn observe(&self, v: f64) {
-        // One branch on the configuration, then a path compiled for it: the classic
-        // path carries no native code (no call, no spilled registers, no check per
-        // shard), and the native one has its recording inlined.
-        if self.storage.buckets().native().is_some() {
-            self.observe_in::<true>(v);
-        } else {
-            self.observe_in::<false>(v);
-        }
-    }
-
-    /// [`Histogram::observe`] for a histogram that keeps native buckets (`NATIVE`) or
-    /// not.
-    #[inline(always)]
-    fn observe_in<const NATIVE: bool>(&self, v: f64) {
         let storage = &self.storage;
-        let bucket = storage.buckets().index(v);
-        if owner::owns(storage.owner(), owner::token()) {
-            shard::write_owned(storage.cells(), storage.buckets()).record::<NATIVE>(bucket, v);
-        } else {
-            self.observe_shared(bucket, v);
+        let buckets = storage.buckets();
+        // One branch on the configuration, then a path compiled for it: the classic
+        // path carries no native code; the native one has its recording inlined, with
+        // the configuration found once.
+        match buckets.native() {
+            None => {
+                let bucket = buckets.index(v);
+                if owner::owns(storage.owner(), owner::token()) {
+                    shard::write_owned(storage.cells(), buckets).record_classic(bucket, v);
+                } else {
+                    self.observe_shared(bucket, v);
+                }
+            }
+            Some(native) => {
+                let bucket = buckets.index(v);
+                if owner::owns(storage.owner(), owner::token()) {
+                    shard::write_owned(storage.cells(), buckets).record_native(native, bucket, v);
+                } else {
+                    self.observe_shared(bucket, v);
+                }
+            }
         }
     }
 

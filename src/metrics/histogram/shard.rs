@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use super::Buckets;
-use super::native::NativeCells;
+use super::native::{Native, NativeCells};
 use super::owner::Pause;
 
 const LOCK: usize = 0;
@@ -99,15 +99,11 @@ pub(super) fn lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Guard<'a
     }
 }
 
-/// Records `v` in classic bucket `bucket` (`+Inf` last) and, if `NATIVE` (the
-/// histogram keeps native buckets), in the native buckets of `shard`, which the caller
+/// Records `v` in classic bucket `bucket` (`+Inf` last) of `shard`, which the caller
 /// may write (holds its lock or owns it). Plain loads and stores: the lock or the
 /// single writer makes read-modify-write instructions unnecessary.
 #[inline(always)]
-fn record<const NATIVE: bool>(shard: &[AtomicU64], buckets: &Buckets, bucket: usize, v: f64) {
-    if NATIVE && let Some(native) = buckets.native() {
-        native.record_in(&shard[classic_end(buckets)..], v);
-    }
+fn record_classic(shard: &[AtomicU64], bucket: usize, v: f64) {
     let sum = &shard[SUM];
     sum.store(
         (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
@@ -120,14 +116,22 @@ fn record<const NATIVE: bool>(shard: &[AtomicU64], buckets: &Buckets, bucket: us
     );
 }
 
-/// [`record`] for a caller that has not branched on the configuration yet (the slow
-/// paths): the branch, then the path compiled for it.
+/// [`record_classic`], and `v` in the native buckets (`native`, the histogram's
+/// configuration of them, which the caller found once: looking it up again after the
+/// first store would read it again).
+#[inline(always)]
+fn record_native(shard: &[AtomicU64], buckets: &Buckets, native: &Native, bucket: usize, v: f64) {
+    native.record_in(&shard[classic_end(buckets)..], v);
+    record_classic(shard, bucket, v);
+}
+
+/// [`record_classic`] or [`record_native`], as the histogram keeps native buckets or
+/// not (the slow paths, which have not branched on that yet).
 #[inline]
 fn record_either(shard: &[AtomicU64], buckets: &Buckets, bucket: usize, v: f64) {
-    if buckets.native().is_some() {
-        record::<true>(shard, buckets, bucket, v);
-    } else {
-        record::<false>(shard, buckets, bucket, v);
+    match buckets.native() {
+        Some(native) => record_native(shard, buckets, native, bucket, v),
+        None => record_classic(shard, bucket, v),
     }
 }
 
@@ -229,11 +233,17 @@ pub(super) fn write_owned<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> W
 }
 
 impl Writer<'_> {
-    /// [`Guard::record_either`] for the owner, on the path compiled for `NATIVE` (the
-    /// histogram keeps native buckets or not).
+    /// Records `v` in classic bucket `bucket` of a histogram without native buckets.
     #[inline(always)]
-    pub(super) fn record<const NATIVE: bool>(&self, bucket: usize, v: f64) {
-        record::<NATIVE>(self.shard, self.buckets, bucket, v);
+    pub(super) fn record_classic(&self, bucket: usize, v: f64) {
+        record_classic(self.shard, bucket, v);
+    }
+
+    /// Records `v` in classic bucket `bucket` and in the native buckets, configured by
+    /// `native` (the histogram's).
+    #[inline(always)]
+    pub(super) fn record_native(&self, native: &Native, bucket: usize, v: f64) {
+        record_native(self.shard, self.buckets, native, bucket, v);
     }
 
     /// [`Guard::record_either`] for the owner.
