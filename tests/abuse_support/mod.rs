@@ -116,6 +116,19 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8], limit: Duration) -> (Option<u16>
 }
 
 /// The number of samples in a text exposition.
+/// The series (name and labels, without the value) of a text scrape `body`.
+pub fn series_names(body: &[u8]) -> std::collections::BTreeSet<String> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l, |(series, _)| series)
+                .to_string()
+        })
+        .collect()
+}
+
 pub fn series_count(body: &[u8]) -> usize {
     String::from_utf8_lossy(body)
         .lines()
