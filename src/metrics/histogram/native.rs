@@ -232,16 +232,22 @@ pub(super) struct Native {
     fast_above: u64,
 }
 
+/// Mantissa bits of the bucket boundaries `2^(j/2^schema)` in `[1, 2)`, `j` in
+/// `0..2^schema`, increasing.
+fn boundary_mantissas(schema: u32) -> Vec<u64> {
+    let n = 1usize << schema;
+    (0..n)
+        .map(|j| 2f64.powf(j as f64 / n as f64).to_bits() & MANTISSA)
+        .collect()
+}
+
 impl Native {
     pub(super) fn new(options: NativeOptions) -> Result<Native, MetricError> {
         options.validate()?;
         // A negative schema uses schema 0's tables (its index is `e + (m > 0)`) and
         // reduces the result, so the fast path has no branch on the schema.
         let table_schema = options.schema.max(0) as u32;
-        let n = 1usize << table_schema;
-        let boundaries: Vec<u64> = (0..n)
-            .map(|j| 2f64.powf(j as f64 / n as f64).to_bits() & MANTISSA)
-            .collect();
+        let boundaries = boundary_mantissas(table_schema);
         let slice_bits = table_schema + 1;
         let slice_shift = 52 - slice_bits;
         let mut slices = [Slice {
@@ -946,10 +952,7 @@ mod tests {
     fn slice_table_matches_a_search_at_every_boundary() {
         for schema in 1..=8 {
             let n = Native::new(NativeOptions::new().schema(schema)).unwrap();
-            let count = 1 << schema;
-            let bounds: Vec<u64> = (0..count)
-                .map(|j| 2f64.powf(f64::from(j) / f64::from(count)).to_bits() & MANTISSA)
-                .collect();
+            let bounds = boundary_mantissas(schema as u32);
             let probes = bounds
                 .iter()
                 .flat_map(|&b| [b.saturating_sub(1), b, b + 1])
