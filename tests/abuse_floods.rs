@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use abuse_support::{THREAD_BOUND, Usage, assert_no_restarts, assert_up, quick_get, usage, wait_for_child};
+use abuse_support::{
+    THREAD_BOUND, Usage, assert_no_restarts, assert_up, quick_get, usage, wait_for_child,
+};
 use common::Tinyprom;
 
 /// Starts tinyprom with its soft open-files limit set to `soft` (the hard limit is

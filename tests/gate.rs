@@ -14,7 +14,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use abuse_support::{THREAD_BOUND, assert_no_restarts, assert_up, metric, send_raw, usage, wait_for_child};
+use abuse_support::{
+    THREAD_BOUND, assert_no_restarts, assert_up, metric, send_raw, usage, wait_for_child,
+};
 use common::Tinyprom;
 
 /// Whether `tool` is installed; says so loudly when it is not.
