@@ -13,6 +13,13 @@
 # The statically linked container binary (STATIC_BIN, from `make static`) is measured
 # as a third server when it exists.
 #
+# Each wrk row also shows the connections in service: req/s times wrk's mean latency
+# (Little's law). wrk reports latency only for the requests that were answered, so a
+# server that leaves most of the connections waiting (plain tiny_http does: its pool
+# of connection threads loses wake-ups when many connections arrive at once) reports
+# the low latency of the few it serves; one that serves all of them has a mean latency
+# of connections / throughput.
+#
 # Last, tinyprom alone holds BENCH_HTTP_IDLE [5000] idle keep-alive connections (each
 # has been answered once) with --web.max-connections raised and the open-files limit
 # raised, and reports the serving process's RSS and threads while they are held and the
@@ -130,7 +137,7 @@ for name in "${servers[@]}"; do
 done
 
 # run SERVER ENDPOINT URL: one wrk run; appends "round server endpoint req/s p50 p99
-# threads" with latencies in ms and the peak thread count seen during the run.
+# threads mean" with latencies in ms and the peak thread count seen during the run.
 run() {
     local server=$1 endpoint=$2 url=$3 p=${server_pids[$1]}
     local out="$tmp/wrk.out" max_threads=0 t
@@ -150,11 +157,12 @@ run() {
             if (v ~ /s$/) return v * 1000
             return v
         }
+        $1 == "Latency" && $2 != "Distribution" { mean = ms($2) }
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }
         $1 == "Requests/sec:" { rps = $2 }
         $0 ~ /Non-2xx|Socket errors/ { errors = errors " " $0 }
-        END { printf "%s %s %s %s %s %s %s%s\n", r, s, e, rps, p50, p99, th, (errors ? " #" errors : "") }
+        END { printf "%s %s %s %s %s %s %s %s%s\n", r, s, e, rps, p50, p99, th, mean, (errors ? " #" errors : "") }
     ' "$out" >>"$tmp/runs"
 }
 
@@ -268,8 +276,9 @@ by_round = {}
 notes = []
 for line in open(os.path.join(tmp, "runs")):
     head, _, note = line.partition("#")
-    rnd, server, endpoint, rps, p50, p99, threads = head.split()
-    runs.setdefault((server, endpoint), []).append((float(rps), float(p50), float(p99), int(threads)))
+    rnd, server, endpoint, rps, p50, p99, threads, mean = head.split()
+    runs.setdefault((server, endpoint), []).append(
+        (float(rps), float(p50), float(p99), int(threads), float(rps) * float(mean) / 1000))
     by_round.setdefault((server, endpoint), {})[rnd] = float(rps)
     if note.strip():
         notes.append(f"{server} {endpoint}: {note.strip()}")
@@ -287,14 +296,19 @@ load = [open(os.path.join(tmp, f)).read().strip() for f in ("load-before", "load
 print(f"Machine: {cpu}, {os.cpu_count()} CPUs, wrk and the server on the same CPUs; "
       f"load average {load[0]} before and {load[1]} after. wrk -t{wrk_threads} "
       f"-c{connections}, {rounds} interleaved runs of {duration} s each (median, min–max).\n")
-print("| server | endpoint | req/s | min–max | p50 ms | p99 ms | threads under load |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| server | endpoint | req/s | min–max | p50 ms | p99 ms | threads under load | connections in service |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
 for (server, endpoint), rs in runs.items():
     rps = [r[0] for r in rs]
     print(f"| {server} | {endpoint} | {med(rps):,.0f} | {min(rps):,.0f}–{max(rps):,.0f} | "
-          f"{med([r[1] for r in rs]):.3f} | {med([r[2] for r in rs]):.3f} | {max(r[3] for r in rs)} |")
+          f"{med([r[1] for r in rs]):.3f} | {med([r[2] for r in rs]):.3f} | {max(r[3] for r in rs)} | "
+          f"{med([r[4] for r in rs]):.1f} of {connections} |")
 for note in notes:
     print(f"\nNote: {note}")
+print(f"\nConnections in service: req/s × wrk's mean latency (Little's law). wrk times only the "
+      f"requests that were answered; a server that serves all {connections} connections has a "
+      f"mean latency of {connections} ÷ req/s ({int(connections) / 30:.2f} ms at 30,000 req/s), "
+      "and its p99 cannot be far below that.")
 
 idle = {l.split()[0]: l.split()[1:] for l in open(os.path.join(tmp, "idle"))}
 peak = {l.split()[0]: l.split()[1] for l in open(os.path.join(tmp, "peak"))}
