@@ -125,12 +125,18 @@ use stripes::Stripes;
 #[derive(Debug)]
 pub struct Buckets {
     bounds: Box<[f64]>,
+    /// The first [`SHORT`] bounds, padded with `+Inf`: the bounds of a short list
+    /// (the usual handful), scanned where they lie instead of behind a pointer.
+    short: [f64; SHORT],
     /// The bounds and `+Inf`, as the exposition formats spell them.
     labels: BoundLabels,
     native: Option<Native>,
     /// Cells of one shard (`shard.rs`), computed once: observing reads it.
     shard_len: usize,
 }
+
+/// Bounds lists up to this long are scanned from `Buckets::short`.
+const SHORT: usize = 8;
 
 impl Buckets {
     /// Validates and prepares upper bounds. A trailing `+Inf` is accepted and dropped
@@ -157,8 +163,13 @@ impl Buckets {
             ));
         }
         let with_inf: Vec<f64> = bounds.iter().copied().chain([f64::INFINITY]).collect();
+        let mut short = [f64::INFINITY; SHORT];
+        for (slot, &b) in short.iter_mut().zip(bounds) {
+            *slot = b;
+        }
         Ok(Arc::new(Buckets {
             bounds: bounds.into(),
+            short,
             labels: BoundLabels::new(&with_inf),
             native: None,
             shard_len: shard::classic_len(bounds.len()),
@@ -205,10 +216,11 @@ impl Buckets {
     /// only the `+Inf` bucket holds (larger than every bound, or NaN).
     #[inline]
     fn index(&self, v: f64) -> usize {
-        if self.bounds.len() <= 8 {
-            // A short linear scan beats binary search for the usual handful of buckets;
-            // NaN compares false everywhere and falls through to `+Inf`.
-            self.bounds
+        if self.bounds.len() <= SHORT {
+            // A short linear scan beats binary search for the usual handful of buckets.
+            // The padding `+Inf` stops it at `bounds().len()` for every value but NaN,
+            // which compares false everywhere and falls through to `+Inf` too.
+            self.short
                 .iter()
                 .position(|&b| v <= b)
                 .unwrap_or(self.bounds.len())
@@ -556,6 +568,29 @@ mod tests {
     use super::*;
     use crate::exposition::Format;
     use std::time::Instant;
+
+    #[test]
+    fn the_bucket_index_is_the_first_bound_at_or_above_the_value() {
+        let long: Vec<f64> = (0..20).map(|i| f64::from(i) * 0.5 - 3.0).collect();
+        for bounds in [
+            &[][..],
+            &[1.0],
+            &[0.01, 0.1, 0.5, 2.0],
+            &long[..8],
+            &long[..9],
+            &long,
+        ] {
+            let buckets = Buckets::new(bounds).unwrap();
+            let mut values = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, -0.0];
+            for &b in bounds {
+                values.extend([b, b - 1e-9, b + 1e-9]);
+            }
+            for v in values {
+                let want = bounds.iter().position(|&b| v <= b).unwrap_or(bounds.len());
+                assert_eq!(buckets.index(v), want, "bounds {bounds:?}, value {v}");
+            }
+        }
+    }
 
     fn http_buckets() -> Histogram {
         Histogram::new(&[0.01, 0.1, 0.5, 2.0]).unwrap()

@@ -58,6 +58,10 @@ struct Inner<M> {
     /// The number of values of each label, beside them so that a lookup reads one
     /// array instead of following a pointer per label.
     sizes: Box<[usize]>,
+    /// The first [`INLINE_SIZES`] of `sizes`, in the family itself: a lookup of a
+    /// family with that few labels finds them without following the pointer (one
+    /// dependent load less before the row is known).
+    inline_sizes: [usize; INLINE_SIZES],
     rows: Box<[OnceLock<Row<M>>]>,
     row_len: usize,
     /// Row `r`'s slot `i` is bit `i % 64` of word `r * words_per_row + i / 64`, set
@@ -66,6 +70,9 @@ struct Inner<M> {
     words_per_row: usize,
     make: Box<dyn Fn() -> M + Send + Sync>,
 }
+
+/// Families with at most this many labels keep their sizes inline.
+const INLINE_SIZES: usize = 4;
 
 /// The lazily created series of one row (the last dimension).
 type Row<M> = Box<[OnceLock<Series<M>>]>;
@@ -99,6 +106,7 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
             inner: Arc::new(Inner {
                 label_names: label_names.iter().map(|n| Box::from(*n)).collect(),
                 sizes: values.iter().map(Vec::len).collect(),
+                inline_sizes: std::array::from_fn(|i| values.get(i).map_or(0, Vec::len)),
                 values: values
                     .into_iter()
                     .map(|v| v.into_iter().map(String::into_boxed_str).collect())
@@ -162,7 +170,11 @@ impl<M: Send + Sync + 'static> Inner<M> {
     #[inline(always)]
     fn position(&self, index: &[usize]) -> Option<(usize, usize)> {
         let (&last, rest) = index.split_last()?;
-        let (&last_size, rest_sizes) = self.sizes.split_last()?;
+        let sizes = match self.inline_sizes.get(..index.len()) {
+            Some(inline) if index.len() == self.sizes.len() => inline,
+            _ => &self.sizes,
+        };
+        let (&last_size, rest_sizes) = sizes.split_last()?;
         if rest.len() != rest_sizes.len() || last >= last_size {
             return None;
         }
@@ -411,6 +423,30 @@ mod tests {
         assert!(f.get(&[0, 0, 2]).is_none());
         assert!(f.get(&[0, 0]).is_none());
         assert!(f.get(&[]).is_none());
+        assert!(f.get(&[0, 0, 0, 0]).is_none());
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn families_with_more_labels_than_kept_inline_find_their_series() {
+        let dims = INLINE_SIZES + 2;
+        let names: Vec<String> = (0..dims).map(|d| format!("l{d}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        // Sizes 2, 3, 4, ...: a wrong stride in the row number would collide.
+        let values = (0..dims)
+            .map(|d| (0..d + 2).map(|v| v.to_string()).collect())
+            .collect();
+        let f: IndexedFamily<Counter> = IndexedFamily::new(&names, values, Counter::new).unwrap();
+        let last: Vec<usize> = (0..dims).map(|d| d + 1).collect();
+        f.get(&last).unwrap().inc_by(7);
+        f.get(&vec![0; dims]).unwrap().inc();
+        assert_eq!(f.get(&last).unwrap().get(), 7);
+        assert_eq!(f.get(&vec![0; dims]).unwrap().get(), 1);
+        let mut too_far = last.clone();
+        too_far[INLINE_SIZES] += 1;
+        assert!(f.get(&too_far).is_none());
+        assert!(f.get(&last[..dims - 1]).is_none());
+        assert!(f.get(&last[..INLINE_SIZES]).is_none());
+        assert_eq!(f.len(), 2);
     }
 }
