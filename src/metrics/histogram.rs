@@ -214,17 +214,25 @@ impl Buckets {
 
     /// Index of the first bucket whose bound is `>= v`; `bounds().len()` for values
     /// only the `+Inf` bucket holds (larger than every bound, or NaN).
+    ///
+    /// The first [`SHORT`] bounds are scanned where they lie (a short linear scan
+    /// beats binary search for the usual handful of buckets). A short list is padded
+    /// with `+Inf`, which stops the scan at `bounds().len()` for every value but NaN;
+    /// the bounds of a long list are its own first ones, and a value above them all
+    /// is looked for among the rest. NaN compares false everywhere and belongs to
+    /// `+Inf`.
     #[inline]
     fn index(&self, v: f64) -> usize {
-        if self.bounds.len() <= SHORT {
-            // A short linear scan beats binary search for the usual handful of buckets.
-            // The padding `+Inf` stops it at `bounds().len()` for every value but NaN,
-            // which compares false everywhere and falls through to `+Inf` too.
-            self.short
-                .iter()
-                .position(|&b| v <= b)
-                .unwrap_or(self.bounds.len())
-        } else if v.is_nan() {
+        match self.short.iter().position(|&b| v <= b) {
+            Some(j) => j,
+            None => self.index_beyond_short(v),
+        }
+    }
+
+    /// [`Buckets::index`] of NaN, or of a value above the first [`SHORT`] bounds.
+    #[inline(never)]
+    fn index_beyond_short(&self, v: f64) -> usize {
+        if v.is_nan() {
             self.bounds.len()
         } else {
             self.bounds.partition_point(|&b| b < v)
@@ -342,7 +350,7 @@ impl Histogram {
     #[inline]
     pub fn observe(&self, v: f64) {
         let storage = &self.storage;
-        let buckets = storage.buckets();
+        let (buckets, cells) = storage.buckets_and_cells();
         // One branch on the configuration, then a path compiled for it: the classic
         // path carries no native code; the native one has its recording inlined, with
         // the configuration found once.
@@ -350,7 +358,7 @@ impl Histogram {
             None => {
                 let bucket = buckets.index(v);
                 if owner::owns(storage.owner(), owner::token()) {
-                    shard::write_owned(storage.cells(), buckets).record_classic(bucket, v);
+                    shard::write_owned(cells, buckets).record_classic(bucket, v);
                 } else {
                     self.observe_shared(bucket, v);
                 }
@@ -358,7 +366,7 @@ impl Histogram {
             Some(native) => {
                 let bucket = buckets.index(v);
                 if owner::owns(storage.owner(), owner::token()) {
-                    shard::write_owned(storage.cells(), buckets).record_native(native, bucket, v);
+                    shard::write_owned(cells, buckets).record_native(native, bucket, v);
                 } else {
                     self.observe_shared(bucket, v);
                 }

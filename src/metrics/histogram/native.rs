@@ -226,10 +226,13 @@ pub(super) struct Native {
     table_schema: u32,
     /// ...whose indices are then reduced by this much (`-schema`, else 0).
     table_reduction: u32,
-    /// Bits of the largest value the fast path leaves to the out-of-line one: the
-    /// configured zero threshold, at least the largest subnormal. (Bits of positive
-    /// floats order as the floats do.)
-    fast_above: u64,
+    /// Bits of the smallest value the fast path takes: just above the configured zero
+    /// threshold, and at least the smallest normal value. (Bits of positive floats
+    /// order as the floats do.)
+    fast_from: u64,
+    /// How many bit patterns from `fast_from` on the fast path takes: up to `+Inf`,
+    /// which it leaves out.
+    fast_span: u64,
 }
 
 /// Mantissa bits of the bucket boundaries `2^(j/2^schema)` in `[1, 2)`, `j` in
@@ -270,17 +273,20 @@ impl Native {
             slice_shift,
             table_schema,
             table_reduction: (-options.schema).max(0) as u32,
-            fast_above: options.zero_threshold.to_bits().max(largest_subnormal),
+            fast_from: options.zero_threshold.to_bits().max(largest_subnormal) + 1,
+            fast_span: f64::INFINITY.to_bits()
+                - (options.zero_threshold.to_bits().max(largest_subnormal) + 1),
         })
     }
 
     /// The index at the tables' schema of `v`, if the fast path takes it: a positive
-    /// normal value above the configured zero threshold (one range check on its bits:
-    /// negative values, with the sign bit set, compare above +Inf's bits).
+    /// normal value above the configured zero threshold, below `+Inf`: one range
+    /// check on its bits (negative values, with the sign bit set, and NaN compare
+    /// above +Inf's bits; smaller ones wrap around to above the span).
     #[inline(always)]
     fn fast_index(&self, v: f64) -> Option<i32> {
         let bits = v.to_bits();
-        if bits <= self.fast_above || bits >= f64::INFINITY.to_bits() {
+        if bits.wrapping_sub(self.fast_from) >= self.fast_span {
             return None;
         }
         Some(self.index_at((bits >> self.slice_shift) as i64, bits & MANTISSA))
@@ -943,6 +949,45 @@ mod tests {
             }
             assert_eq!(n.index(f64::INFINITY), n.index(f64::MAX));
             assert!(n.index(f64::from_bits(1)) < n.index(f64::MIN_POSITIVE));
+        }
+    }
+
+    /// The fast path takes exactly the positive values above the zero threshold (and
+    /// normal) below `+Inf`, and gives what the general index gives for them.
+    #[test]
+    fn the_fast_path_takes_positive_values_above_the_threshold_and_below_infinity() {
+        let subnormal = f64::from_bits(f64::MIN_POSITIVE.to_bits() - 1);
+        for threshold in [0.0, 1e-300, 1e-9, 0.5, f64::MAX] {
+            let n = Native::new(NativeOptions::new().zero_threshold(threshold)).unwrap();
+            let floor = threshold.max(subnormal);
+            let above = f64::from_bits(floor.to_bits() + 1);
+            for v in [
+                0.0,
+                -0.0,
+                1e-310,
+                subnormal,
+                f64::MIN_POSITIVE,
+                threshold,
+                above,
+                0.5,
+                1.0,
+                3.0,
+                f64::MAX,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                -1.0,
+                -f64::MAX,
+            ] {
+                let fast = v > floor && v < f64::INFINITY;
+                match n.fast_index(v) {
+                    Some(i) => {
+                        assert!(fast, "{v:e} taken with threshold {threshold:e}");
+                        assert_eq!(i, n.index(v), "{v:e}");
+                    }
+                    None => assert!(!fast, "{v:e} left out with threshold {threshold:e}"),
+                }
+            }
         }
     }
 

@@ -123,7 +123,17 @@ impl Storage {
     /// The base shard's cells.
     #[inline]
     pub(super) fn cells(&self) -> &[AtomicU64] {
-        let len = shard_len(self.buckets());
+        self.buckets_and_cells().1
+    }
+
+    /// The shared bucket bounds and the base shard's cells, from one read of the
+    /// header. The observe path wants both; asked for one after the other, the header
+    /// is read again (it holds atomics, so the compiler may not assume it unchanged
+    /// across the owner check in between), a dependent load more per observation.
+    #[inline]
+    pub(super) fn buckets_and_cells(&self) -> (&Buckets, &[AtomicU64]) {
+        let buckets = self.buckets();
+        let len = shard_len(buckets);
         // SAFETY: `new` allocated exactly `len` cells at `CELLS_OFFSET` from the header
         // (checked by `layout`), all initialised (zeroed), and they live as long as
         // `self` borrows the block.
@@ -134,7 +144,7 @@ impl Storage {
                 .cast::<u8>()
                 .add(CELLS_OFFSET)
                 .cast::<AtomicU64>();
-            std::slice::from_raw_parts(first, len)
+            (buckets, std::slice::from_raw_parts(first, len))
         }
     }
 
