@@ -12,7 +12,7 @@ STATIC_BIN  := dist/tinyprom
 ICF_FLAG = $(shell d=$$(mktemp -d) && echo 'fn main() {}' > $$d/p.rs && rustc -C link-arg=-Wl,--icf=all -o $$d/p $$d/p.rs >/dev/null 2>&1 && echo '-C link-arg=-Wl,--icf=all'; rm -rf $$d)
 STATIC_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static $(ICF_FLAG)
 
-.PHONY: help build run deps test unit-test scrape-test alert-test landing-test check-rules fmt lint clean soak soak-smoke bench bench-http slow-test static static-test container-check container-test k8s-check scale-test prometheusrule target-dir-check
+.PHONY: help build run deps test unit-test scrape-test alert-test landing-test check-rules fmt lint clean soak soak-smoke bench bench-instructions bench-http slow-test static static-test container-check container-test k8s-check scale-test prometheusrule target-dir-check
 
 help:
 	@echo "make build        release binary at $(BIN)"
@@ -27,6 +27,7 @@ help:
 	@echo "make soak         wrk on /synthetic and /up, scraped every second (SOAK_SECONDS=60): RSS flat, counters monotonic"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
 	@echo "make bench        histogram benchmarks against the peer crates, gzip per scrape (markdown tables)"
+	@echo "make bench-instructions  instructions per labeled observe under valgrind (callgrind), tinyprom and prometheus-client"
 	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up, 5,000 idle connections"
 	@echo "make slow-test    slowhttptest (slowloris, slow body, slow read) against the release binary"
 	@echo "make static       statically linked, stripped binary at $(STATIC_BIN)"
@@ -89,6 +90,9 @@ bench:
 	@rustc -V
 	$(CARGO) bench --bench compare
 	$(CARGO) bench --bench gzip
+
+bench-instructions:
+	$(CARGO) bench --bench instructions
 
 bench-http: static
 	TINYPROM_BIN=$(BIN) PLAIN_BIN=$(TARGET_DIR)/release/examples/plain_tiny_http scripts/bench-http.sh
