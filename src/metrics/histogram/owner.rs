@@ -37,10 +37,15 @@ const TOKEN_MASK: u64 = (1 << TOKEN_BITS) - 1;
 /// One reader asking the owner to pause.
 const PAUSE: u64 = 1 << TOKEN_BITS;
 /// The owner word of a series that no thread may own (one that resets: a reset must
-/// zero every shard, and only the owner may write the base). Also the token of a
-/// thread that cannot have one (tokens exhausted, or asked for while the thread's
-/// locals are being destroyed): it owns nothing.
+/// zero every shard, and only the owner may write the base).
 pub(super) const NEVER: u64 = TOKEN_MASK;
+/// The token of a thread that cannot have one (tokens exhausted, or asked for while
+/// the thread's locals are being destroyed). It equals no owner word, [`NEVER`]
+/// included, so such a thread owns nothing and claims nothing: an owner word with
+/// this bit set would need a pause count of 2^15 on a series without an owner, and
+/// readers pause only owners. (It used to be `NEVER` itself, which made such a thread
+/// the owner of every series that resets.)
+pub(super) const NO_TOKEN: u64 = 1 << 63;
 /// No owner yet.
 pub(super) const NONE: u64 = 0;
 
@@ -64,13 +69,16 @@ impl Pool {
     fn lease(&self) -> u64 {
         let returned = self.returned.lock().ok().and_then(|mut free| free.pop());
         // Relaxed: only uniqueness matters, which the read-modify-write gives. After
-        // 2^48 - 2 tokens the rest are NEVER: those threads never own a series.
-        returned.unwrap_or_else(|| (self.issued.fetch_add(1, Ordering::Relaxed) + 1).min(NEVER))
+        // 2^48 - 2 tokens the rest are NO_TOKEN: those threads never own a series.
+        returned.unwrap_or_else(|| {
+            let t = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
+            if t < NEVER { t } else { NO_TOKEN }
+        })
     }
 
     /// Takes back the token of a thread that is exiting.
     fn give_back(&self, token: u64) {
-        if token != 0 && token != NEVER {
+        if token != 0 && token != NO_TOKEN {
             // A poisoned pool (a panic while it was held, which nothing here can
             // cause) only loses the token.
             if let Ok(mut free) = self.returned.lock() {
@@ -93,19 +101,19 @@ impl Drop for Lease {
     fn drop(&mut self) {
         // From here on the thread owns nothing: a later observation (another thread
         // local's destructor) takes the shared path.
-        POOL.give_back(TOKEN.with(|t| t.replace(NEVER)));
+        POOL.give_back(TOKEN.with(|t| t.replace(NO_TOKEN)));
     }
 }
 
 thread_local! {
-    /// This thread's token; 0 until first used, [`NEVER`] once returned.
+    /// This thread's token; 0 until first used, [`NO_TOKEN`] once returned.
     static TOKEN: Cell<u64> = const { Cell::new(0) };
     /// Registered by the first lease, so the token goes back when the thread exits.
     static LEASE: Lease = const { Lease };
 }
 
 /// The calling thread's token: non-zero, held by no other live thread, never
-/// [`NEVER`] but for a thread that cannot have one.
+/// [`NO_TOKEN`] for a thread that cannot have one.
 #[inline(always)]
 pub(super) fn token() -> u64 {
     match TOKEN.with(Cell::get) {
@@ -119,8 +127,8 @@ fn lease() -> u64 {
     // Registering the destructor fails while the thread's locals are being destroyed:
     // then the thread cannot give a token back and gets none.
     if LEASE.try_with(|_| ()).is_err() {
-        TOKEN.with(|t| t.set(NEVER));
-        return NEVER;
+        TOKEN.with(|t| t.set(NO_TOKEN));
+        return NO_TOKEN;
     }
     let t = POOL.lease();
     TOKEN.with(|c| c.set(t));
@@ -142,7 +150,7 @@ pub(super) fn owns(owner: &AtomicU64, me: u64) -> bool {
 /// pause, so that cannot happen), or the series may have no owner.
 #[cold]
 pub(super) fn claim(owner: &AtomicU64, me: u64) -> bool {
-    me != NEVER
+    me != NO_TOKEN
         && owner.load(Ordering::Relaxed) == NONE
         // Relaxed: the base's cells are published by its sequence number, not by this.
         && owner
@@ -181,7 +189,7 @@ mod tests {
         assert_eq!(token(), mine);
         let other = std::thread::spawn(token).join().unwrap();
         assert_ne!(other, mine);
-        assert!(mine != 0 && mine != NEVER && other != 0);
+        assert!(mine != 0 && mine != NEVER && mine != NO_TOKEN && other != 0);
     }
 
     #[test]
@@ -196,9 +204,13 @@ mod tests {
             "an exited thread's token goes to the next thread"
         );
         assert_eq!(pool.lease(), 3);
-        pool.give_back(NEVER);
+        pool.give_back(NO_TOKEN);
         pool.give_back(0);
-        assert_eq!(pool.lease(), 4, "NEVER and 0 are not tokens to lease");
+        assert_eq!(pool.lease(), 4, "NO_TOKEN and 0 are not tokens to lease");
+        let exhausted = Pool::new();
+        exhausted.issued.store(NEVER - 2, Ordering::Relaxed);
+        assert_eq!(exhausted.lease(), NEVER - 1, "the last token");
+        assert_eq!(exhausted.lease(), NO_TOKEN, "then none");
     }
 
     #[test]
@@ -219,5 +231,17 @@ mod tests {
         }
         assert!(owns(&owner, me));
         assert!(!claim(&AtomicU64::new(NEVER), me));
+    }
+
+    #[test]
+    fn a_thread_without_a_token_owns_and_claims_nothing() {
+        for word in [NONE, NEVER, 1, NEVER - 1, NEVER | PAUSE, 1 | PAUSE] {
+            assert!(
+                !owns(&AtomicU64::new(word), NO_TOKEN),
+                "owner word {word:#x}"
+            );
+        }
+        assert!(!claim(&AtomicU64::new(NONE), NO_TOKEN));
+        assert!(!claim(&AtomicU64::new(NEVER), NO_TOKEN));
     }
 }
