@@ -223,10 +223,17 @@ impl Buckets {
     /// `+Inf`.
     #[inline]
     fn index(&self, v: f64) -> usize {
-        match self.short.iter().position(|&b| v <= b) {
+        match self.short_index(v) {
             Some(j) => j,
             None => self.index_beyond_short(v),
         }
+    }
+
+    /// [`Buckets::index`] when the first [`SHORT`] bounds decide it: not for NaN, nor
+    /// for a value above them all in a longer list.
+    #[inline(always)]
+    fn short_index(&self, v: f64) -> Option<usize> {
+        self.short.iter().position(|&b| v <= b)
     }
 
     /// [`Buckets::index`] of NaN, or of a value above the first [`SHORT`] bounds.
@@ -351,36 +358,48 @@ impl Histogram {
     pub fn observe(&self, v: f64) {
         let storage = &self.storage;
         let (buckets, cells) = storage.buckets_and_cells();
+        // Every call below is the last thing done on its path, so no value has to
+        // survive a call (see `Native::record_fast`): a value past the short bounds
+        // (or NaN), a thread that does not own the series (or has no token yet: it
+        // owns nothing), and what the native fast path leaves all go out of line.
+        let Some(bucket) = buckets.short_index(v) else {
+            return self.observe_beyond_short(v);
+        };
+        if !owner::owns(storage.owner(), owner::current()) {
+            return self.observe_shared(bucket, v);
+        }
         // One branch on the configuration, then a path compiled for it: the classic
         // path carries no native code; the native one has its recording inlined, with
         // the configuration found once.
         match buckets.native() {
-            None => {
-                let bucket = buckets.index(v);
-                if owner::owns(storage.owner(), owner::token()) {
-                    shard::write_owned(cells, buckets).record_classic(bucket, v);
-                } else {
-                    self.observe_shared(bucket, v);
-                }
-            }
-            Some(native) => {
-                let bucket = buckets.index(v);
-                if owner::owns(storage.owner(), owner::token()) {
-                    shard::write_owned(cells, buckets).record_native(native, bucket, v);
-                } else {
-                    self.observe_shared(bucket, v);
-                }
-            }
+            None => shard::write_owned(cells, buckets).record_classic(bucket, v),
+            Some(native) => shard::write_owned(cells, buckets).record_native(native, bucket, v),
         }
     }
 
-    /// Not the owner: claim the base if nobody owns it, else observe into a stripe
-    /// (allocating the stripes the first time).
+    /// [`Histogram::observe`] of a value the short scan does not place: NaN, or one
+    /// above the first [`SHORT`] bounds of a long list.
+    #[cold]
+    #[inline(never)]
+    fn observe_beyond_short(&self, v: f64) {
+        let storage = &self.storage;
+        let bucket = storage.buckets().index(v);
+        if owner::owns(storage.owner(), owner::token()) {
+            shard::write_owned(storage.cells(), storage.buckets()).record_either(bucket, v);
+        } else {
+            self.observe_shared(bucket, v);
+        }
+    }
+
+    /// Not the owner (or no token yet): take the token, and the base if this thread
+    /// owns it or nobody does, else observe into a stripe (allocating the stripes the
+    /// first time).
     #[inline(never)]
     fn observe_shared(&self, bucket: usize, v: f64) {
         let storage = &self.storage;
         let buckets = storage.buckets();
-        if owner::claim(storage.owner(), owner::token()) {
+        let me = owner::token();
+        if owner::owns(storage.owner(), me) || owner::claim(storage.owner(), me) {
             shard::write_owned(storage.cells(), buckets).record_either(bucket, v);
             return;
         }
@@ -769,6 +788,68 @@ mod tests {
         let striped = resetting();
         striped.storage.install_stripes(0.05);
         assert_never_torn_with(striped, true);
+    }
+
+    /// The owner's observe path (fast path, first counts in a cell, values outside
+    /// the window, the schema lowered as the range grows, the zero bucket, negative
+    /// values, NaN) puts every value in the bucket the logarithm gives at the
+    /// schema the series ends at, and the classic buckets where the bounds put them.
+    #[test]
+    fn the_owners_native_buckets_hold_each_value_where_the_logarithm_puts_it() {
+        let bounds = [0.01, 0.1, 0.5, 2.0];
+        let h = Histogram::with_native(&bounds, NativeOptions::new().max_buckets(40)).unwrap();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut values: Vec<f64> = (0..3_000)
+            // Widening in steps: 2^-3..2^3 first, out to 2^-12..2^12, so the window
+            // moves and the schema drops while values keep coming.
+            .map(|i| (rng.f64() * 2.0 - 1.0) * (3.0 + f64::from(i / 300)))
+            .map(f64::exp2)
+            .collect();
+        // (Not +Inf: its bucket, that of f64::MAX, cannot share a 40-bucket window
+        // with these even at schema -4, and then goes to the window's top bucket.)
+        values.extend([0.0, -0.5, f64::NAN, 0.01, 2.0]);
+        for &v in &values {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        let native = s.native.clone().unwrap();
+        assert!(
+            native.schema < 3,
+            "the range forced a lower schema: {}",
+            native.schema
+        );
+        let mut expected = std::collections::BTreeMap::new();
+        let scale = 2f64.powi(native.schema);
+        for &v in values.iter().filter(|v| **v > 0.0 && v.is_finite()) {
+            let exact = v.log2() * scale;
+            if (exact - exact.round()).abs() < 1e-9 {
+                // On a boundary: the logarithm's rounding decides, not the index.
+                *expected.entry(exact.round() as i32).or_insert(0u64) += 1;
+                continue;
+            }
+            *expected.entry(exact.ceil() as i32).or_insert(0u64) += 1;
+        }
+        let got: std::collections::BTreeMap<i32, u64> = native.positive.iter().copied().collect();
+        assert_eq!(
+            got, expected,
+            "schema {} zero threshold {}",
+            native.schema, native.zero_threshold
+        );
+        assert_eq!(native.negative, vec![((-scale).ceil() as i32, 1)], "-0.5");
+        assert_eq!(native.zero_count, 1);
+        assert_eq!(s.count, values.len() as u64);
+        let mut classic = vec![0u64; bounds.len() + 1];
+        for &v in &values {
+            classic[bounds.iter().position(|&b| v <= b).unwrap_or(bounds.len())] += 1;
+        }
+        let cumulative: Vec<u64> = classic
+            .iter()
+            .scan(0, |acc, n| {
+                *acc += n;
+                Some(*acc)
+            })
+            .collect();
+        assert_eq!(s.cumulative, cumulative);
     }
 
     /// The overflow shard's native buckets reach the base too.

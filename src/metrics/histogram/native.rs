@@ -360,23 +360,36 @@ impl Native {
 
 impl Native {
     /// Records one observation `v` in a shard's native cells `cells` (the caller may
-    /// write them). The common case, a value the fast path
-    /// takes in a bucket of its window that already counts something, takes the
-    /// fewest instructions: the shard's widened zero bucket checked, its reduction and
-    /// offset applied, one increment. Everything else (the zero bucket, negative,
-    /// subnormal and infinite values, NaN, a first count in a cell, a value outside
-    /// the window) goes out of line.
+    /// write them): [`Native::record_fast`], then [`Native::record_slow`] if needed.
     #[inline(always)]
     pub(super) fn record_in(&self, cells: &[AtomicU64], v: f64) {
+        if let Err(counted) = self.record_fast(cells, v) {
+            self.record_slow(cells, v, counted);
+        }
+    }
+
+    /// The common case of recording `v` in `cells`: a value the fast path takes, in
+    /// a bucket of its window that already counts something, takes the fewest
+    /// instructions (the shard's widened zero bucket checked, its reduction and
+    /// offset applied, one increment). Everything else (the zero bucket, negative,
+    /// subnormal and infinite values, NaN, a first count in a cell, a value outside
+    /// the window) is left to [`Native::record_slow`], out of line: `Err(counted)`,
+    /// `counted` when the fast path did count `v` (in a cell that was empty, which
+    /// the occupied range must learn of). Returning rather than calling lets the
+    /// caller make that call its last act, so no value of the observe path has to
+    /// survive a call (which costs the whole path the saving and restoring of
+    /// registers).
+    #[inline(always)]
+    pub(super) fn record_fast(&self, cells: &[AtomicU64], v: f64) -> Result<(), bool> {
         let Some((header, windows)) = cells.split_first_chunk::<WINDOWS>() else {
-            return;
+            return Ok(());
         };
         // A widened zero bucket (0 bits until widened) is above the configured one.
         let Some(index) = self
             .fast_index(v)
             .filter(|_| v.to_bits() > header[WIDENED].load(Ordering::Relaxed))
         else {
-            return record_rare(cells, self, v);
+            return Err(false);
         };
         let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32 + self.table_reduction;
         // A shard at its configured resolution (nearly all) skips the rounding.
@@ -394,18 +407,32 @@ impl Native {
         {
             let old = cell.load(Ordering::Relaxed);
             cell.store(old.wrapping_add(1), Ordering::Relaxed);
-            if old == 0 {
-                note_occupied(cells, self, POSITIVE, k);
-            }
-            return;
+            return if old == 0 { Err(true) } else { Ok(()) };
         }
-        insert(
-            cells,
-            self,
-            POSITIVE,
-            index,
-            reduction - self.table_reduction,
-        );
+        Err(false)
+    }
+
+    /// What [`Native::record_fast`] left to do for `v` (`counted` as it returned):
+    /// the same steps again, this time taking the way out the fast path did not.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn record_slow(&self, cells: &[AtomicU64], v: f64, counted: bool) {
+        let header = &cells[..WINDOWS];
+        let Some(index) = self
+            .fast_index(v)
+            .filter(|_| v.to_bits() > header[WIDENED].load(Ordering::Relaxed))
+        else {
+            return record_rare(cells, self, v);
+        };
+        let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32;
+        let index = reduce(index, reduction + self.table_reduction);
+        let offset = header[OFFSET[POSITIVE]].load(Ordering::Relaxed) as i64;
+        let k = (i64::from(index) - offset) as usize;
+        if counted {
+            note_occupied(cells, self, POSITIVE, k);
+        } else {
+            insert(cells, self, POSITIVE, index, reduction);
+        }
     }
 }
 

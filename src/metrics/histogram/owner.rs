@@ -46,6 +46,10 @@ pub(super) const NEVER: u64 = TOKEN_MASK;
 /// readers pause only owners. (It used to be `NEVER` itself, which made such a thread
 /// the owner of every series that resets.)
 pub(super) const NO_TOKEN: u64 = 1 << 63;
+/// The token of a thread that has not asked for one yet: like [`NO_TOKEN`], it equals
+/// no owner word, so the observe path reads the token with no check for a first use
+/// and a thread's first observation takes the shared path, which leases it.
+const UNSET: u64 = 1 << 62;
 /// No owner yet.
 pub(super) const NONE: u64 = 0;
 
@@ -78,7 +82,7 @@ impl Pool {
 
     /// Takes back the token of a thread that is exiting.
     fn give_back(&self, token: u64) {
-        if token != 0 && token != NO_TOKEN {
+        if token != 0 && token != NO_TOKEN && token != UNSET {
             // A poisoned pool (a panic while it was held, which nothing here can
             // cause) only loses the token.
             if let Ok(mut free) = self.returned.lock() {
@@ -106,8 +110,9 @@ impl Drop for Lease {
 }
 
 thread_local! {
-    /// This thread's token; 0 until first used, [`NO_TOKEN`] once returned.
-    static TOKEN: Cell<u64> = const { Cell::new(0) };
+    /// This thread's token; [`UNSET`] until first asked for, [`NO_TOKEN`] once
+    /// returned.
+    static TOKEN: Cell<u64> = const { Cell::new(UNSET) };
     /// Registered by the first lease, so the token goes back when the thread exits.
     static LEASE: Lease = const { Lease };
 }
@@ -117,9 +122,17 @@ thread_local! {
 #[inline(always)]
 pub(super) fn token() -> u64 {
     match TOKEN.with(Cell::get) {
-        0 => lease(),
+        UNSET => lease(),
         t => t,
     }
+}
+
+/// The calling thread's token as it stands: [`UNSET`] before the first [`token`],
+/// which owns nothing. One load, with no call: what the observe path checks
+/// ownership with.
+#[inline(always)]
+pub(super) fn current() -> u64 {
+    TOKEN.with(Cell::get)
 }
 
 #[cold]
@@ -240,7 +253,15 @@ mod tests {
                 !owns(&AtomicU64::new(word), NO_TOKEN),
                 "owner word {word:#x}"
             );
+            assert!(!owns(&AtomicU64::new(word), UNSET), "owner word {word:#x}");
         }
+        let fresh = std::thread::spawn(|| {
+            let before = current();
+            (before, token(), current())
+        });
+        let (before, leased, after) = fresh.join().unwrap();
+        assert_eq!(before, UNSET, "a new thread has no token until it asks");
+        assert!(leased != UNSET && leased != NO_TOKEN && leased == after);
         assert!(!claim(&AtomicU64::new(NONE), NO_TOKEN));
         assert!(!claim(&AtomicU64::new(NEVER), NO_TOKEN));
     }

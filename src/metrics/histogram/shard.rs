@@ -240,16 +240,41 @@ impl Writer<'_> {
     }
 
     /// Records `v` in classic bucket `bucket` and in the native buckets, configured by
-    /// `native` (the histogram's).
+    /// `native` (the histogram's), and ends the write. What the native fast path
+    /// leaves is done by a call that also ends the write, so that call is the last
+    /// thing this does (see [`Native::record_fast`]), with few enough arguments to
+    /// pass in registers.
     #[inline(always)]
-    pub(super) fn record_native(&self, native: &Native, bucket: usize, v: f64) {
-        record_native(self.shard, self.buckets, native, bucket, v);
+    pub(super) fn record_native(self, native: &Native, bucket: usize, v: f64) {
+        record_classic(self.shard, bucket, v);
+        let start = classic_end(self.buckets);
+        if let Err(counted) = native.record_fast(&self.shard[start..], v) {
+            let shard = self.shard;
+            // `finish_native` ends the write instead of the drop.
+            std::mem::forget(self);
+            finish_native(shard, start, native, v, counted);
+        }
     }
-
     /// [`Guard::record_either`] for the owner.
     pub(super) fn record_either(&self, bucket: usize, v: f64) {
         record_either(self.shard, self.buckets, bucket, v);
     }
+}
+
+/// The rest of [`Writer::record_native`], out of line: the native cells of `shard`
+/// start at `start`. Ends the owner's write: the sequence number, odd while the
+/// write is in progress, goes to the next even number (what the writer's drop stores).
+#[cold]
+#[inline(never)]
+fn finish_native(shard: &[AtomicU64], start: usize, native: &Native, v: f64, counted: bool) {
+    native.record_slow(&shard[start..], v, counted);
+    let seq = &shard[LOCK];
+    // Relaxed load: only this thread writes the sequence number. Release: as in the
+    // writer's drop.
+    seq.store(
+        seq.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Release,
+    );
 }
 
 impl Drop for Writer<'_> {
