@@ -27,6 +27,12 @@ type Outcome = (Instant, Instant, Result<u16, String>);
 #[test]
 fn a_dead_serving_process_is_replaced_fast_and_no_connection_is_refused() {
     let _serial = serial();
+    // A shell without job control starts background commands with SIGQUIT (and
+    // SIGINT) ignored, and an ignored signal stays ignored in every process started
+    // from there: run that way, the serving process would not die of the SIGQUIT
+    // below. The default again, for this process and the server it starts.
+    // SAFETY: signal(2) with a constant disposition, no handler.
+    unsafe { libc::signal(libc::SIGQUIT, libc::SIG_DFL) };
     let server = Tinyprom::start(&[]);
     let parent = server.child.id();
     let addr = server.addr;
