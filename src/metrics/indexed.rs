@@ -101,7 +101,9 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
                 got: values.len(),
             });
         }
-        let row_len = values.last().map_or(0, Vec::len).max(1);
+        // Exactly the last label's values: looking a slot up is the range check of
+        // the last position (see `Inner::position`), so an empty list has no slot.
+        let row_len = values.last().map_or(0, Vec::len);
         let rows: usize = values[..values.len() - 1]
             .iter()
             .map(|v| v.len().max(1))
@@ -170,7 +172,10 @@ impl<M: Send + Sync + 'static> IndexedFamily<M> {
 }
 
 impl<M: Send + Sync + 'static> Inner<M> {
-    /// The row number and last position of `index`, if every position is in range.
+    /// The row number and last position of `index`, if every position but the last
+    /// is in range. The last is checked where it is used: a row has one slot per
+    /// value of the last label, so looking the slot up checks it (a second check
+    /// here would cost two instructions per lookup).
     ///
     /// Families of up to [`INLINE_SIZES`] labels have an arm each: where `get` is
     /// inlined the index's length is known, so one arm is left, unrolled, its range
@@ -179,16 +184,12 @@ impl<M: Send + Sync + 'static> Inner<M> {
     #[inline(always)]
     fn position(&self, index: &[usize]) -> Option<(usize, usize)> {
         let dims = self.sizes.len();
-        let [s0, s1, s2, s3] = self.inline_sizes;
+        let [s0, s1, s2, _] = self.inline_sizes;
         let (within, row, last) = match *index {
-            [a] if dims == 1 => (a < s0, 0, a),
-            [a, b] if dims == 2 => ((a < s0) & (b < s1), a, b),
-            [a, b, c] if dims == 3 => ((a < s0) & (b < s1) & (c < s2), a * s1 + b, c),
-            [a, b, c, d] if dims == 4 => (
-                (a < s0) & (b < s1) & (c < s2) & (d < s3),
-                (a * s1 + b) * s2 + c,
-                d,
-            ),
+            [a] if dims == 1 => (true, 0, a),
+            [a, b] if dims == 2 => (a < s0, a, b),
+            [a, b, c] if dims == 3 => ((a < s0) & (b < s1), a * s1 + b, c),
+            [a, b, c, d] if dims == 4 => ((a < s0) & (b < s1) & (c < s2), (a * s1 + b) * s2 + c, d),
             _ => return self.position_of_many(index),
         };
         within.then_some((row, last))
@@ -448,6 +449,25 @@ mod tests {
         assert!(f.get(&[]).is_none());
         assert!(f.get(&[0, 0, 0, 0]).is_none());
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn a_label_without_values_has_no_series() {
+        for empty in 0..3 {
+            let values = (0..3)
+                .map(|d| {
+                    if d == empty {
+                        vec![]
+                    } else {
+                        vec!["a".to_string()]
+                    }
+                })
+                .collect();
+            let f: IndexedFamily<Counter> =
+                IndexedFamily::new(&["x", "y", "z"], values, Counter::new).unwrap();
+            assert!(f.get(&[0, 0, 0]).is_none(), "label {empty} empty");
+            assert!(f.is_empty());
+        }
     }
 
     #[test]
