@@ -20,7 +20,9 @@ histograms" below) and checks that:
 
   * the replicas served it protobuf (tinyprom_scrapes_total{format="protobuf"}),
   * the native p99 of /synthetic is within 5% of 0.050 s (uniform 1-50 ms),
-    in total and per replica,
+    in total and per replica; on a machine loaded enough that the clients saw
+    a p99 above 0.050 s, the upper limit is 5% over what they saw (see
+    native_p99_limits),
   * the native histograms' count equals the /synthetic requests sent, in total
     and per replica, and its native recording rules evaluate.
 
@@ -317,11 +319,20 @@ class LoadStats:
         self.codes = Counter()  # (replica_addr, path, code) -> n
         self.errors = []
         self.max_latency = 0.0
+        self.synthetic = {}  # replica_addr -> client-side latencies of /synthetic
 
     def add(self, addr, path, code, latency):
         with self.lock:
             self.codes[(addr, path, code)] += 1
             self.max_latency = max(self.max_latency, latency)
+            if path == "/synthetic":
+                self.synthetic.setdefault(addr, []).append(latency)
+
+    def synthetic_p99(self, addr=None):
+        """The p99 of /synthetic's latency as the clients measured it."""
+        with self.lock:
+            xs = sorted(x for a, v in self.synthetic.items() if addr in (None, a) for x in v)
+        return xs[min(len(xs) - 1, int(len(xs) * 0.99))] if xs else 0.0
 
     def total(self, path=None, addr=None, good=None):
         n = 0
@@ -451,6 +462,22 @@ def start_native_prometheus(h, prometheus, promtool, app_addrs):
     return Prom(port), ("prometheus-native", proc), addr
 
 
+def native_p99_limits(client_p99):
+    """Where the native p99 of /synthetic must lie, given the p99 the clients saw.
+
+    What the server records for a request lies between its delay (uniform 1-50 ms,
+    whose p99 is 0.050 s) and what the client measured (the server's time plus
+    loopback and the client's own). So the true p99 of the recorded latencies lies
+    between 0.050 s and the clients' p99, and the native estimate must be within 5%
+    of that range: 0.050 s +-5% on a quiet machine (the clients' p99 is then about
+    0.050 s too), and on a loaded one, where the machine adds to some requests, no
+    more than 5% over what the clients saw. An estimate off by more than its bucket
+    width still fails either way."""
+    lo = NATIVE_P99_TARGET * (1 - NATIVE_P99_TOLERANCE)
+    hi = max(NATIVE_P99_TARGET, client_p99) * (1 + NATIVE_P99_TOLERANCE)
+    return lo, hi
+
+
 def check_native(N, procs, stats, app_addrs, sent_syn):
     """The native run's assertions; returns lines for the summary."""
     syn = 'http_request_duration_seconds{job="web-app",url="/synthetic"}'
@@ -478,13 +505,16 @@ def check_native(N, procs, stats, app_addrs, sent_syn):
     classic = N.query('http_request_duration_seconds_bucket{job="web-app"}')
     check(not classic, f"native: classic buckets stored too ({len(classic)} series); not Prometheus 2.42?")
 
-    lo, hi = NATIVE_P99_TARGET * (1 - NATIVE_P99_TOLERANCE), NATIVE_P99_TARGET * (1 + NATIVE_P99_TOLERANCE)
+    lo, hi = native_p99_limits(stats.synthetic_p99())
     p99 = N.scalar(f"histogram_quantile(0.99, sum(rate({syn}[2m])))")
-    check(lo <= p99 <= hi, f"native p99 of /synthetic = {p99:.5f}s, expected {NATIVE_P99_TARGET} +-5%")
+    check(lo <= p99 <= hi, f"native p99 of /synthetic = {p99:.5f}s, expected {lo:.5f} to {hi:.5f} "
+          f"({NATIVE_P99_TARGET} +-5%; the clients' p99 was {stats.synthetic_p99():.5f}s)")
     p99_by = {m["instance"]: v for m, v in N.query(
         f"histogram_quantile(0.99, sum by (instance) (rate({syn}[2m])))")}
-    check(sorted(p99_by) == sorted(app_addrs) and all(lo <= v <= hi for v in p99_by.values()),
-          f"native p99 per replica = {p99_by}, expected {NATIVE_P99_TARGET} +-5%")
+    limits_by = {a: native_p99_limits(stats.synthetic_p99(a)) for a in app_addrs}
+    check(sorted(p99_by) == sorted(app_addrs)
+          and all(limits_by[a][0] <= v <= limits_by[a][1] for a, v in p99_by.items()),
+          f"native p99 per replica = {p99_by}, expected within {limits_by}")
 
     def native_rules():
         res = N.query('job_url:http_request_duration_seconds:native_p99_rate1m{job="web-app",url="/synthetic"}')
@@ -499,7 +529,8 @@ def check_native(N, procs, stats, app_addrs, sent_syn):
         f"native run           {protobuf:.0f} protobuf scrapes; histogram_count {sent_syn} == sent "
         f"(per replica {', '.join(f'{int(v)}' for v in per_instance.values())})",
         f"native p99           {p99:.4f}s (per replica {', '.join(f'{v:.4f}' for v in p99_by.values())}; "
-        f"rule {rec:.4f}s) within 5% of {NATIVE_P99_TARGET}; latency SLI {frac:.4f}",
+        f"rule {rec:.4f}s) within {lo:.4f}-{hi:.4f}s (clients' p99 {stats.synthetic_p99():.4f}s); "
+        f"latency SLI {frac:.4f}",
     ]
 
 
