@@ -383,9 +383,10 @@ impl Histogram {
     #[inline(never)]
     fn observe_beyond_short(&self, v: f64) {
         let storage = &self.storage;
-        let bucket = storage.buckets().index(v);
+        let (buckets, cells) = storage.buckets_and_cells();
+        let bucket = buckets.index(v);
         if owner::owns(storage.owner(), owner::token()) {
-            shard::write_owned(storage.cells(), storage.buckets()).record_either(bucket, v);
+            shard::write_owned(cells, buckets).record_either(bucket, v);
         } else {
             self.observe_shared(bucket, v);
         }

@@ -384,14 +384,31 @@ impl Native {
         let Some((header, windows)) = cells.split_first_chunk::<WINDOWS>() else {
             return Ok(());
         };
-        // A widened zero bucket (0 bits until widened) is above the configured one.
-        let Some(index) = self
-            .fast_index(v)
-            .filter(|_| v.to_bits() > header[WIDENED].load(Ordering::Relaxed))
-        else {
+        let Some(place) = self.locate(header, v) else {
             return Err(false);
         };
-        let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32 + self.table_reduction;
+        if let Some(cell) = windows
+            .get(..self.options.max_buckets)
+            .and_then(|window| window.get(place.k))
+        {
+            let old = cell.load(Ordering::Relaxed);
+            cell.store(old.wrapping_add(1), Ordering::Relaxed);
+            return if old == 0 { Err(true) } else { Ok(()) };
+        }
+        Err(false)
+    }
+
+    /// Where `v` goes in a shard whose native header is `header`, if the fast path
+    /// takes it: its index at the shard's schema and its cell in the positive window
+    /// (`k`, huge when outside it). `None` for what [`record_rare`] records.
+    #[inline(always)]
+    fn locate(&self, header: &[AtomicU64; WINDOWS], v: f64) -> Option<Place> {
+        // A widened zero bucket (0 bits until widened) is above the configured one.
+        let index = self
+            .fast_index(v)
+            .filter(|_| v.to_bits() > header[WIDENED].load(Ordering::Relaxed))?;
+        let shard_reduction = header[REDUCTION].load(Ordering::Relaxed) as u32;
+        let reduction = shard_reduction + self.table_reduction;
         // A shard at its configured resolution (nearly all) skips the rounding.
         let index = if reduction == 0 {
             index
@@ -401,39 +418,38 @@ impl Native {
         let offset = header[OFFSET[POSITIVE]].load(Ordering::Relaxed) as i64;
         // A negative `k` wraps to a huge index, outside the window like a large one.
         let k = (i64::from(index) - offset) as usize;
-        if let Some(cell) = windows
-            .get(..self.options.max_buckets)
-            .and_then(|window| window.get(k))
-        {
-            let old = cell.load(Ordering::Relaxed);
-            cell.store(old.wrapping_add(1), Ordering::Relaxed);
-            return if old == 0 { Err(true) } else { Ok(()) };
-        }
-        Err(false)
+        Some(Place {
+            index,
+            shard_reduction,
+            k,
+        })
     }
 
     /// What [`Native::record_fast`] left to do for `v` (`counted` as it returned):
-    /// the same steps again, this time taking the way out the fast path did not.
+    /// the same steps again ([`Native::locate`]), this time taking the way out the
+    /// fast path did not.
     #[cold]
     #[inline(never)]
     pub(super) fn record_slow(&self, cells: &[AtomicU64], v: f64, counted: bool) {
-        let header = &cells[..WINDOWS];
-        let Some(index) = self
-            .fast_index(v)
-            .filter(|_| v.to_bits() > header[WIDENED].load(Ordering::Relaxed))
-        else {
-            return record_rare(cells, self, v);
+        let Some(header) = cells.first_chunk::<WINDOWS>() else {
+            return;
         };
-        let reduction = header[REDUCTION].load(Ordering::Relaxed) as u32;
-        let index = reduce(index, reduction + self.table_reduction);
-        let offset = header[OFFSET[POSITIVE]].load(Ordering::Relaxed) as i64;
-        let k = (i64::from(index) - offset) as usize;
-        if counted {
-            note_occupied(cells, self, POSITIVE, k);
-        } else {
-            insert(cells, self, POSITIVE, index, reduction);
+        match self.locate(header, v) {
+            None => record_rare(cells, self, v),
+            Some(place) if counted => note_occupied(cells, self, POSITIVE, place.k),
+            Some(place) => insert(cells, self, POSITIVE, place.index, place.shard_reduction),
         }
     }
+}
+
+/// Where [`Native::locate`] puts a value.
+struct Place {
+    /// Its bucket index at the shard's schema.
+    index: i32,
+    /// How many schemas below the configured one the shard is.
+    shard_reduction: u32,
+    /// Its cell in the positive window (huge when outside it).
+    k: usize,
 }
 
 /// One observation the fast path leaves out: in the zero bucket, negative,
