@@ -685,3 +685,120 @@ fn at_the_bound_with_every_connection_busy_a_newcomer_gets_503_and_a_close() {
         .expect("exits after SIGTERM");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Reads one response from a keep-alive connection: status, whether it was for
+/// HEAD (no body read), body.
+fn read_one(s: &mut TcpStream, pending: &mut Vec<u8>, head: bool) -> (u16, Vec<u8>) {
+    let mut buf = [0u8; 65536];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&pending[..end]).to_string();
+            let status: u16 = text[9..12].parse().unwrap();
+            let length: usize = text
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .expect("a Content-Length");
+            let length = if head { 0 } else { length };
+            if pending.len() >= end + 4 + length {
+                let body = pending[end + 4..end + 4 + length].to_vec();
+                pending.drain(..end + 4 + length);
+                return (status, body);
+            }
+        }
+        let n = s.read(&mut buf).expect("a response within the timeout");
+        assert!(n > 0, "the server closed a keep-alive connection");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Requests of many clients share the gate's lanes to tiny_http (see
+/// `src/http/gate/lane.rs`): every client still gets its own answers, in its order,
+/// and a slow embedder's route, which travels on a lane of its own, delays no one
+/// else. Each client sends a random mix of routes whose answers differ, so an answer
+/// delivered to the wrong client, or shifted by one, fails the check.
+#[test]
+fn clients_sharing_lanes_each_get_their_own_answers() {
+    use tinyprom::http::{Options, Reply, Server};
+    const CLIENTS: usize = 24;
+    const REQUESTS: usize = 150;
+    const SLOW: Duration = Duration::from_millis(800);
+    let options = Options {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        process_metrics: false,
+        ..Options::default()
+    };
+    let server = Server::builder(options)
+        .route("/slow", |request| {
+            std::thread::sleep(SLOW);
+            Reply::text(200, request.url().to_string())
+        })
+        .bind()
+        .unwrap();
+    let addr = server.local_addr();
+    let running = server.spawn().unwrap();
+    let slow = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut pending = Vec::new();
+        for id in 0..3 {
+            write!(s, "GET /slow?id={id} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            let (status, body) = read_one(&mut s, &mut pending, false);
+            assert_eq!((status, body), (200, format!("/slow?id={id}").into_bytes()));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(50)); // the slow request is in
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut pending = Vec::new();
+                let mut rng = fastrand::Rng::with_seed(c as u64);
+                let mut slowest = Duration::ZERO;
+                for _ in 0..REQUESTS {
+                    let kind = rng.usize(0..6);
+                    let (line, head) = match kind {
+                        0 => ("GET /up", false),
+                        1 => ("HEAD /up", true),
+                        2 => ("GET /no-such-page", false),
+                        3 => ("POST /up", false),
+                        4 => ("GET /synthetic", false),
+                        _ => ("GET /metrics", false),
+                    };
+                    let started = Instant::now();
+                    write!(s, "{line} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+                    let (status, body) = read_one(&mut s, &mut pending, head);
+                    let body = String::from_utf8_lossy(&body).to_string();
+                    let fits = match kind {
+                        0 => status == 200 && body == "I am running!",
+                        1 => status == 200 && body.is_empty(),
+                        2 => status == 404 && body.starts_with("404"),
+                        3 => status == 405 && body.starts_with("405"),
+                        4 => body == status.to_string(),
+                        _ => status == 200 && body.contains("# TYPE "),
+                    };
+                    assert!(fits, "client {c}: {line} got {status} {body:?}");
+                    if kind != 4 {
+                        slowest = slowest.max(started.elapsed());
+                    }
+                }
+                slowest
+            })
+        })
+        .collect();
+    let slowest = clients
+        .into_iter()
+        .map(|c| c.join().unwrap())
+        .max()
+        .unwrap();
+    slow.join().unwrap();
+    assert!(
+        slowest < SLOW / 2,
+        "a request without delay waited {slowest:?}, as if behind the slow route"
+    );
+    running.stop().unwrap();
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tiny_http::{Header, Request, Response, StatusCode};
 
 use super::compression::{GzipPool, encode_body};
-use super::gate::head::{RECEIVED_HEADER, monotonic_micros};
+use super::gate::head::{PROBE_HEADER, RECEIVED_HEADER, monotonic_micros};
 use super::landing;
 use super::own_metrics::OwnMetrics;
 use super::red::RedMetrics;
@@ -98,6 +98,11 @@ struct Buffers {
 }
 
 fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Buffers) {
+    if header(&request, PROBE_HEADER).is_some() {
+        // The gate's probe of a new lane: not a client's request, so counted nowhere.
+        let _ = request.respond(Response::empty(200));
+        return;
+    }
     shared.red.start();
     let method = method_index(request.method());
     let route = shared.router.find(request.url());

@@ -220,6 +220,17 @@ impl Router {
         }
     }
 
+    /// Whether a request for `target` may share a lane to tiny_http with other
+    /// requests (see the gate's lanes): the built-in routes and unmatched targets
+    /// (answered at once, never waiting for anything), but not the metrics scrape,
+    /// whose time grows with the registry, nor an embedder's route.
+    pub fn shares_lane(&self, target: &str) -> bool {
+        !matches!(
+            self.endpoint(self.find(target)),
+            Some(Endpoint::Metrics | Endpoint::Custom(_))
+        )
+    }
+
     /// How long the gate holds a request for `target` before passing it on: a random
     /// 1–50 ms for `/synthetic`, nothing for every other route.
     pub fn hold(&self, target: &str) -> Option<std::time::Duration> {

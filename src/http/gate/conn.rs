@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::head::{self, Body, MAX_HEAD, Reject, Scan, Scanner};
 use super::metrics::Closed;
 use super::poll;
-use super::relay::{Relay, own_response};
+use super::relay::own_response;
 
 /// Queued response bytes above which no further request is read.
 pub const OUT_HIGH: usize = 256 * 1024;
@@ -49,14 +49,10 @@ pub struct Ready {
     pub not_before: Option<Instant>,
 }
 
-/// A relay in flight and what its response must say.
+/// A request inside tiny_http and what its response must say.
 pub struct InFlight {
-    /// The relay.
-    pub relay: Relay,
-    /// The private connection's slot in the gate (its poll token).
+    /// The slot of the lane carrying it (see [`super::lane`]).
     pub slot: usize,
-    /// Whether the relay opened a new private connection (see `Gate::dispatch`).
-    pub fresh: bool,
     /// See [`Ready`].
     pub keep_alive: bool,
     /// See [`Ready`].

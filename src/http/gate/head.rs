@@ -34,6 +34,14 @@ pub const PEER_HEADER: &str = "tinyprom-peer";
 /// the monotonic clock ([`monotonic_micros`]), so a request held by the gate is timed
 /// from its receipt (any copy a client sends is dropped).
 pub const RECEIVED_HEADER: &str = "tinyprom-received";
+/// The header that marks the gate's probe of a new lane (see [`PROBE`]); any copy a
+/// client sends is dropped, so no client request is taken for a probe.
+pub const PROBE_HEADER: &str = "tinyprom-probe";
+/// The first request on every new lane to tiny_http: answered by a worker with an
+/// empty 200 and counted nowhere, it tells the gate that tiny_http's thread for the
+/// lane is running (see `Gate::dispatch` for why that matters).
+pub const PROBE: &[u8] =
+    b"OPTIONS * HTTP/1.0\r\nConnection: keep-alive\r\ntinyprom-probe: 1\r\n\r\n";
 
 /// The monotonic clock (`CLOCK_MONOTONIC`, as `Instant` reads it on Linux) in
 /// microseconds, comparable across threads of the process.
@@ -293,7 +301,10 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
             }
             _ => {}
         }
-        if lower == PEER_HEADER || lower == RECEIVED_HEADER || HOP_BY_HOP.contains(&lower.as_str())
+        if lower == PEER_HEADER
+            || lower == RECEIVED_HEADER
+            || lower == PROBE_HEADER
+            || HOP_BY_HOP.contains(&lower.as_str())
         {
             continue;
         }
@@ -444,7 +455,7 @@ mod tests {
     #[test]
     fn rewrites_for_tiny_http() {
         let h = parse(
-            b"GET http://example:80/up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nTinyprom-Peer: 6.6.6.6:6\r\nAccept: */*\r\n\r\n",
+            b"GET http://example:80/up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nTinyprom-Peer: 6.6.6.6:6\r\nTinyprom-Probe: 1\r\nAccept: */*\r\n\r\n",
             peer(),
         )
         .unwrap();

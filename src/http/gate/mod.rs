@@ -17,10 +17,12 @@
 //!   first displaces the connection that has had nothing in progress for longest (idle
 //!   between requests, or still sending an incomplete head: slowloris goes first);
 //!   when every connection has a request in progress the newcomer gets a 503 and is
-//!   closed. At most `max_relays` requests are inside tiny_http at once, each on a
-//!   private connection (one tiny_http thread each); the rest wait in the gate. Private
-//!   connections are reused from a pool of at most [`POOL_IDLE`] idle ones, so the
-//!   common request costs no connect and no new tiny_http connection thread.
+//!   closed. Requests go to tiny_http down at most `max_relays` busy lanes ([`lane`]:
+//!   a private connection, one tiny_http thread), the rest wait in the gate.
+//!   Requests of the built-in routes share lanes, up to [`lane::DEPTH`] on one, so
+//!   the requests of one pass of the loop reach tiny_http in one write per lane;
+//!   an embedder's route and the scrape travel alone. Idle lanes are kept (at most
+//!   [`POOL_IDLE`]), so the common request costs no connect and no new thread.
 //! * **Shutdown**: when stop is asked, the listener is shut (new connections are
 //!   refused by the kernel), what clients have already sent is read once more, idle
 //!   connections and incomplete heads are closed, requests in progress are finished
@@ -35,6 +37,7 @@
 
 mod conn;
 pub(crate) mod head;
+mod lane;
 mod metrics;
 mod poll;
 mod relay;
@@ -47,13 +50,14 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conn::{Advance, Conn, InFlight, Input};
+use lane::Lane;
 use metrics::Closed;
-use relay::{Progress, Relay, own_response};
+use relay::{own_response, rewrite};
 
 use super::routes::Router;
 
@@ -96,14 +100,14 @@ pub struct Gate {
     open: usize,
     waiting: VecDeque<usize>,
     held: BinaryHeap<Reverse<(Instant, usize)>>,
-    relays: usize,
-    /// Idle private connections, with their slots.
-    pool: Vec<(usize, OwnedFd)>,
-    /// Per private-connection slot: the client whose request it carries (`None` while
-    /// pooled or free).
-    links: Vec<Option<usize>>,
+    /// The lanes to tiny_http, by slot (their poll token).
+    lanes: Vec<Option<Lane>>,
     free_slots: Vec<usize>,
-    /// A relay on a new private connection has no answer yet.
+    /// The slots of idle lanes.
+    pool: Vec<usize>,
+    /// How many lanes carry requests.
+    busy: usize,
+    /// A new lane has no answer yet.
     connecting: bool,
     stopping: Option<Instant>,
     accept_paused: Option<Instant>,
@@ -142,10 +146,10 @@ impl Gate {
             open: 0,
             waiting: VecDeque::new(),
             held: BinaryHeap::new(),
-            relays: 0,
-            pool: Vec::new(),
-            links: Vec::new(),
+            lanes: Vec::new(),
             free_slots: Vec::new(),
+            pool: Vec::new(),
+            busy: 0,
             connecting: false,
             stopping: None,
             accept_paused: None,
@@ -283,11 +287,13 @@ impl Gate {
             return;
         };
         if let Some(flight) = &conn.in_flight {
-            self.relays -= 1;
-            self.connecting &= !flight.fresh;
-            self.release_slot(flight.slot);
+            // The lane still reads the response (tiny_http is working on it), and
+            // drops it.
+            if let Some(lane) = self.lanes.get_mut(flight.slot).and_then(Option::as_mut) {
+                lane.forget(i);
+            }
         }
-        // Dropping the sockets closes them, which also removes them from the poller.
+        // Dropping the socket closes it, which also removes them from the poller.
         drop(conn);
         self.free.push(i);
         self.open -= 1;
@@ -414,143 +420,211 @@ impl Gate {
         }
     }
 
-    /// Starts relays for waiting requests while slots are free.
+    /// Sends waiting requests down lanes (see [`lane`]), in arrival order.
+    ///
+    /// A request that may share a lane goes to an idle lane or a new one while fewer
+    /// than `max_relays` lanes are busy, else to the busy shared lane that owes the
+    /// fewest responses (up to [`lane::DEPTH`]). One that must travel alone needs an
+    /// idle or new lane. Every lane written to is sent once, after the loop, so the
+    /// requests of one pass go to tiny_http in one write per lane.
     ///
     /// A new private connection is opened only when no other new one is still
     /// unanswered. tiny_http 0.12 hands each connection to a thread of its `TaskPool`,
     /// which can lose a wake-up: two connections accepted while one thread is waking
     /// both see that thread as idle, and the second waits until some thread's
-    /// connection ends. Pooled connections live long, so that wait could be forever;
-    /// opening them one at a time means a connection is only ever accepted after the
-    /// previous one's thread is visibly busy.
+    /// connection ends. Lanes live long, so that wait could be forever; opening them
+    /// one at a time means a connection is only ever accepted after the previous one's
+    /// thread is visibly busy.
     fn dispatch(&mut self) {
         let now = Instant::now();
-        let mut finished = Vec::new();
-        while self.relays < self.settings.max_relays {
-            if self.pool.is_empty() && self.connecting {
-                break;
-            }
-            let Some(i) = self.waiting.pop_front() else {
-                break;
-            };
-            let upstream = Arc::clone(&self.upstream);
-            let pooled = self.pool.pop();
-            let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
-                self.pool.extend(pooled);
+        let router = Arc::clone(&self.router);
+        let mut written: Vec<usize> = Vec::new();
+        while let Some(&i) = self.waiting.front() {
+            let Some(ready) = self.conn(i).and_then(|c| c.ready.as_ref()) else {
+                self.waiting.pop_front();
                 continue;
             };
-            if conn.ready.as_ref().is_none_or(|r| r.not_before.is_some()) {
-                self.pool.extend(pooled);
+            if ready.not_before.is_some() {
+                self.waiting.pop_front();
                 continue;
             }
-            let Some(ready) = conn.ready.take() else {
-                continue;
-            };
-            let reused = pooled.is_some();
-            let (slot, fd) =
-                match pooled.map_or_else(|| upstream.connect().map(|fd| (usize::MAX, fd)), Ok) {
-                    Ok(pair) => pair,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        // tiny_http's backlog is full: retry at the next tick.
-                        conn.ready = Some(ready);
-                        self.waiting.push_front(i);
-                        break;
-                    }
-                    Err(_) => {
+            let shared = router.shares_lane(&ready.target);
+            let slot = match self.pick_lane(shared) {
+                Ok(Some(slot)) => slot,
+                // Nothing free, or tiny_http's backlog is full: retry when a lane
+                // frees up or at the next tick.
+                Ok(None) => break,
+                Err(()) => {
+                    self.waiting.pop_front();
+                    if let Some(conn) = self.conn(i) {
+                        conn.ready = None;
                         conn.queue(&own_response(502, "the server could not take the request"));
                         conn.close_after = true;
-                        self.metrics.refused(502);
-                        self.drive(i);
-                        continue;
                     }
-                };
-            let mut relay = Relay::new(fd, ready.request, ready.head_method);
-            let slot = if reused {
-                slot
-            } else {
-                let slot = self.free_slots.pop().unwrap_or_else(|| {
-                    self.links.push(None);
-                    self.links.len() - 1
-                });
-                let interest = poll::READ | poll::WRITE | poll::EDGE;
-                if self
-                    .poller
-                    .add(relay.fd(), relay_token(slot), interest)
-                    .is_err()
-                {
-                    self.free_slots.push(slot);
-                    let Some(conn) = self.conn(i) else { continue };
-                    conn.queue(&own_response(502, "the server could not take the request"));
-                    conn.close_after = true;
                     self.metrics.refused(502);
                     self.drive(i);
                     continue;
                 }
-                slot
             };
-            self.links[slot] = Some(i);
-            // Written at once: a pooled connection is already writable, and an
-            // edge-triggered poll would not say so again. Only written: see
-            // `Relay::send` for why no read is tried here.
-            let progress = relay.send();
-            self.connecting |= !reused;
-            let Some(conn) = self.conn(i) else { continue };
+            self.waiting.pop_front();
+            let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            let Some(ready) = conn.ready.take() else {
+                continue;
+            };
             conn.in_flight = Some(InFlight {
-                relay,
                 slot,
-                fresh: !reused,
                 keep_alive: ready.keep_alive,
                 http10: ready.http10,
             });
             conn.relaying(now);
-            self.relays += 1;
-            if progress != Progress::Pending {
-                finished.push((i, progress));
+            let Some(lane) = self.lanes[slot].as_mut() else {
+                continue;
+            };
+            if lane.depth() == 0 {
+                self.busy += 1;
+            }
+            lane.push(&ready.request, ready.head_method, i, shared);
+            if !written.contains(&slot) {
+                written.push(slot);
             }
         }
-        for (i, progress) in finished {
-            self.complete(i, progress);
-        }
-    }
-
-    /// A private connection is ready: pumps the relay it carries, or drops it from the
-    /// pool if tiny_http closed it while it rested.
-    fn on_upstream(&mut self, slot: usize) {
-        match self.links.get(slot).copied().flatten() {
-            Some(i) => self.on_relay(i),
-            None => {
-                if let Some(at) = self.pool.iter().position(|(s, _)| *s == slot) {
-                    self.pool.swap_remove(at);
-                    self.free_slots.push(slot);
-                }
+        for slot in written {
+            // Written at once: a lane that was already writable would not say so
+            // again (edge-triggered). Only written: see `Lane::send` for why no read.
+            let state = self.lanes[slot].as_mut().map(Lane::send);
+            if state == Some(lane::State::Broken) {
+                self.break_lane(slot);
             }
         }
     }
 
-    /// Frees a private connection's slot (its descriptor is being closed).
-    fn release_slot(&mut self, slot: usize) {
-        if let Some(link) = self.links.get_mut(slot) {
-            *link = None;
+    /// The lane for the next request (see [`Gate::dispatch`]): `Ok(None)` when it must
+    /// wait, `Err` when no private connection can be made.
+    fn pick_lane(&mut self, shared: bool) -> Result<Option<usize>, ()> {
+        if self.busy < self.settings.max_relays {
+            if let Some(slot) = self.pool.pop() {
+                return Ok(Some(slot));
+            }
+            if !self.connecting {
+                return self.open_lane();
+            }
+        }
+        if !shared {
+            return Ok(None);
+        }
+        let least = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, lane)| lane.as_ref().map(|l| (slot, l)))
+            .filter(|(_, lane)| lane.depth() > 0 && lane.takes_shared())
+            .min_by_key(|(_, lane)| lane.depth())
+            .map(|(slot, _)| slot);
+        Ok(least)
+    }
+
+    /// Opens a new lane: its slot, `Ok(None)` if tiny_http's backlog is full.
+    fn open_lane(&mut self) -> Result<Option<usize>, ()> {
+        let fd = match self.upstream.connect() {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(_) => return Err(()),
+        };
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.lanes.push(None);
+            self.lanes.len() - 1
+        });
+        let interest = poll::READ | poll::WRITE | poll::EDGE;
+        if self
+            .poller
+            .add(fd.as_raw_fd(), relay_token(slot), interest)
+            .is_err()
+        {
             self.free_slots.push(slot);
+            return Err(());
         }
+        self.lanes[slot] = Some(Lane::opened(fd));
+        // The probe is owed from the start.
+        self.busy += 1;
+        self.connecting = true;
+        Ok(Some(slot))
     }
 
-    fn on_relay(&mut self, i: usize) {
+    /// A lane's socket is ready: delivers the responses that are complete, and
+    /// retires the lane if tiny_http closed it.
+    fn on_upstream(&mut self, slot: usize) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let progress = self
-            .conn(i)
-            .and_then(|c| c.in_flight.as_mut())
-            .map(|flight| flight.relay.pump(&mut scratch));
+        let mut answers: Vec<(usize, Vec<u8>)> = Vec::new();
+        let Some(lane) = self.lanes.get_mut(slot).and_then(Option::as_mut) else {
+            self.scratch = scratch;
+            return;
+        };
+        let (was_fresh, before) = (lane.fresh, lane.depth());
+        let state = lane.pump(&mut scratch, &mut |client, response| {
+            if let Some(i) = client {
+                answers.push((i, response.to_vec()));
+            }
+        });
+        let (fresh, depth) = (lane.fresh, lane.depth());
         self.scratch = scratch;
-        match progress {
-            None | Some(Progress::Pending) => {}
-            Some(progress) => self.complete(i, progress),
+        if was_fresh && !fresh {
+            self.connecting = false;
+        }
+        // The lane's books first: delivering a response moves its client on, which
+        // may send that client's next request down a lane (this one included).
+        if before > 0 && depth == 0 {
+            self.busy -= 1;
+        }
+        if state == lane::State::Broken {
+            self.break_lane(slot);
+        } else if before > 0 && depth == 0 {
+            if self.pool.len() < POOL_IDLE && self.stopping.is_none() {
+                // Stays registered (edge-triggered): only a hang-up is reported while
+                // it rests.
+                self.pool.push(slot);
+            } else {
+                self.retire_lane(slot);
+            }
+        }
+        for (i, response) in answers {
+            self.complete(i, Some(&response));
+        }
+        self.dispatch();
+    }
+
+    /// Closes a lane and frees its slot.
+    fn retire_lane(&mut self, slot: usize) -> Option<Lane> {
+        let lane = self.lanes.get_mut(slot).and_then(Option::take)?;
+        self.pool.retain(|&s| s != slot);
+        self.free_slots.push(slot);
+        if lane.depth() > 0 {
+            self.busy -= 1;
+        }
+        if lane.fresh {
+            self.connecting = false;
+        }
+        Some(lane)
+    }
+
+    /// A lane broke (tiny_http closed it, or sent what no request asked for): its
+    /// clients still waiting get a 502.
+    fn break_lane(&mut self, slot: usize) {
+        let Some(lane) = self.retire_lane(slot) else {
+            return;
+        };
+        let clients: Vec<usize> = lane.clients().collect();
+        // Dropping the socket closes it, which also removes it from the poller.
+        drop(lane);
+        for i in clients {
+            self.complete(i, None);
         }
     }
 
-    /// A relay is over: queues its response (or a 502), pools or closes the private
-    /// connection, and moves the client connection on.
-    fn complete(&mut self, i: usize, progress: Progress) {
+    /// A request is over: queues its response (or a 502 when `response` is `None` or
+    /// not valid) and moves the client connection on.
+    fn complete(&mut self, i: usize, response: Option<&[u8]>) {
         let stopping = self.stopping.is_some();
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
@@ -558,34 +632,20 @@ impl Gate {
         let Some(flight) = conn.in_flight.take() else {
             return;
         };
-        self.relays -= 1;
-        self.connecting &= !flight.fresh;
         let keep_alive = flight.keep_alive && !stopping && !conn.close_after;
-        let (response, fd) = flight.relay.finish(keep_alive, flight.http10);
-        let complete = matches!(progress, Progress::Done | Progress::DoneClosed);
-        match response {
-            Some((_, bytes)) if complete => {
+        match response.and_then(|r| rewrite(r, keep_alive, flight.http10)) {
+            Some((_, bytes)) => {
                 conn.queue_owned(bytes);
                 conn.close_after |= !keep_alive;
             }
-            _ => {
+            None => {
                 conn.queue(&own_response(502, "the server gave no valid response"));
                 conn.close_after = true;
                 self.metrics.refused(502);
             }
         }
-        if progress == Progress::Done && self.pool.len() < POOL_IDLE && !stopping {
-            // Stays registered (edge-triggered): only a hang-up is reported while it rests.
-            self.links[flight.slot] = None;
-            self.pool.push((flight.slot, fd));
-        } else {
-            drop(fd);
-            self.release_slot(flight.slot);
-        }
         self.drive(i);
-        self.dispatch();
     }
-
     fn sweep(&mut self, now: Instant) {
         if self
             .accept_paused
