@@ -164,11 +164,12 @@ impl Lane {
 
     /// Writes what it can, then reads what it can. Each complete response is passed
     /// to `answer` with the client it is owed to (`None` if that client has gone), in
-    /// request order.
+    /// request order. A response that is all the lane has read (a scrape, on its lane
+    /// alone) is passed by move, not copied.
     pub fn pump(
         &mut self,
         scratch: &mut [u8],
-        answer: &mut dyn FnMut(Option<usize>, &[u8]),
+        answer: &mut dyn FnMut(Option<usize>, Vec<u8>),
     ) -> State {
         if self.send() == State::Broken {
             return State::Broken;
@@ -197,7 +198,7 @@ impl Lane {
 
     /// Passes every complete response at the front of the input to `answer`; an error
     /// when the input cannot be a response the lane owes.
-    fn take_responses(&mut self, answer: &mut dyn FnMut(Option<usize>, &[u8])) -> Result<(), ()> {
+    fn take_responses(&mut self, answer: &mut dyn FnMut(Option<usize>, Vec<u8>)) -> Result<(), ()> {
         let mut start = 0;
         let result = loop {
             let rest = &self.input[start..];
@@ -214,9 +215,18 @@ impl Lane {
                 Some(Ok(n)) if n > MAX_RESPONSE => break Err(()),
                 Some(Ok(n)) if rest.len() < n => break Ok(()),
                 Some(Ok(n)) => {
+                    let whole = start == 0 && n == rest.len();
+                    let response = if whole {
+                        std::mem::take(&mut self.input)
+                    } else {
+                        rest[..n].to_vec()
+                    };
                     let owed = self.owed.pop_front().expect("checked above");
                     self.fresh &= !owed.probe;
-                    answer(owed.client, &rest[..n]);
+                    answer(owed.client, response);
+                    if whole {
+                        break Ok(());
+                    }
                     start += n;
                 }
             }
@@ -267,8 +277,8 @@ mod tests {
         tiny.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\no")
             .unwrap();
         let mut answers = Vec::new();
-        let mut scratch = vec![0; 16];
-        let mut record = |c: Option<usize>, r: &[u8]| answers.push((c, r.to_vec()));
+        let mut scratch = vec![0; 256];
+        let mut record = |c: Option<usize>, r: Vec<u8>| answers.push((c, r));
         assert_eq!(lane.pump(&mut scratch, &mut record), State::Open);
         tiny.write_all(b"kHTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n")
             .unwrap();
@@ -292,6 +302,20 @@ mod tests {
         );
         assert_eq!(lane.depth(), 0);
         assert!(!lane.fresh);
+        // A response that is all the lane has read is handed over whole, and the lane
+        // reads on from an empty buffer.
+        for round in 0..2 {
+            lane.push(b"GET /c HTTP/1.0\r\n\r\n", false, 11, true);
+            assert_eq!(lane.send(), State::Open);
+            let body = format!("round {round}");
+            let response = format!("HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\n{body}");
+            tiny.write_all(response.as_bytes()).unwrap();
+            let mut whole = Vec::new();
+            let mut take = |c: Option<usize>, r: Vec<u8>| whole.push((c, r));
+            assert_eq!(lane.pump(&mut scratch, &mut take), State::Open);
+            assert_eq!(whole, vec![(Some(11), response.into_bytes())]);
+            assert_eq!(lane.depth(), 0);
+        }
     }
 
     #[test]

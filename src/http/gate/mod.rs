@@ -105,10 +105,6 @@ pub struct Gate {
     free_slots: Vec<usize>,
     /// The slots of idle lanes.
     pool: Vec<usize>,
-    /// How many lanes carry requests.
-    busy: usize,
-    /// A new lane has no answer yet.
-    connecting: bool,
     stopping: Option<Instant>,
     accept_paused: Option<Instant>,
     scratch: Vec<u8>,
@@ -149,8 +145,6 @@ impl Gate {
             lanes: Vec::new(),
             free_slots: Vec::new(),
             pool: Vec::new(),
-            busy: 0,
-            connecting: false,
             stopping: None,
             accept_paused: None,
             scratch: vec![0; 64 * 1024],
@@ -482,9 +476,6 @@ impl Gate {
             let Some(lane) = self.lanes[slot].as_mut() else {
                 continue;
             };
-            if lane.depth() == 0 {
-                self.busy += 1;
-            }
             lane.push(&ready.request, ready.head_method, i, shared);
             if !written.contains(&slot) {
                 written.push(slot);
@@ -503,11 +494,18 @@ impl Gate {
     /// The lane for the next request (see [`Gate::dispatch`]): `Ok(None)` when it must
     /// wait, `Err` when no private connection can be made.
     fn pick_lane(&mut self, shared: bool) -> Result<Option<usize>, ()> {
-        if self.busy < self.settings.max_relays {
+        let lanes = self.lanes.iter().flatten();
+        let (busy, connecting) = lanes.fold((0, false), |(busy, connecting), lane| {
+            (
+                busy + usize::from(lane.depth() > 0),
+                connecting || lane.fresh,
+            )
+        });
+        if busy < self.settings.max_relays {
             if let Some(slot) = self.pool.pop() {
                 return Ok(Some(slot));
             }
-            if !self.connecting {
+            if !connecting {
                 return self.open_lane();
             }
         }
@@ -546,9 +544,6 @@ impl Gate {
             return Err(());
         }
         self.lanes[slot] = Some(Lane::opened(fd));
-        // The probe is owed from the start.
-        self.busy += 1;
-        self.connecting = true;
         Ok(Some(slot))
     }
 
@@ -561,22 +556,16 @@ impl Gate {
             self.scratch = scratch;
             return;
         };
-        let (was_fresh, before) = (lane.fresh, lane.depth());
+        let before = lane.depth();
         let state = lane.pump(&mut scratch, &mut |client, response| {
             if let Some(i) = client {
-                answers.push((i, response.to_vec()));
+                answers.push((i, response));
             }
         });
-        let (fresh, depth) = (lane.fresh, lane.depth());
+        let depth = lane.depth();
         self.scratch = scratch;
-        if was_fresh && !fresh {
-            self.connecting = false;
-        }
-        // The lane's books first: delivering a response moves its client on, which
+        // The lane's place first: delivering a response moves its client on, which
         // may send that client's next request down a lane (this one included).
-        if before > 0 && depth == 0 {
-            self.busy -= 1;
-        }
         if state == lane::State::Broken {
             self.break_lane(slot);
         } else if before > 0 && depth == 0 {
@@ -599,12 +588,6 @@ impl Gate {
         let lane = self.lanes.get_mut(slot).and_then(Option::take)?;
         self.pool.retain(|&s| s != slot);
         self.free_slots.push(slot);
-        if lane.depth() > 0 {
-            self.busy -= 1;
-        }
-        if lane.fresh {
-            self.connecting = false;
-        }
         Some(lane)
     }
 
