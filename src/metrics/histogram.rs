@@ -371,9 +371,16 @@ impl Histogram {
         // One branch on the configuration, then a path compiled for it: the classic
         // path carries no native code; the native one has its recording inlined, with
         // the configuration found once.
+        //
+        // SAFETY (both): `short_index` returns at most `bounds().len()`: a position in
+        // the first `SHORT` bounds, where a list shorter than that is padded with
+        // `+Inf`, which every value it returns for (not NaN) is at most; `native` is
+        // this histogram's own configuration.
         match buckets.native() {
-            None => shard::write_owned(cells, buckets).record_classic(bucket, v),
-            Some(native) => shard::write_owned(cells, buckets).record_native(native, bucket, v),
+            None => unsafe { shard::write_owned(cells, buckets).record_classic(bucket, v) },
+            Some(native) => unsafe {
+                shard::write_owned(cells, buckets).record_native(native, bucket, v)
+            },
         }
     }
 

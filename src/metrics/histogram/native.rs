@@ -363,7 +363,9 @@ impl Native {
     /// write them): [`Native::record_fast`], then [`Native::record_slow`] if needed.
     #[inline(always)]
     pub(super) fn record_in(&self, cells: &[AtomicU64], v: f64) {
-        if let Err(counted) = self.record_fast(cells, v) {
+        assert_eq!(cells.len(), self.cells(), "a shard's native cells");
+        // SAFETY: just checked.
+        if let Err(counted) = unsafe { self.record_fast(cells, v) } {
             self.record_slow(cells, v, counted);
         }
     }
@@ -379,18 +381,28 @@ impl Native {
     /// caller make that call its last act, so no value of the observe path has to
     /// survive a call (which costs the whole path the saving and restoring of
     /// registers).
+    ///
+    /// The accesses are not bounds-checked (measured: half a nanosecond of an
+    /// observation's eight, at 2026-12-03's figures): but for the one comparison
+    /// that places `v` in its window, which decides the path, not safety.
+    ///
+    /// # Safety
+    ///
+    /// `cells.len() == self.cells()`: they are a shard's native cells, the header then
+    /// both windows.
     #[inline(always)]
-    pub(super) fn record_fast(&self, cells: &[AtomicU64], v: f64) -> Result<(), bool> {
-        let Some((header, windows)) = cells.split_first_chunk::<WINDOWS>() else {
-            return Ok(());
-        };
+    pub(super) unsafe fn record_fast(&self, cells: &[AtomicU64], v: f64) -> Result<(), bool> {
+        debug_assert_eq!(cells.len(), self.cells());
+        // SAFETY: `cells` holds `WINDOWS + 2 * max_buckets` cells (the caller's
+        // promise), so its first `WINDOWS` form the header.
+        let header = unsafe { &*cells.as_ptr().cast::<[AtomicU64; WINDOWS]>() };
         let Some(place) = self.locate(header, v) else {
             return Err(false);
         };
-        if let Some(cell) = windows
-            .get(..self.options.max_buckets)
-            .and_then(|window| window.get(place.k))
-        {
+        if place.k < self.options.max_buckets {
+            // SAFETY: `WINDOWS + k < WINDOWS + max_buckets <= cells.len()`: cell `k`
+            // of the positive window.
+            let cell = unsafe { cells.get_unchecked(WINDOWS + place.k) };
             let old = cell.load(Ordering::Relaxed);
             cell.store(old.wrapping_add(1), Ordering::Relaxed);
             return if old == 0 { Err(true) } else { Ok(()) };

@@ -218,7 +218,11 @@ pub(super) struct Writer<'a> {
 /// Starts a write of `shard` by its owner, the only thread that ever writes it.
 #[inline(always)]
 pub(super) fn write_owned<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Writer<'a> {
-    let seq = &shard[LOCK];
+    // The writer's unchecked accesses rely on this. On the observe path the slice was
+    // made from this very length, so the compiler drops the comparison.
+    assert_eq!(shard.len(), shard_len(buckets), "a whole shard");
+    // SAFETY: a whole shard has `classic_len(bounds) >= 3` cells, LOCK among them.
+    let seq = unsafe { shard.get_unchecked(LOCK) };
     // Relaxed: only this thread writes the sequence number.
     let start = seq.load(Ordering::Relaxed);
     seq.store(start.wrapping_add(1), Ordering::Relaxed);
@@ -232,11 +236,44 @@ pub(super) fn write_owned<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> W
     }
 }
 
+/// [`record_classic`] without bounds checks, for the owner's hot path: `_sum` and the
+/// bucket's count are written with no comparison of `bucket` against the shard's length.
+///
+/// # Safety
+///
+/// `shard` has more than `FIRST_BUCKET + bucket` cells: it is a whole shard of a
+/// histogram with at least `bucket` finite bounds.
+#[inline(always)]
+unsafe fn record_classic_unchecked(shard: &[AtomicU64], bucket: usize, v: f64) {
+    debug_assert!(FIRST_BUCKET + bucket < shard.len());
+    // SAFETY: SUM < FIRST_BUCKET + bucket < shard.len(), by the caller's promise.
+    let sum = unsafe { shard.get_unchecked(SUM) };
+    sum.store(
+        (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
+        Ordering::Relaxed,
+    );
+    // SAFETY: as above.
+    let count = unsafe { shard.get_unchecked(FIRST_BUCKET + bucket) };
+    count.store(
+        count.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}
+
 impl Writer<'_> {
     /// Records `v` in classic bucket `bucket` of a histogram without native buckets.
+    ///
+    /// # Safety
+    ///
+    /// `bucket <= bounds().len()` (the `+Inf` bucket at most), as
+    /// [`Buckets::short_index`](super::Buckets) and [`Buckets::index`](super::Buckets)
+    /// return: the write is not bounds-checked.
     #[inline(always)]
-    pub(super) fn record_classic(&self, bucket: usize, v: f64) {
-        record_classic(self.shard, bucket, v);
+    pub(super) unsafe fn record_classic(&self, bucket: usize, v: f64) {
+        // SAFETY: the shard is whole (`write_owned` checks it) and so has
+        // `classic_len(bounds) = FIRST_BUCKET + bounds + 1` cells at least, and
+        // `bucket <= bounds` by the caller's promise.
+        unsafe { record_classic_unchecked(self.shard, bucket, v) };
     }
 
     /// Records `v` in classic bucket `bucket` and in the native buckets, configured by
@@ -244,11 +281,28 @@ impl Writer<'_> {
     /// leaves is done by a call that also ends the write, so that call is the last
     /// thing this does (see [`Native::record_fast`]), with few enough arguments to
     /// pass in registers.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Writer::record_classic`]; `native` is the configuration of this
+    /// writer's histogram (`buckets.native()`).
     #[inline(always)]
-    pub(super) fn record_native(self, native: &Native, bucket: usize, v: f64) {
-        record_classic(self.shard, bucket, v);
+    pub(super) unsafe fn record_native(self, native: &Native, bucket: usize, v: f64) {
+        debug_assert!(
+            self.buckets
+                .native()
+                .is_some_and(|n| std::ptr::eq(n, native))
+        );
+        // SAFETY: as in `record_classic`.
+        unsafe { record_classic_unchecked(self.shard, bucket, v) };
         let start = classic_end(self.buckets);
-        if let Err(counted) = native.record_fast(&self.shard[start..], v) {
+        // SAFETY: a whole shard of a histogram with native buckets holds the classic
+        // cells and then exactly `native.cells()` native ones (`Buckets::with_native`
+        // sizes the shard so), so `start..` is in range and holds what `record_fast`
+        // requires.
+        let cells = unsafe { self.shard.get_unchecked(start..) };
+        // SAFETY: see the line above.
+        if let Err(counted) = unsafe { native.record_fast(cells, v) } {
             let shard = self.shard;
             // `finish_native` ends the write instead of the drop.
             std::mem::forget(self);
@@ -281,7 +335,8 @@ impl Drop for Writer<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // Release: a reader that reads this number (Acquire) sees every cell written.
-        self.shard[LOCK].store(self.done, Ordering::Release);
+        // SAFETY: the shard is whole (`write_owned` checked it), LOCK is in range.
+        unsafe { self.shard.get_unchecked(LOCK) }.store(self.done, Ordering::Release);
     }
 }
 
