@@ -215,10 +215,10 @@ impl NativeOptions {
 #[derive(Debug)]
 pub(super) struct Native {
     options: NativeOptions,
-    /// One entry per slice, inline so the fast path finds it without a pointer.
+    /// One entry per slice, inline so the fast path finds it without a pointer; the
+    /// `2^(schema + 1)` slices repeated to fill the table, so that the low bits of `t`
+    /// find their slice whatever exponent bits lie above it (no mask to load).
     slices: [Slice; TABLE],
-    /// The slice bits of `t` (`2^(schema + 1) − 1`).
-    slice_mask: u64,
     /// Shift that leaves the top `schema + 1` mantissa bits (schema 0's for a
     /// negative schema).
     slice_shift: u32,
@@ -257,7 +257,8 @@ impl Native {
             next: u64::MAX,
             delta: 0,
         }; TABLE];
-        for (slice, entry) in slices.iter_mut().enumerate().take(1 << slice_bits) {
+        for (j, entry) in slices.iter_mut().enumerate() {
+            let slice = j & ((1 << slice_bits) - 1);
             let start = (slice as u64) << slice_shift;
             let below = boundaries.partition_point(|&b| b < start);
             *entry = Slice {
@@ -269,7 +270,6 @@ impl Native {
         Ok(Native {
             options,
             slices,
-            slice_mask: (1 << slice_bits) - 1,
             slice_shift,
             table_schema,
             table_reduction: (-options.schema).max(0) as u32,
@@ -353,7 +353,7 @@ impl Native {
     /// and mantissa bits `m` (see the module documentation).
     #[inline(always)]
     fn index_at(&self, t: i64, m: u64) -> i32 {
-        let slice = &self.slices[(t as u64 & self.slice_mask) as usize % TABLE];
+        let slice = &self.slices[t as u64 as usize % TABLE];
         ((t >> 1) + i64::from(slice.delta) + i64::from(m > slice.next)) as i32
     }
 }
