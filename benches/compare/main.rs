@@ -32,6 +32,9 @@ const PEERS: [&str; 3] = ["prometheus (tikv)", "prometheus-client", "metrics"];
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let plan = if full { Plan::FULL } else { Plan::SMOKE };
+    if let Ok(key) = std::env::var(CHILD) {
+        return run_child(&key, plan);
+    }
     let render_sizes: &[usize] = if full { &[1, 1_000, 10_000] } else { &[1, 50] };
     let memory_series = if full { 10_000 } else { 200 };
 
@@ -39,13 +42,23 @@ fn main() {
 
     let mut summary = Summary::default();
 
+    let processes = if full { PROCESSES } else { 2 };
     println!("\n### 1. Observe through the label path (single thread, ns/op)\n");
+    println!(
+        "Each library in {processes} fresh processes, one after the other: the median of their medians, the range over all their repetitions. Where a process's stack lies against its heap slows a loop this short by up to three quarters in some processes and not at all in most (most likely 4 KiB aliasing of its stores and loads: moving the stack by 16 bytes turns it on and off), the same in every repetition of one process, so a process is one draw of that layout.\n"
+    );
     let rows = vec![
-        ("tinyprom", labeled::<Tinyprom>(plan)),
-        ("tinyprom Family", labeled::<TinypromFamily>(plan)),
-        (PEERS[0], labeled::<Tikv>(plan)),
-        (PEERS[1], labeled::<PromClient>(plan)),
-        (PEERS[2], labeled::<MetricsRs>(plan)),
+        ("tinyprom", in_processes("labeled/tinyprom", processes)),
+        (
+            "tinyprom Family",
+            in_processes("labeled/tinyprom-family", processes),
+        ),
+        (PEERS[0], in_processes("labeled/tikv", processes)),
+        (
+            PEERS[1],
+            in_processes("labeled/prometheus-client", processes),
+        ),
+        (PEERS[2], in_processes("labeled/metrics", processes)),
     ];
     print_table("ns/op", &rows);
     summary.labeled = Some((rows[0].1, best_peer(&rows)));
@@ -55,9 +68,15 @@ fn main() {
         "tinyprom and prometheus-client keep native buckets beside the classic ones; metrics-exporter-prometheus keeps them instead of the classic ones.\n"
     );
     let rows = vec![
-        ("tinyprom", labeled::<TinypromNative>(plan)),
-        (PEERS[1], labeled::<PromClientNative>(plan)),
-        (PEERS[2], labeled::<MetricsRsNative>(plan)),
+        (
+            "tinyprom",
+            in_processes("labeled/tinyprom-native", processes),
+        ),
+        (
+            PEERS[1],
+            in_processes("labeled/prometheus-client-native", processes),
+        ),
+        (PEERS[2], in_processes("labeled/metrics-native", processes)),
     ];
     print_table("ns/op", &rows);
     summary.labeled_native = Some((rows[0].1, best_peer(&rows)));
@@ -306,6 +325,65 @@ fn print_table(unit: &str, rows: &[(&str, Stats)]) {
 #[inline]
 fn value(i: u64) -> f64 {
     VALUES[((i + (i >> 3)) & 7) as usize]
+}
+
+/// The environment variable that makes this program a child measuring one thing.
+const CHILD: &str = "TINYPROM_BENCH_CHILD";
+/// Processes per labeled measurement in the full run.
+const PROCESSES: usize = 5;
+
+/// A child's measurement, `key` as [`in_processes`] names it: printed as
+/// `median min max` on one line.
+fn run_child(key: &str, plan: Plan) {
+    let stats = match key {
+        "labeled/tinyprom" => labeled::<Tinyprom>(plan),
+        "labeled/tinyprom-family" => labeled::<TinypromFamily>(plan),
+        "labeled/tikv" => labeled::<Tikv>(plan),
+        "labeled/prometheus-client" => labeled::<PromClient>(plan),
+        "labeled/metrics" => labeled::<MetricsRs>(plan),
+        "labeled/tinyprom-native" => labeled::<TinypromNative>(plan),
+        "labeled/prometheus-client-native" => labeled::<PromClientNative>(plan),
+        "labeled/metrics-native" => labeled::<MetricsRsNative>(plan),
+        _ => panic!("unknown measurement {key}"),
+    };
+    println!("{} {} {}", stats.median, stats.min, stats.max);
+}
+
+/// Runs measurement `key` (see [`run_child`]) in `n` fresh processes of this program,
+/// one at a time: the median of their medians, and the lowest and highest repetition
+/// of any of them.
+fn in_processes(key: &str, n: usize) -> Stats {
+    let exe = std::env::current_exe().expect("own path");
+    let mut runs: Vec<Stats> = (0..n)
+        .map(|_| {
+            let out = std::process::Command::new(&exe)
+                .args(std::env::args_os().skip(1))
+                .env(CHILD, key)
+                .output()
+                .expect("child runs");
+            assert!(out.status.success(), "{key}: {:?}", out.status);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let figures: Vec<f64> = text
+                .split_whitespace()
+                .map(|f| f.parse().expect("a figure"))
+                .collect();
+            let [median, min, max] = figures[..] else {
+                panic!("{key}: {text:?}");
+            };
+            Stats { median, min, max }
+        })
+        .collect();
+    runs.sort_by(|a, b| a.median.total_cmp(&b.median));
+    let median = if n % 2 == 1 {
+        runs[n / 2].median
+    } else {
+        (runs[n / 2 - 1].median + runs[n / 2].median) / 2.0
+    };
+    Stats {
+        median,
+        min: runs.iter().map(|r| r.min).fold(f64::INFINITY, f64::min),
+        max: runs.iter().map(|r| r.max).fold(f64::NEG_INFINITY, f64::max),
+    }
 }
 
 fn labeled<S: Subject>(plan: Plan) -> Stats {
