@@ -49,11 +49,24 @@ use super::request::{Shared, work};
 use super::routes::{Endpoint, Handler, Reply, Router};
 use crate::metrics::{MetricError, Registry};
 
-/// The most requests inside tiny_http at once (each holds one of its connection
-/// threads; `/synthetic`'s delay is spent in the gate, so all of them are quick);
-/// more wait in the gate, in order.
+/// The fewest requests inside tiny_http at once, whatever the workers: a scrape travels
+/// down a lane of its own, so with 2 it never holds the only one.
+pub const MIN_RELAYS: usize = 2;
+
+/// The most requests inside tiny_http at once for `workers` worker threads: one per
+/// worker, at least [`MIN_RELAYS`]. Each holds one of tiny_http's connection threads
+/// (`/synthetic`'s delay is spent in the gate, so all of them are quick); more wait
+/// in the gate, in order. A request inside tiny_http beyond one per worker only
+/// waits there for a worker, holding a thread; and fewer would leave workers idle
+/// (with a fixed 8, workers beyond 8 could never all be busy).
 ///
-/// 8, two per default worker. Measured under `wrk -t2 -c64` on `/up` (2 CPUs, 4 s
+/// With the default 4 workers, 4 against the earlier fixed 8, under `wrk -t2 -c64` on
+/// `/up` (2 CPUs, `make bench-http`'s script, same static control binary in both
+/// runs: 61,195 and 61,531 req/s): 65,488 against 60,135 req/s, p99 2.07 against
+/// 2.34 ms, peak RSS 4.43 against 4.73 MiB; in 7 interleaved 4 s pairs 0.95-1.19
+/// against 1.38-1.68 voluntary context switches per request, 10 against 14 threads.
+///
+/// The earlier history, measured under `wrk -t2 -c64` on `/up` (2 CPUs, 4 s
 /// runs, interleaved): 8, 12 and 16 give the same throughput and p99 within the noise
 /// (40-46k req/s, p99 2.4-3.2 ms on a quiet machine), while peak RSS is 4.4-4.5, 4.7
 /// and 5.0 MiB: each request inside tiny_http holds one of its connection threads
@@ -61,7 +74,13 @@ use crate::metrics::{MetricError, Registry};
 /// because what paces tiny_http's queue is the gate and tiny_http's connection
 /// threads, not the number of requests waiting inside it. A request that waits in the
 /// gate instead costs a few hundred bytes and no thread.
-pub const MAX_RELAYS: usize = 8;
+pub const fn max_relays(workers: usize) -> usize {
+    if workers > MIN_RELAYS {
+        workers
+    } else {
+        MIN_RELAYS
+    }
+}
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug)]
@@ -248,9 +267,10 @@ impl ServerBuilder {
             droppable: upstream.has_path(),
         };
         let router = Arc::new(self.router);
-        let max_connections = options.max_connections.min(
-            listen::fd_limit().map_or(usize::MAX, |n| listen::connections_within(n, MAX_RELAYS)),
-        );
+        let relays = max_relays(options.max_workers);
+        let max_connections = options
+            .max_connections
+            .min(listen::fd_limit().map_or(usize::MAX, |n| listen::connections_within(n, relays)));
         let gate = Gate::new(
             listener,
             upstream,
@@ -260,7 +280,7 @@ impl ServerBuilder {
                 read_timeout: options.read_timeout,
                 write_timeout: listen::write_timeout(options.read_timeout),
                 max_connections,
-                max_relays: MAX_RELAYS,
+                max_relays: relays,
                 shutdown_timeout: options.shutdown_timeout,
             },
         )

@@ -31,12 +31,14 @@ pub fn wait_for_child(parent: u32, not: Option<u32>, limit: Duration) -> Option<
 
 /// The most threads a serving process with the default workers may have whatever
 /// its clients do: the gate, tiny_http's accept thread, the workers, one tiny_http pool
-/// thread per private connection (at most `MAX_RELAYS`) and the 4 idle ones that pool
+/// thread per private connection (at most `max_relays(workers)`) and the 4 idle ones that pool
 /// keeps. The pool starts, grows and retires threads on its own schedule (an idle one
 /// lingers 5 s; on a slow machine even the minimum ones retire), so a before/after
 /// difference measures that schedule, while a thread per client would break this bound.
-pub const THREAD_BOUND: u64 =
-    2 + tinyprom::http::DEFAULT_MAX_WORKERS as u64 + tinyprom::http::MAX_RELAYS as u64 + 4;
+pub const THREAD_BOUND: u64 = 2
+    + tinyprom::http::DEFAULT_MAX_WORKERS as u64
+    + tinyprom::http::max_relays(tinyprom::http::DEFAULT_MAX_WORKERS) as u64
+    + 4;
 
 /// Threads, open descriptors and resident kB of a process.
 #[derive(Debug, Clone, Copy)]
