@@ -802,3 +802,56 @@ fn clients_sharing_lanes_each_get_their_own_answers() {
     );
     running.stop().unwrap();
 }
+
+/// Every worker can be busy at once: as many slow requests as workers, each on its own
+/// connection, finish in about one handler's time, not two (with requests inside
+/// tiny_http capped below the worker count, the rest waited for a second round).
+#[test]
+fn as_many_slow_requests_as_workers_run_at_once() {
+    use std::sync::{Arc, Barrier};
+    use tinyprom::http::{Options, Reply, Server};
+    const WORKERS: usize = 12;
+    const SLOW: Duration = Duration::from_millis(400);
+    let options = Options {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        process_metrics: false,
+        max_workers: WORKERS,
+        ..Options::default()
+    };
+    assert!(tinyprom::http::max_relays(WORKERS) >= WORKERS);
+    let server = Server::builder(options)
+        .route("/slow", |request| {
+            std::thread::sleep(SLOW);
+            Reply::text(200, request.url().to_string())
+        })
+        .bind()
+        .unwrap();
+    let addr = server.local_addr();
+    let running = server.spawn().unwrap();
+    let start = Arc::new(Barrier::new(WORKERS + 1));
+    let clients: Vec<_> = (0..WORKERS)
+        .map(|id| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut pending = Vec::new();
+                start.wait();
+                write!(s, "GET /slow?id={id} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+                let (status, body) = read_one(&mut s, &mut pending, false);
+                assert_eq!((status, body), (200, format!("/slow?id={id}").into_bytes()));
+            })
+        })
+        .collect();
+    start.wait();
+    let began = Instant::now();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let took = began.elapsed();
+    running.stop().unwrap();
+    assert!(
+        took < SLOW * 3 / 2,
+        "{WORKERS} slow requests on {WORKERS} workers took {took:?}, more than one handler's {SLOW:?} and a half"
+    );
+}
