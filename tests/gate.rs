@@ -720,26 +720,33 @@ fn read_one(s: &mut TcpStream, pending: &mut Vec<u8>, head: bool) -> (u16, Vec<u
 /// and a slow embedder's route, which travels on a lane of its own, delays no one
 /// else. Each client sends a random mix of routes whose answers differ, so an answer
 /// delivered to the wrong client, or shifted by one, fails the check.
-#[test]
-fn clients_sharing_lanes_each_get_their_own_answers() {
+/// An embedded server on a free loopback port with `workers` workers and a route
+/// `/slow` that sleeps `slow`, then answers its own URL.
+fn with_slow_route(workers: usize, slow: Duration) -> (SocketAddr, tinyprom::http::RunningServer) {
     use tinyprom::http::{Options, Reply, Server};
-    const CLIENTS: usize = 24;
-    const REQUESTS: usize = 150;
-    const SLOW: Duration = Duration::from_millis(800);
     let options = Options {
         listen_address: "127.0.0.1:0".parse().unwrap(),
         process_metrics: false,
+        max_workers: workers,
         ..Options::default()
     };
     let server = Server::builder(options)
-        .route("/slow", |request| {
-            std::thread::sleep(SLOW);
+        .route("/slow", move |request| {
+            std::thread::sleep(slow);
             Reply::text(200, request.url().to_string())
         })
         .bind()
         .unwrap();
     let addr = server.local_addr();
-    let running = server.spawn().unwrap();
+    (addr, server.spawn().unwrap())
+}
+
+#[test]
+fn clients_sharing_lanes_each_get_their_own_answers() {
+    const CLIENTS: usize = 24;
+    const REQUESTS: usize = 150;
+    const SLOW: Duration = Duration::from_millis(800);
+    let (addr, running) = with_slow_route(tinyprom::http::DEFAULT_MAX_WORKERS, SLOW);
     let slow = std::thread::spawn(move || {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -809,25 +816,10 @@ fn clients_sharing_lanes_each_get_their_own_answers() {
 #[test]
 fn as_many_slow_requests_as_workers_run_at_once() {
     use std::sync::{Arc, Barrier};
-    use tinyprom::http::{Options, Reply, Server};
     const WORKERS: usize = 12;
     const SLOW: Duration = Duration::from_millis(400);
-    let options = Options {
-        listen_address: "127.0.0.1:0".parse().unwrap(),
-        process_metrics: false,
-        max_workers: WORKERS,
-        ..Options::default()
-    };
     assert!(tinyprom::http::max_relays(WORKERS) >= WORKERS);
-    let server = Server::builder(options)
-        .route("/slow", |request| {
-            std::thread::sleep(SLOW);
-            Reply::text(200, request.url().to_string())
-        })
-        .bind()
-        .unwrap();
-    let addr = server.local_addr();
-    let running = server.spawn().unwrap();
+    let (addr, running) = with_slow_route(WORKERS, SLOW);
     let start = Arc::new(Barrier::new(WORKERS + 1));
     let clients: Vec<_> = (0..WORKERS)
         .map(|id| {
