@@ -91,35 +91,35 @@ impl Upstream {
 
     /// A new non-blocking connection; `WouldBlock` when the backlog is full.
     pub fn connect(&self) -> io::Result<OwnedFd> {
-        // SAFETY: socket(2) has no memory arguments; the result is owned at once.
-        let fd: RawFd = unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor nothing else owns.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: addr/len are what getsockname returned for the listener.
-        let rc = unsafe {
-            libc::connect(
-                fd,
-                (&self.addr as *const libc::sockaddr_un).cast(),
-                self.len,
-            )
-        };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINPROGRESS) {
-                return Err(e);
-            }
-        }
-        Ok(owned)
+        connect_nonblocking(&self.addr, self.len)
     }
+}
+
+/// A non-blocking connection to the Unix socket at `addr` (`len` bytes of it): the
+/// connect itself never waits (`WouldBlock` when the backlog is full).
+fn connect_nonblocking(addr: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) has no memory arguments; the result is owned at once.
+    let fd: RawFd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes.
+    let rc = unsafe { libc::connect(fd, (addr as *const libc::sockaddr_un).cast(), len) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(owned)
 }
 
 /// Removes the stale socket directories of dead tinyprom processes in `base` (see the
@@ -146,15 +146,33 @@ pub fn sweep_stale(base: &Path) -> usize {
             continue;
         }
         let socket = dir.join("gate.sock");
-        let refused = match std::os::unix::net::UnixStream::connect(&socket) {
-            Ok(_) => false,
-            Err(e) => e.kind() == io::ErrorKind::ConnectionRefused,
-        };
+        // Without blocking: a live listener with a full backlog must not stall the start.
+        let refused = path_addr(&socket).is_some_and(|(addr, len)| {
+            connect_nonblocking(&addr, len)
+                .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
+        });
         if refused && std::fs::remove_file(&socket).is_ok() && std::fs::remove_dir(&dir).is_ok() {
             removed += 1;
         }
     }
     removed
+}
+
+/// The address of the Unix socket at `path`, if the path fits one.
+fn path_addr(path: &Path) -> Option<(libc::sockaddr_un, libc::socklen_t)> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: a zeroed sockaddr_un is valid.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return None;
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (to, &from) in addr.sun_path.iter_mut().zip(bytes) {
+        *to = from as libc::c_char;
+    }
+    let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1;
+    Some((addr, len as libc::socklen_t))
 }
 
 /// The process ID in a name of the private socket's directory
