@@ -63,8 +63,8 @@ pub const MIN_RELAYS: usize = 2;
 /// With the default 4 workers, 4 against the earlier fixed 8, under `wrk -t2 -c64` on
 /// `/up` (2 CPUs, `make bench-http`'s script, same static control binary in both
 /// runs: 61,195 and 61,531 req/s): 65,488 against 60,135 req/s, p99 2.07 against
-/// 2.34 ms, peak RSS 4.43 against 4.73 MiB; in 7 interleaved 4 s pairs 0.95-1.19
-/// against 1.38-1.68 voluntary context switches per request, 10 against 14 threads.
+/// 2.34 ms, peak RSS 4.43 against 4.73 MiB; in 7 interleaved 4 s pairs 0.90-1.19
+/// against 1.22-1.68 voluntary context switches per request, 10 against 14 threads.
 ///
 /// The earlier history, measured under `wrk -t2 -c64` on `/up` (2 CPUs, 4 s
 /// runs, interleaved): 8, 12 and 16 give the same throughput and p99 within the noise
