@@ -104,16 +104,9 @@ pub(super) fn lock<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> Guard<'a
 /// single writer makes read-modify-write instructions unnecessary.
 #[inline(always)]
 fn record_classic(shard: &[AtomicU64], bucket: usize, v: f64) {
-    let sum = &shard[SUM];
-    sum.store(
-        (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
-        Ordering::Relaxed,
-    );
-    let count = &shard[FIRST_BUCKET + bucket];
-    count.store(
-        count.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    assert!(FIRST_BUCKET + bucket < shard.len(), "bucket in range");
+    // SAFETY: just checked.
+    unsafe { record_classic_unchecked(shard, bucket, v) };
 }
 
 /// [`record_classic`], and `v` in the native buckets (`native`, the histogram's
@@ -236,7 +229,7 @@ pub(super) fn write_owned<'a>(shard: &'a [AtomicU64], buckets: &'a Buckets) -> W
     }
 }
 
-/// [`record_classic`] without bounds checks, for the owner's hot path: `_sum` and the
+/// [`record_classic`] without its bounds check, for the owner's hot path: `_sum` and the
 /// bucket's count are written with no comparison of `bucket` against the shard's length.
 ///
 /// # Safety
