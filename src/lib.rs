@@ -8,8 +8,9 @@
 //!   a fixed-pool `tiny_http` server serving `/up`, `/synthetic` and `/metrics`,
 //!   instrumented with the RED method.
 //! * [`process`]: process metrics read from `/proc`.
-//! * [`config`]: command-line and environment configuration of the binary.
-//! * [`supervisor`]: the parent process that restarts a broken serving process.
+//!
+//! The `tinyprom` binary's own code (flag parsing, the supervisor, signal handling, the
+//! health check) lives in the binary, not here.
 //!
 //! # Embedding
 //!
@@ -69,14 +70,10 @@
 
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod exposition;
-pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod process;
-pub mod signals;
-pub mod supervisor;
 
 /// The crate version, as reported by `--version` and `tinyprom_build_info`.
 ///

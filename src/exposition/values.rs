@@ -13,12 +13,6 @@ use super::room::{Padded, Room, digit_count, digit_pair, put_digits};
 /// Appends `v` in decimal, without allocating: a scrape is mostly integers (every
 /// bucket and count), so this is the renderer's inner loop (the histogram writer uses
 /// the same digits through its `Room`).
-///
-/// ```
-/// let mut out = b"n=".to_vec();
-/// tinyprom::exposition::values::write_u64(&mut out, 42);
-/// assert_eq!(out, b"n=42");
-/// ```
 pub fn write_u64(out: &mut Vec<u8>, v: u64) {
     let mut room = Room::new(out, super::room::MAX_U64_DIGITS);
     // SAFETY: a u64 has at most MAX_U64_DIGITS digits, the budget.
@@ -28,16 +22,6 @@ pub fn write_u64(out: &mut Vec<u8>, v: u64) {
 /// Appends `v` as the exposition formats spell it: `+Inf`, `-Inf`, `NaN`, plain decimal
 /// for magnitudes in `[1e-5, 1e16)` and zero, scientific notation (`1e300`) otherwise.
 /// Rust prints the shortest digits that round-trip in both notations.
-///
-/// ```
-/// use tinyprom::exposition::values::write_f64;
-/// let mut out = Vec::new();
-/// for v in [0.1, 2.0, f64::INFINITY, f64::NAN, 1e300] {
-///     write_f64(&mut out, v);
-///     out.push(b' ');
-/// }
-/// assert_eq!(out, b"0.1 2 +Inf NaN 1e300 ");
-/// ```
 pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(f64_text(v).as_bytes());
 }
@@ -459,10 +443,6 @@ fn eight_digits(n: u32) -> [u8; 8] {
 }
 
 /// Formats `v` the way the text format 0.0.4 writes an `le` bound (`0.01`, `2`, `+Inf`).
-///
-/// ```
-/// assert_eq!(tinyprom::exposition::values::le_text(2.0), "2");
-/// ```
 pub fn le_text(v: f64) -> String {
     let mut out = Vec::new();
     write_f64(&mut out, v);
@@ -472,13 +452,6 @@ pub fn le_text(v: f64) -> String {
 /// Formats `v` in OpenMetrics' canonical form for `le` and `quantile` values: Go's `%g`
 /// (shortest digits; exponent form when the decimal exponent is below -4 or at least 6) with
 /// `.0` appended when the result has neither `.` nor `e`: `0.01`, `2.0`, `1e+06`, `+Inf`.
-///
-/// ```
-/// use tinyprom::exposition::values::le_openmetrics;
-/// assert_eq!(le_openmetrics(2.0), "2.0");
-/// assert_eq!(le_openmetrics(1e6), "1e+06");
-/// assert_eq!(le_openmetrics(0.99), "0.99");
-/// ```
 pub fn le_openmetrics(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
@@ -517,12 +490,6 @@ pub fn le_openmetrics(v: f64) -> String {
 }
 
 /// Appends a label value with `\`, `"` and newline escaped (both formats).
-///
-/// ```
-/// let mut out = Vec::new();
-/// tinyprom::exposition::values::write_label_value(&mut out, "a\"b\nü");
-/// assert_eq!(out, "a\\\"b\\nü".as_bytes());
-/// ```
 pub fn write_label_value(out: &mut Vec<u8>, value: &str) {
     for &b in value.as_bytes() {
         match b {
@@ -535,12 +502,6 @@ pub fn write_label_value(out: &mut Vec<u8>, value: &str) {
 }
 
 /// Appends a HELP text for text format 0.0.4: `\` and newline escaped, nothing else.
-///
-/// ```
-/// let mut out = Vec::new();
-/// tinyprom::exposition::values::write_help_text(&mut out, "say \"hi\"\n");
-/// assert_eq!(out, b"say \"hi\"\\n");
-/// ```
 pub fn write_help_text(out: &mut Vec<u8>, help: &str) {
     for &b in help.as_bytes() {
         match b {
@@ -552,12 +513,6 @@ pub fn write_help_text(out: &mut Vec<u8>, help: &str) {
 }
 
 /// Appends a HELP text for OpenMetrics: `\`, `"` and newline escaped.
-///
-/// ```
-/// let mut out = Vec::new();
-/// tinyprom::exposition::values::write_help_openmetrics(&mut out, "say \"hi\"\n");
-/// assert_eq!(out, b"say \\\"hi\\\"\\n");
-/// ```
 pub fn write_help_openmetrics(out: &mut Vec<u8>, help: &str) {
     write_label_value(out, help);
 }
@@ -566,7 +521,7 @@ pub fn write_help_openmetrics(out: &mut Vec<u8>, help: &str) {
 /// or for the `labels` argument of the [`super::Encoder`] sample methods.
 ///
 /// ```
-/// use tinyprom::exposition::values::render_label_pairs;
+/// use tinyprom::exposition::render_label_pairs;
 /// assert_eq!(render_label_pairs(&["a", "b"], &["1", "x\"y"]), "a=\"1\",b=\"x\\\"y\"");
 /// ```
 pub fn render_label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>]) -> String {
@@ -586,6 +541,56 @@ pub fn render_label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_u64_appends_decimal_digits() {
+        let mut out = b"n=".to_vec();
+        write_u64(&mut out, 42);
+        assert_eq!(out, b"n=42");
+    }
+
+    #[test]
+    fn write_f64_is_shortest_round_trip_with_special_values() {
+        let mut out = Vec::new();
+        for v in [0.1, 2.0, f64::INFINITY, f64::NAN, 1e300] {
+            write_f64(&mut out, v);
+            out.push(b' ');
+        }
+        assert_eq!(out, b"0.1 2 +Inf NaN 1e300 ");
+    }
+
+    #[test]
+    fn le_text_drops_an_integers_fraction() {
+        assert_eq!(le_text(2.0), "2");
+    }
+
+    #[test]
+    fn le_openmetrics_is_canonical() {
+        assert_eq!(le_openmetrics(2.0), "2.0");
+        assert_eq!(le_openmetrics(1e6), "1e+06");
+        assert_eq!(le_openmetrics(0.99), "0.99");
+    }
+
+    #[test]
+    fn write_label_value_escapes_quote_and_newline() {
+        let mut out = Vec::new();
+        write_label_value(&mut out, "a\"b\nü");
+        assert_eq!(out, "a\\\"b\\nü".as_bytes());
+    }
+
+    #[test]
+    fn write_help_text_escapes_only_newline_and_backslash() {
+        let mut out = Vec::new();
+        write_help_text(&mut out, "say \"hi\"\n");
+        assert_eq!(out, b"say \"hi\"\\n");
+    }
+
+    #[test]
+    fn write_help_openmetrics_escapes_quotes_too() {
+        let mut out = Vec::new();
+        write_help_openmetrics(&mut out, "say \"hi\"\n");
+        assert_eq!(out, b"say \\\"hi\\\"\\n");
+    }
 
     fn f(v: f64) -> String {
         let mut out = Vec::new();

@@ -25,6 +25,6 @@ mod server;
 pub use options::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_WORKERS, Options};
 pub use request::SYNTHETIC_CODES;
 pub use routes::{InvalidHeader, METHODS, Reply, UNMATCHED_ROUTE, peer_addr};
-pub use server::{MIN_RELAYS, RunningServer, ServeError, Server, ServerBuilder, bind, max_relays};
+pub use server::{RunningServer, ServeError, Server, ServerBuilder, bind};
 /// The `tiny_http` crate, re-exported for custom route handlers' request type.
 pub use tiny_http;

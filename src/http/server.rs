@@ -51,7 +51,7 @@ use crate::metrics::{MetricError, Registry};
 
 /// The fewest requests inside tiny_http at once, whatever the workers: a scrape travels
 /// down a lane of its own, so with 2 it never holds the only one.
-pub const MIN_RELAYS: usize = 2;
+pub(crate) const MIN_RELAYS: usize = 2;
 
 /// The most requests inside tiny_http at once for `workers` worker threads: one per
 /// worker, at least [`MIN_RELAYS`]. Each holds one of tiny_http's connection threads
@@ -74,7 +74,7 @@ pub const MIN_RELAYS: usize = 2;
 /// because what paces tiny_http's queue is the gate and tiny_http's connection
 /// threads, not the number of requests waiting inside it. A request that waits in the
 /// gate instead costs a few hundred bytes and no thread.
-pub const fn max_relays(workers: usize) -> usize {
+pub(crate) const fn max_relays(workers: usize) -> usize {
     if workers > MIN_RELAYS {
         workers
     } else {
@@ -459,5 +459,18 @@ impl RunningServer {
                 io::Error::other("panicked"),
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_worker_can_hold_a_busy_lane() {
+        for workers in [1, 2, 4, 12] {
+            assert!(max_relays(workers) >= workers);
+            assert!(max_relays(workers) >= MIN_RELAYS);
+        }
     }
 }

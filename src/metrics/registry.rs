@@ -16,8 +16,7 @@ use crate::exposition::{Encoder, Format, MetricKind};
 /// several families, or when the set of series is only known at scrape time.
 ///
 /// ```
-/// use tinyprom::exposition::values::render_label_pairs;
-/// use tinyprom::exposition::{Encoder, Format, MetricKind};
+/// use tinyprom::exposition::{Encoder, Format, MetricKind, render_label_pairs};
 /// use tinyprom::metrics::{Collector, Registry};
 ///
 /// struct Disks;

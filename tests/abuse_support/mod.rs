@@ -31,13 +31,18 @@ pub fn wait_for_child(parent: u32, not: Option<u32>, limit: Duration) -> Option<
 
 /// The most threads a serving process with the default workers may have whatever
 /// its clients do: the gate, tiny_http's accept thread, the workers, one tiny_http pool
-/// thread per private connection (at most `max_relays(workers)`) and the 4 idle ones that pool
+/// thread per private connection (one per worker, at least 2: the lanes that may be busy at
+/// once) and the 4 idle ones that pool
 /// keeps. The pool starts, grows and retires threads on its own schedule (an idle one
 /// lingers 5 s; on a slow machine even the minimum ones retire), so a before/after
 /// difference measures that schedule, while a thread per client would break this bound.
 pub const THREAD_BOUND: u64 = 2
     + tinyprom::http::DEFAULT_MAX_WORKERS as u64
-    + tinyprom::http::max_relays(tinyprom::http::DEFAULT_MAX_WORKERS) as u64
+    + if tinyprom::http::DEFAULT_MAX_WORKERS > 2 {
+        tinyprom::http::DEFAULT_MAX_WORKERS as u64
+    } else {
+        2
+    }
     + 4;
 
 /// Threads, open descriptors and resident kB of a process.

@@ -1,12 +1,18 @@
 //! The `tinyprom` binary: parse the configuration, bind, then serve until SIGTERM/SIGINT
-//! in a supervised child process (see [`tinyprom::supervisor`]). Everything else lives
+//! in a supervised child process (see [`supervisor`]). Flag parsing, the supervisor,
+//! signal handling and the health check are the binary's own; the serving itself lives
 //! in the library.
+
+mod config;
+mod health;
+mod signals;
+mod supervisor;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tinyprom::config::{self, Command, Config};
+use config::{Command, Config};
 use tinyprom::http::{self, Server};
 
 fn main() -> ExitCode {
@@ -22,8 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::HealthCheck(config)) => {
-            return match tinyprom::health::check(config.http.listen_address, Duration::from_secs(2))
-            {
+            return match health::check(config.http.listen_address, Duration::from_secs(2)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("tinyprom: health check failed: {e}");
@@ -37,7 +42,7 @@ fn main() -> ExitCode {
         }
     };
     // Before the start-up line: a SIGHUP that follows it must find the handler.
-    if let Err(e) = tinyprom::signals::ignore_hangup() {
+    if let Err(e) = signals::ignore_hangup() {
         eprintln!("tinyprom: cannot install the SIGHUP handler: {e}");
         return ExitCode::from(1);
     }
@@ -64,13 +69,13 @@ fn main() -> ExitCode {
         config.http.telemetry_path
     );
     if !config.supervise {
-        if let Err(e) = tinyprom::signals::install() {
+        if let Err(e) = signals::install() {
             eprintln!("tinyprom: cannot install signal handlers: {e}");
             return ExitCode::from(1);
         }
         return ExitCode::from(serve(&listener, &config, 0));
     }
-    match tinyprom::supervisor::supervise(|restarts| serve(&listener, &config, restarts)) {
+    match supervisor::supervise(|restarts| serve(&listener, &config, restarts)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("tinyprom: supervisor: {e}");
@@ -100,7 +105,7 @@ fn serve(listener: &TcpListener, config: &Config, restarts: u64) -> u8 {
             return 1;
         }
     };
-    match server.run(tinyprom::signals::stop_flag()) {
+    match server.run(signals::stop_flag()) {
         Ok(()) => {
             eprintln!("tinyprom: shut down cleanly");
             0

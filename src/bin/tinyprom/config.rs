@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::http::Options;
+use tinyprom::http::Options;
 
 /// Everything the binary needs to start: the server's settings from the `--web.*`
 /// flags, and whether to supervise it.
@@ -150,14 +150,6 @@ const FLAGS: [Flag; 8] = [
 
 /// Parses the arguments (without the program name) and the environment, as looked up
 /// by `env`.
-///
-/// ```
-/// use tinyprom::config::{parse, Command};
-/// let cmd = parse(["--web.listen-address=127.0.0.1:9000"], |_| None).unwrap();
-/// let Command::Run(config) = cmd else { panic!() };
-/// assert_eq!(config.http.listen_address.port(), 9000);
-/// assert!(parse(["--bogus"], |_| None).is_err());
-/// ```
 pub fn parse<I, S>(args: I, env: impl Fn(&str) -> Option<String>) -> Result<Command, ConfigError>
 where
     I: IntoIterator<Item = S>,
@@ -311,6 +303,16 @@ fn parse_bool(value: &str) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flag_is_parsed_and_an_unknown_one_refused() {
+        let cmd = parse(["--web.listen-address=127.0.0.1:9000"], |_| None).unwrap();
+        let Command::Run(config) = cmd else {
+            panic!("expected a run command")
+        };
+        assert_eq!(config.http.listen_address.port(), 9000);
+        assert!(parse(["--bogus"], |_| None).is_err());
+    }
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let env: Vec<(String, String)> = env
