@@ -141,3 +141,14 @@ target-dir-check:
 clean:
 	$(CARGO) clean
 	rm -rf dist
+
+# --- Pushgateway push and crate publishing (issue 26). `test` gets these targets as
+# extra prerequisites here, so this block stays self-contained.
+.PHONY: push-test
+test: push-test
+
+# examples/pushgateway against a real Pushgateway, scraped by a real Prometheus with
+# honor_labels; about 10 s. tests/push.rs (in unit-test) checks PUT/POST/DELETE.
+push-test:
+	$(CARGO) build --release --example pushgateway
+	PUSH_EXAMPLE_BIN=$(TARGET_DIR)/release/examples/pushgateway python3 scripts/push_test.py

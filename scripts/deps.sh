@@ -8,6 +8,8 @@
 #   docker-compose        (Debian/Ubuntu package: docker-compose; the container test)
 #   ps                    (Debian/Ubuntu package: procps; `docker top` runs it)
 #   victoria-metrics      (Debian/Ubuntu package: victoria-metrics; the scale test)
+#   pushgateway           (Debian/Ubuntu package: prometheus-pushgateway, whose binary is
+#                         prometheus-pushgateway; the push tests)
 #   alertmanager, amtool  (Debian/Ubuntu package: prometheus-alertmanager, whose binary is
 #                         prometheus-alertmanager; elsewhere it is called alertmanager)
 #   chromium              (Debian package: chromium; the landing page's browser test)
@@ -25,11 +27,12 @@
 # exactly what to install and exits 1.
 set -euo pipefail
 
-tools=(prometheus promtool wrk curl gzip protoc ab h2load slowhttptest alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics)
-# The path of a tool; Alertmanager's binary has a different name on Debian.
+tools=(prometheus promtool wrk curl gzip protoc ab h2load slowhttptest alertmanager amtool chromium docker dockerd docker-compose ps victoria-metrics pushgateway)
+# The path of a tool; Alertmanager's and the Pushgateway's binaries have other names on Debian.
 tool_path() {
     case "$1" in
         alertmanager) command -v prometheus-alertmanager 2>/dev/null || command -v alertmanager 2>/dev/null ;;
+        pushgateway) command -v prometheus-pushgateway 2>/dev/null || command -v pushgateway 2>/dev/null ;;
         *) command -v "$1" 2>/dev/null ;;
     esac
 }
@@ -44,6 +47,7 @@ for tool in "${tools[@]}"; do
             docker|dockerd) pkg=docker.io ;;
             ps) pkg=procps ;;
             alertmanager|amtool) pkg=prometheus-alertmanager ;;
+            pushgateway) pkg=prometheus-pushgateway ;;
             ab) pkg=apache2-utils ;;
             h2load) pkg=nghttp2-client ;;
             protoc) pkg=protobuf-compiler ;;

@@ -8,6 +8,8 @@
 //!   a fixed-pool `tiny_http` server serving `/up`, `/synthetic` and `/metrics`,
 //!   instrumented with the RED method.
 //! * [`process`]: process metrics read from `/proc`.
+//! * [`push`]: pushing a registry to a Prometheus Pushgateway (batch jobs), over plain
+//!   `http://` with std's `TcpStream`.
 //!
 //! The `tinyprom` binary's own code (flag parsing, the supervisor, signal handling, the
 //! health check) lives in the binary, not here.
@@ -74,6 +76,7 @@ pub mod exposition;
 pub mod http;
 pub mod metrics;
 pub mod process;
+pub mod push;
 
 /// The crate version, as reported by `--version` and `tinyprom_build_info`.
 ///
