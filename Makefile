@@ -144,11 +144,21 @@ clean:
 
 # --- Pushgateway push and crate publishing (issue 26). `test` gets these targets as
 # extra prerequisites here, so this block stays self-contained.
-.PHONY: push-test
-test: push-test
+.PHONY: push-test msrv-check publish-check
+test: push-test msrv-check publish-check
 
 # examples/pushgateway against a real Pushgateway, scraped by a real Prometheus with
 # honor_labels; about 10 s. tests/push.rs (in unit-test) checks PUT/POST/DELETE.
 push-test:
 	$(CARGO) build --release --example pushgateway
 	PUSH_EXAMPLE_BIN=$(TARGET_DIR)/release/examples/pushgateway python3 scripts/push_test.py
+
+# Cargo.toml's rust-version: not above this rustc, not below the edition's, no runtime
+# dependency above it, and clippy's incompatible_msrv (std APIs newer than it) clean.
+msrv-check:
+	CARGO=$(CARGO) python3 scripts/msrv_check.py
+
+# cargo publish --dry-run without warnings (the packaged crate builds on its own), and
+# the package's contents and size.
+publish-check:
+	CARGO=$(CARGO) python3 scripts/publish_check.py
