@@ -144,8 +144,8 @@ clean:
 
 # --- Pushgateway push and crate publishing (issue 26). `test` gets these targets as
 # extra prerequisites here, so this block stays self-contained.
-.PHONY: push-test msrv-check publish-check
-test: push-test msrv-check publish-check
+.PHONY: push-test msrv-check publish-check api-check
+test: push-test msrv-check publish-check api-check
 
 # examples/pushgateway against a real Pushgateway, scraped by a real Prometheus with
 # honor_labels; about 10 s. tests/push.rs (in unit-test) checks PUT/POST/DELETE.
@@ -162,3 +162,10 @@ msrv-check:
 # the package's contents and size.
 publish-check:
 	CARGO=$(CARGO) python3 scripts/publish_check.py
+
+# cargo doc's public items: no binary or render internal, each type's doc starting with
+# a runnable example, README's API list complete. Same RUSTDOCFLAGS as lint, so the
+# docs lint built are reused.
+api-check:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+	CARGO=$(CARGO) DOC_DIR=$(TARGET_DIR)/doc python3 scripts/api_check.py

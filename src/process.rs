@@ -27,6 +27,16 @@ pub struct ProcessCollector {
 }
 
 /// One reading of the process's statistics.
+///
+/// ```
+/// let stats = tinyprom::process::read_stats();
+/// # #[cfg(target_os = "linux")]
+/// {
+///     let stats = stats.expect("/proc is readable on Linux");
+///     assert!(stats.threads >= 1);
+///     assert!(stats.resident_memory_bytes > 0 && stats.cpu_seconds >= 0.0);
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessStats {
     /// User plus system CPU time, seconds.

@@ -14,6 +14,15 @@
 //! (a 406 or 415 would only lose the scrape).
 
 /// How the body of a response is encoded.
+///
+/// ```
+/// use tinyprom::exposition::content_coding::{choose, ContentCoding};
+/// let coding = choose(Some("deflate;q=0.5, gzip"));
+/// assert_eq!(coding, ContentCoding::Gzip);
+/// assert_eq!(coding.header_value(), Some("gzip"));
+/// // Identity: the body as rendered, and no Content-Encoding header.
+/// assert_eq!(choose(None).header_value(), None);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentCoding {
     /// As rendered, no `Content-Encoding` header.

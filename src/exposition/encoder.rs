@@ -566,6 +566,19 @@ fn unit_for<'u>(family: &str, kind: MetricKind, unit: Option<&'u str>) -> Option
 }
 
 /// Writes one summary series, started by [`Encoder::summary`].
+///
+/// ```
+/// use tinyprom::exposition::{Encoder, Format, MetricKind};
+///
+/// let mut buf = Vec::new();
+/// let mut enc = Encoder::new(&mut buf, Format::Text);
+/// enc.family("rpc_seconds", "RPC latency.", MetricKind::Summary, None);
+/// // A summary without quantiles: only its totals.
+/// enc.summary("rpc_seconds", "method=\"get\"").finish(1.5, 3);
+/// enc.finish();
+/// let text = String::from_utf8(buf).unwrap();
+/// assert!(text.ends_with("rpc_seconds_sum{method=\"get\"} 1.5\nrpc_seconds_count{method=\"get\"} 3\n"));
+/// ```
 pub struct SummaryEncoder<'e, 'a> {
     enc: &'e mut Encoder<'a>,
     name: &'e str,

@@ -37,6 +37,16 @@ pub fn method_index(method: &tiny_http::Method) -> usize {
 /// Header names and values are checked when they are set ([`Reply::header`]): a CR,
 /// LF or other control character is an error, so no handler can be made to inject a
 /// header or split a response, whatever it copies from a request.
+///
+/// ```
+/// use tinyprom::http::Reply;
+/// let created = Reply::text(201, "created\n").header("Location", "/jobs/7").unwrap();
+/// assert_eq!(created.status, 201);
+/// assert_eq!(created.content_type(), "text/plain; charset=utf-8");
+/// assert_eq!(created.headers(), [("Location".to_string(), "/jobs/7".to_string())]);
+/// let json = Reply::bytes(200, "application/json", b"{}".to_vec()).unwrap();
+/// assert_eq!(json.body, b"{}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The status code (100–599; anything else is sent as 500).
@@ -48,6 +58,12 @@ pub struct Reply {
 }
 
 /// A header name or value [`Reply`] refuses (the name of the header in question).
+///
+/// ```
+/// use tinyprom::http::{InvalidHeader, Reply};
+/// let refused = Reply::text(200, "ok\n").header("X-Note", "a\r\nSet-Cookie: b");
+/// assert_eq!(refused, Err(InvalidHeader("X-Note".to_string())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidHeader(pub String);
 

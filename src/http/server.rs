@@ -83,6 +83,20 @@ pub(crate) const fn max_relays(workers: usize) -> usize {
 }
 
 /// Why the server could not start or stopped with an error.
+///
+/// ```
+/// use std::net::TcpListener;
+/// use tinyprom::http::{Options, ServeError, Server};
+///
+/// // A port another socket listens on: binding fails with the address and the cause.
+/// let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let listen_address = taken.local_addr().unwrap();
+/// match Server::bind(Options { listen_address, ..Options::default() }) {
+///     Err(ServeError::Bind(addr, _)) => assert_eq!(addr, listen_address),
+///     Err(other) => panic!("expected a bind error, got {other}"),
+///     Ok(_) => panic!("bound a port that is in use"),
+/// }
+/// ```
 #[derive(Debug)]
 pub enum ServeError {
     /// Binding the listening socket failed (address in use, permission denied...).
@@ -142,7 +156,7 @@ pub fn bind(addr: SocketAddr, read_timeout: Duration) -> Result<TcpListener, Ser
 
 /// Configures a [`Server`] before it binds: extra routes, a caller's registry.
 ///
-/// ```no_run
+/// ```
 /// use std::sync::Arc;
 /// use tinyprom::http::{Options, Reply, Server};
 /// use tinyprom::metrics::{Counter, Registry};
@@ -150,7 +164,11 @@ pub fn bind(addr: SocketAddr, read_timeout: Duration) -> Result<TcpListener, Ser
 /// let registry = Arc::new(Registry::new());
 /// let hellos = Counter::new();
 /// registry.register("hellos_total", "Greetings sent.", hellos.clone()).unwrap();
-/// let server = Server::builder(Options::default())
+/// let options = Options {
+///     listen_address: "127.0.0.1:0".parse().unwrap(),
+///     ..Options::default()
+/// };
+/// let server = Server::builder(options)
 ///     .registry(registry)
 ///     .route("/hello", move |_req| {
 ///         hellos.inc();
@@ -329,6 +347,23 @@ impl Drop for Backend {
 }
 
 /// A bound server; call [`Server::run`] (blocking) or [`Server::spawn`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::AtomicBool;
+/// use tinyprom::http::{Options, Server};
+///
+/// let options = Options {
+///     listen_address: "127.0.0.1:0".parse().unwrap(),
+///     ..Options::default()
+/// };
+/// let server = Server::bind(options).unwrap();
+/// assert_ne!(server.local_addr().port(), 0); // bound: the port is known before serving
+/// assert!(server.workers() >= 1);
+/// // run() serves on this thread until the flag is set (spawn() does it on another).
+/// let stop = Arc::new(AtomicBool::new(true));
+/// server.run(&stop).unwrap();
+/// ```
 pub struct Server {
     gate: Gate,
     backend: Backend,
@@ -437,6 +472,26 @@ impl Server {
 }
 
 /// A server running on a background thread.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::TcpStream;
+/// use tinyprom::http::{Options, Server};
+///
+/// let options = Options {
+///     listen_address: "127.0.0.1:0".parse().unwrap(),
+///     ..Options::default()
+/// };
+/// let running = Server::bind(options).unwrap().spawn().unwrap();
+///
+/// let mut conn = TcpStream::connect(running.local_addr()).unwrap();
+/// conn.write_all(b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+/// let mut answer = String::new();
+/// conn.read_to_string(&mut answer).unwrap();
+/// assert!(answer.starts_with("HTTP/1.1 200"));
+///
+/// running.stop().unwrap(); // graceful: requests in flight finish first
+/// ```
 pub struct RunningServer {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Result<(), ServeError>>,

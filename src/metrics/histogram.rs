@@ -122,6 +122,19 @@ use stripes::Stripes;
 /// The bucket configuration shared by every series of a histogram family: the classic
 /// bounds (with their label values, formatted once) and, if kept, how native buckets
 /// are kept.
+///
+/// ```
+/// use tinyprom::metrics::{Buckets, Histogram};
+/// let buckets = Buckets::new(&[0.1, 0.5, 1.0]).unwrap();
+/// // Two series validated once, sharing one configuration.
+/// let reads = Histogram::with_buckets(buckets.clone());
+/// let writes = Histogram::with_buckets(buckets);
+/// reads.observe(0.3);
+/// writes.observe(2.0);
+/// assert_eq!(reads.buckets().bounds(), [0.1, 0.5, 1.0]);
+/// assert!(reads.buckets().native_options().is_none());
+/// assert!(Buckets::new(&[1.0, 0.5]).is_err()); // bounds must increase
+/// ```
 #[derive(Debug)]
 pub struct Buckets {
     bounds: Box<[f64]>,
@@ -271,6 +284,18 @@ pub struct Histogram {
 }
 
 /// A consistent copy of a histogram series.
+///
+/// ```
+/// use tinyprom::metrics::Histogram;
+/// let h = Histogram::new(&[1.0, 5.0]).unwrap();
+/// for v in [0.5, 2.0, 7.0] {
+///     h.observe(v);
+/// }
+/// let snapshot = h.snapshot();
+/// assert_eq!(snapshot.cumulative, [1, 2, 3]); // <= 1, <= 5, +Inf
+/// assert_eq!((snapshot.count, snapshot.sum), (3, 9.5));
+/// assert!(snapshot.native.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
     /// Cumulative counts per bucket, the last one being `+Inf` (equal to `count`).
@@ -284,6 +309,21 @@ pub struct HistogramSnapshot {
 }
 
 /// A copy of a series' native buckets.
+///
+/// ```
+/// use tinyprom::metrics::{Histogram, NativeOptions};
+/// let h = Histogram::with_native(&[1.0], NativeOptions::new()).unwrap();
+/// for v in [1.5, 1.5, -3.0, 0.0] {
+///     h.observe(v);
+/// }
+/// let native = h.snapshot().native.unwrap();
+/// assert_eq!(native.schema, 3);
+/// assert_eq!(native.zero_count, 1);
+/// assert_eq!(native.positive.len(), 1); // both 1.5s in one bucket
+/// assert_eq!(native.positive[0].1, 2);
+/// assert_eq!(native.negative.len(), 1);
+/// assert_eq!(native.total(), 4);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct NativeSnapshot {
     /// The resolution (lower than configured once the bucket limit was hit).
@@ -590,6 +630,16 @@ impl TypedMetric for Histogram {
 }
 
 /// Times a scope into a [`Histogram`]; see [`Timer`](super::Timer).
+///
+/// ```
+/// use tinyprom::metrics::{Histogram, HistogramTimer};
+/// let latency = Histogram::new(&[0.1, 1.0]).unwrap();
+/// {
+///     let _timer: HistogramTimer = latency.start_timer();
+///     // ... the work being timed ...
+/// } // recorded here
+/// assert_eq!(latency.snapshot().count, 1);
+/// ```
 pub type HistogramTimer = super::Timer<Histogram>;
 
 impl super::timer::Observe for Histogram {

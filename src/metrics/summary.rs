@@ -677,6 +677,16 @@ impl TypedMetric for Summary {
 }
 
 /// Times a scope into a [`Summary`]; see [`Timer`](super::Timer).
+///
+/// ```
+/// use tinyprom::metrics::{Summary, SummaryTimer};
+/// let latency = Summary::new();
+/// let timer: SummaryTimer = latency.start_timer();
+/// // ... the work being timed ...
+/// let seconds = timer.observe(); // recorded now instead of at the drop
+/// assert_eq!(latency.snapshot().count, 1);
+/// assert_eq!(latency.snapshot().sum, seconds);
+/// ```
 pub type SummaryTimer = super::Timer<Summary>;
 
 impl super::timer::Observe for Summary {

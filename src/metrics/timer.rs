@@ -4,6 +4,25 @@
 use std::time::Instant;
 
 /// A metric that takes observed values (what a [`Timer`] records into).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tinyprom::metrics::{Observe, Timer};
+///
+/// // A metric of your own that a Timer can record into.
+/// #[derive(Clone, Default)]
+/// struct Durations(Arc<Mutex<Vec<f64>>>);
+///
+/// impl Observe for Durations {
+///     fn observe(&self, v: f64) {
+///         self.0.lock().unwrap().push(v);
+///     }
+/// }
+///
+/// let durations = Durations::default();
+/// let seconds = Timer::start(durations.clone()).observe();
+/// assert_eq!(*durations.0.lock().unwrap(), [seconds]);
+/// ```
 pub trait Observe: Clone {
     /// Records one value.
     fn observe(&self, v: f64);
