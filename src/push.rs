@@ -57,7 +57,8 @@
 //! # Scope
 //!
 //! The push is a blocking HTTP/1.1 exchange on a [`TcpStream`], one connection per
-//! call, bounded by the pusher's timeout for connecting, sending and reading. Only
+//! call: connecting takes at most the pusher's timeout, and sending the request and
+//! reading the answer at most that again. Only
 //! `http://` URLs are supported: TLS would need a runtime dependency this crate does
 //! not take. To reach a gateway over `https`, push to a local TLS-terminating proxy.
 //! The body is the text format 0.0.4 (the default) or protobuf; the gateway does not
@@ -67,12 +68,13 @@ use std::error::Error;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::exposition::Format;
 use crate::metrics::{Registry, validate_label_name};
 
-/// How long a push may take to connect, and then to send and to read, by default.
+/// How long a push may take to connect, and then to send and read the answer, by
+/// default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most of a gateway's response that is read; only its status line and the first
@@ -204,8 +206,8 @@ impl Pusher {
         Ok(self)
     }
 
-    /// Sets the time a push may take to connect, and then each read and write on the
-    /// connection ([`DEFAULT_TIMEOUT`] until set). A zero duration is taken as one
+    /// Sets the time a push may take to connect, and then to send its request and read
+    /// the answer ([`DEFAULT_TIMEOUT`] until set). A zero duration is taken as one
     /// millisecond, since sockets take no zero timeout.
     ///
     /// ```
@@ -234,44 +236,43 @@ impl Pusher {
     /// Pushes `registry` with `PUT`: the group's metrics at the gateway become exactly
     /// the registry's (metrics of the group that the registry lacks are removed).
     pub fn push(&self, registry: &Registry) -> Result<(), PushError> {
-        self.send("PUT", &registry.render_bytes(self.format))
+        self.send("PUT", Some(&registry.render_bytes(self.format)))
     }
 
     /// Pushes `registry` with `POST`: the group's metrics with a name in the registry
     /// are replaced by the registry's, the group's other metrics stay.
     pub fn push_add(&self, registry: &Registry) -> Result<(), PushError> {
-        self.send("POST", &registry.render_bytes(self.format))
+        self.send("POST", Some(&registry.render_bytes(self.format)))
     }
 
     /// Deletes the group from the gateway (every metric pushed under this job and
     /// these grouping labels).
     pub fn delete(&self) -> Result<(), PushError> {
-        self.send("DELETE", &[])
+        self.send("DELETE", None)
     }
 
-    /// One request on a new connection, and its response's status.
-    fn send(&self, method: &str, body: &[u8]) -> Result<(), PushError> {
+    /// One request on a new connection, and its response's status: the connection
+    /// within the timeout, then the request and its response within another.
+    fn send(&self, method: &str, body: Option<&[u8]>) -> Result<(), PushError> {
         let mut stream = self.connect()?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
+        let deadline = Instant::now() + self.timeout;
         let mut head = format!(
             "{method} {}{} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tinyprom/{}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.prefix,
             self.group,
             self.authority,
             crate::VERSION,
-            body.len()
+            body.map_or(0, <[u8]>::len)
         );
-        if !body.is_empty() {
+        if body.is_some() {
             head.push_str("Content-Type: ");
             head.push_str(self.format.content_type());
             head.push_str("\r\n");
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        stream.flush()?;
-        let response = read_response(&mut stream)?;
+        write_all_by(&mut stream, head.as_bytes(), deadline)?;
+        write_all_by(&mut stream, body.unwrap_or_default(), deadline)?;
+        let response = read_response(&mut stream, deadline)?;
         check_response(&response)
     }
 
@@ -493,14 +494,45 @@ fn base64url(bytes: &[u8], out: &mut String) {
     }
 }
 
+/// The time left until `deadline`, or a timeout error when none is. Each socket call
+/// waits at most this long, so a peer that trickles bytes cannot stretch the exchange.
+fn time_left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the Pushgateway exchange took longer than the pusher's timeout",
+        ));
+    }
+    Ok(left)
+}
+
+/// Writes all of `bytes` by `deadline`.
+fn write_all_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        stream.set_write_timeout(Some(time_left(deadline)?))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Reads the response until the server closes the connection, its `Content-Length` is
 /// complete, or [`MAX_RESPONSE`] bytes have come (the status and the body's first line
-/// are all that is used).
-fn read_response(stream: &mut TcpStream) -> Result<Vec<u8>, PushError> {
+/// are all that is used), by `deadline`.
+fn read_response(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, PushError> {
     let mut response = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = stream.read(&mut chunk)?;
+        stream.set_read_timeout(Some(time_left(deadline)?))?;
+        let n = match stream.read(&mut chunk) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            read => read?,
+        };
         if n == 0 {
             break;
         }

@@ -150,6 +150,20 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body.to_string()))
 }
 
+/// Whether `done` holds within 5 s. The gateway answers a `DELETE` with 202 Accepted
+/// and removes the group after the answer (a `PUT` or `POST` is applied before its
+/// 200), so a test waits for a deletion to show.
+fn eventually(done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
+
 /// The value of the one series of a counter or gauge, as the gateway shows it.
 fn value(metric: &Value) -> f64 {
     let series = metric["metrics"].as_array().expect("series");
@@ -213,7 +227,11 @@ fn put_replaces_the_group_post_replaces_same_named_metrics_delete_removes_it() {
 
     // DELETE removes this group only.
     pusher.delete().unwrap();
-    assert!(gateway.group(&group).is_none(), "{:?}", gateway.groups());
+    assert!(
+        eventually(|| gateway.group(&group).is_none()),
+        "{:?}",
+        gateway.groups()
+    );
     let kept = gateway
         .group(&[("job", "batch"), ("instance", "host-2")])
         .expect("the other group survives the delete");
@@ -256,7 +274,11 @@ fn grouping_values_with_slashes_spaces_and_empty_ones_arrive_unchanged() {
     assert_eq!(series["job"], "nightly report/v2");
     // And the same key finds the group to delete.
     pusher.delete().unwrap();
-    assert!(gateway.groups().is_empty());
+    assert!(
+        eventually(|| gateway.groups().is_empty()),
+        "{:?}",
+        gateway.groups()
+    );
 }
 
 #[test]
