@@ -276,7 +276,9 @@ impl Pusher {
         check_response(&response)
     }
 
-    /// Connects to the first of the host's addresses that accepts.
+    /// Connects to the first of the host's addresses that accepts, all tries within the
+    /// timeout. (Resolving a host name is the system resolver's, which std cannot
+    /// bound; an IP address needs no resolving.)
     fn connect(&self) -> Result<TcpStream, PushError> {
         let connect_error = |source| PushError::Connect {
             address: self.authority.clone(),
@@ -285,9 +287,14 @@ impl Pusher {
         let addresses = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(connect_error)?;
+        let deadline = Instant::now() + self.timeout;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
         for address in addresses {
-            match TcpStream::connect_timeout(&address, self.timeout) {
+            let left = match time_left(deadline) {
+                Ok(left) => left,
+                Err(e) => return Err(connect_error(e)),
+            };
+            match TcpStream::connect_timeout(&address, left) {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last = e,
             }
