@@ -163,9 +163,9 @@ msrv-check:
 publish-check:
 	CARGO=$(CARGO) python3 scripts/publish_check.py
 
-# cargo doc's public items: no binary or render internal, each type's doc starting with
-# a runnable example, README's API list complete. Same RUSTDOCFLAGS as lint, so the
-# docs lint built are reused.
+# cargo doc's public items with all features (as docs.rs shows them): no binary or
+# render internal, each type's doc starting with a runnable example, README's API list
+# complete.
 api-check:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --all-features --quiet
 	CARGO=$(CARGO) DOC_DIR=$(TARGET_DIR)/doc python3 scripts/api_check.py

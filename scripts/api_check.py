@@ -11,7 +11,11 @@
   backticks), and each CamelCase name in backticks there is a public item, so the
   README cannot drift from cargo doc.
 
-Usage: python3 scripts/api_check.py   (after cargo doc --no-deps; make api-check)
+Everything with all features on, as docs.rs documents the crate (Cargo.toml's
+package.metadata.docs.rs).
+
+Usage: python3 scripts/api_check.py   (after cargo doc --no-deps --all-features;
+make api-check)
 Environment: CARGO (cargo), DOC_DIR (cargo doc's output, default
 $CARGO_TARGET_DIR/doc or target/doc), CARGO_PROFILE_FLAG for the doc-test listing
 (default --release, to reuse make unit-test's build).
@@ -54,7 +58,7 @@ def public_items():
 def runnable_type_examples():
     """Names of types whose own doc comment has a doc test that runs."""
     flag = os.environ.get("CARGO_PROFILE_FLAG", "--release")
-    args = [CARGO, "test", "--quiet", "--doc", *([flag] if flag else []), "--", "--list"]
+    args = [CARGO, "test", "--quiet", "--doc", "--all-features", *([flag] if flag else []), "--", "--list"]
     listing = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
     if listing.returncode != 0:
         fail([f"{' '.join(args)} failed:\n{listing.stderr}"])

@@ -8,9 +8,12 @@
 * clippy's incompatible_msrv lint, which reads rust-version, finds no std API newer
   than it in any target with all features (and no source allows that lint).
 
-What this cannot see: language features newer than rust-version (clippy checks std
-APIs only). Those are why rust-version is what it is (see the comment in Cargo.toml);
-an older toolchain is the only full check.
+* the language features of LANGUAGE_FEATURES found in the sources need no newer Rust
+  (clippy checks std APIs only; with one toolchain these are found by pattern).
+
+What this cannot see: other language features newer than rust-version; an older
+toolchain is the only full check. The lowest version that passes the lint is 1.87
+(u64::is_multiple_of); let chains make it 1.88 (see the comment in Cargo.toml).
 
 Usage: python3 scripts/msrv_check.py   (CARGO selects cargo; make msrv-check runs it)
 """
@@ -24,6 +27,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CARGO = os.environ.get("CARGO", "cargo")
+# (name, first stable version, pattern over a source line outside comments)
+LANGUAGE_FEATURES = [
+    ("let chains", (1, 88), re.compile(r"&&\s*let\s|\b(?:if|while)\s+let\b[^{]*&&")),
+]
 EDITION_MINIMUM = {"2015": (1, 0), "2018": (1, 31), "2021": (1, 56), "2024": (1, 85)}
 
 
@@ -72,6 +79,17 @@ def main():
         p = packages[pkg]
         if p.get("rust_version") and version(p["rust_version"]) > ours:
             fail(f"runtime dependency {p['name']} {p['version']} needs Rust {p['rust_version']}, above {show(ours)}")
+
+    for name, needed, pattern in LANGUAGE_FEATURES:
+        if needed <= ours:
+            continue
+        sources = sorted(p for top in ("src", "examples", "benches", "tests") for p in (REPO / top).rglob("*.rs"))
+        for path in sources:
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("//", 1)[0]
+                if pattern.search(code):
+                    fail(f"{path.relative_to(REPO)}:{number} uses {name}, stable since "
+                         f"{show(needed)}, above rust-version {show(ours)}")
 
     allowed = subprocess.run(["grep", "-rln", "incompatible_msrv", "src", "examples", "benches", "tests"],
                              cwd=REPO, capture_output=True, text=True).stdout.split()
