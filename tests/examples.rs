@@ -119,10 +119,10 @@ fn embed_server_serves_its_route_and_both_formats_then_stops() {
     let om = section(&output, "--- GET /metrics as Prometheus");
     let text = section(&output, "--- GET /metrics as curl");
     assert!(output.contains(
-        "as Prometheus: HTTP/1.1 200 OK, Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"
+        "as Prometheus: HTTP/1.1 200 OK, Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
     ));
     assert!(output.contains(
-        "as curl: HTTP/1.1 200 OK, Content-Type: text/plain; version=0.0.4; charset=utf-8"
+        "as curl: HTTP/1.1 200 OK, Content-Type: text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
     ));
     let om_samples = samples(&python_parse(om.as_bytes(), "openmetrics"));
     let text_samples = samples(&python_parse(text.as_bytes(), "text"));

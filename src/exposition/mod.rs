@@ -11,17 +11,23 @@
 mod bounds;
 pub mod content_coding;
 mod encoder;
+pub(crate) mod escaping;
+mod filter;
 pub mod gzip;
 pub mod negotiate;
 mod protobuf;
 mod room;
 mod samples;
+mod scrape;
 pub(crate) mod values;
 
 #[doc(hidden)]
 pub use bounds::BoundLabels;
 pub use encoder::{Encoder, Format, MetricKind, SummaryEncoder, Value};
-pub use negotiate::negotiate;
+pub use escaping::Escaping;
+pub use filter::NameFilter;
+pub use negotiate::{Negotiated, negotiate, negotiate_escaping};
 #[doc(hidden)]
 pub use samples::{BucketRun, HistogramView, NativeBuckets};
+pub use scrape::{Scrape, ScrapeBuffers, ScrapeRequest, Scraper};
 pub use values::render_label_pairs;

@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn labels_are_validated_and_escaped() {
-        assert!(Info::new(&[("9x", "a")]).is_err());
+        assert!(Info::new(&[("__x", "a")]).is_err());
         assert!(Info::new(&[("le", "a")]).is_err());
         assert_eq!(
             Info::new(&[("a", "1"), ("a", "2")]).unwrap_err(),

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use super::name::validate_metric_name;
 use super::{Metric, MetricError};
-use crate::exposition::{Encoder, Format, MetricKind};
+use crate::exposition::{Encoder, Escaping, Format, MetricKind, NameFilter};
 
 /// A source of whole families with their own HELP/TYPE lines, computed at scrape time
 /// (the process collector reads `/proc` this way): use it when one reading yields
@@ -167,7 +167,32 @@ impl Registry {
     /// Appends one complete scrape in `format` to `buf` (which it does not clear), so a
     /// server can reuse one buffer for every scrape.
     pub fn encode(&self, buf: &mut Vec<u8>, format: Format) {
-        let mut enc = Encoder::new(buf, format);
+        self.encode_scrape(buf, format, Escaping::default(), None);
+    }
+
+    /// Like [`Registry::encode`], with names outside the legacy set written by
+    /// `escaping`, and only the families `filter` names when there is one (what
+    /// [`crate::exposition::Scraper`] renders for a scrape).
+    ///
+    /// ```
+    /// use tinyprom::exposition::{Escaping, Format, NameFilter};
+    /// use tinyprom::metrics::{Gauge, Registry};
+    /// let registry = Registry::new();
+    /// registry.register("a", "A.", Gauge::new()).unwrap();
+    /// registry.register("b.c", "B.", Gauge::new()).unwrap();
+    /// let mut buf = Vec::new();
+    /// let only_b = NameFilter::new(["b.c"]);
+    /// registry.encode_scrape(&mut buf, Format::Text, Escaping::Dots, Some(&only_b));
+    /// assert_eq!(buf, b"# HELP b_dot_c B.\n# TYPE b_dot_c gauge\nb_dot_c 0\n");
+    /// ```
+    pub fn encode_scrape(
+        &self,
+        buf: &mut Vec<u8>,
+        format: Format,
+        escaping: Escaping,
+        filter: Option<&NameFilter>,
+    ) {
+        let mut enc = Encoder::new(buf, format).escaping(escaping).filter(filter);
         let sources = self.sources.read().unwrap_or_else(|p| p.into_inner());
         for source in sources.iter() {
             match source {
@@ -177,6 +202,9 @@ impl Registry {
                     unit,
                     metric,
                 } => {
+                    if !enc.wants(name, metric.kind()) {
+                        continue;
+                    }
                     enc.family(name, help, metric.kind(), unit.as_deref());
                     metric.encode(name, "", &mut enc);
                 }
@@ -275,10 +303,13 @@ mod tests {
     fn invalid_names_are_refused() {
         let r = Registry::new();
         assert!(matches!(
-            r.register("9bad", "x", Counter::new()),
+            r.register("", "x", Counter::new()),
             Err(MetricError::InvalidMetricName(_))
         ));
         assert!(r.register("__reserved", "x", Counter::new()).is_err());
+        assert!(r.register("bad\nname", "x", Counter::new()).is_err());
+        // UTF-8 names are names, as in Prometheus 3.
+        assert!(r.register("9.utf8_total", "x", Counter::new()).is_ok());
         assert!(r.register("ok_total", "x", Counter::new()).is_ok());
     }
 
