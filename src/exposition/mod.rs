@@ -4,9 +4,11 @@
 //! The metric types in [`crate::metrics`] hold values; this module owns every byte of
 //! the wire format, so the format rules live in one place (`values.rs` for floats and
 //! escaping, [`Encoder`] for structure, `protobuf.rs` for the protobuf
-//! wire format, [`negotiate()`] for choosing a format from an `Accept` header). A
-//! rendered scrape is compressed by [`gzip`] when the scraper's `Accept-Encoding` asks
-//! for it ([`content_coding`]).
+//! wire format, [`negotiate()`] for choosing a format from an `Accept` header,
+//! [`Escaping`] for names outside the legacy character set, [`NameFilter`] for
+//! `name[]`). A rendered scrape is compressed by [`gzip`] when the scraper's
+//! `Accept-Encoding` asks for it ([`content_coding`]). [`Scraper`] puts all of it
+//! together into one HTTP answer, for the built-in `/metrics` and any other framework.
 
 mod bounds;
 pub mod content_coding;

@@ -198,7 +198,8 @@ impl Scraper {
     /// registry.register("scrapes_total", "Scrapes.", scrapes.clone()).unwrap();
     /// let scraper = Scraper::new(registry).on_scrape(move |_format| scrapes.inc());
     /// let get = ScrapeRequest { method: "GET", ..ScrapeRequest::default() };
-    /// let scrape = scraper.scrape(&get, &mut ScrapeBuffers::default());
+    /// let mut buffers = ScrapeBuffers::default();
+    /// let scrape = scraper.scrape(&get, &mut buffers);
     /// assert!(scrape.body.ends_with(b"scrapes_total 1\n"));
     /// ```
     pub fn on_scrape(mut self, hook: impl Fn(Format) + Send + Sync + 'static) -> Self {
