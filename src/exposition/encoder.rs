@@ -162,6 +162,8 @@ pub struct Encoder<'a> {
     /// Label sets may hold quoted names this scrape must escape (see
     /// `escaping::utf8_label_names_in_use`).
     escape_labels: bool,
+    /// `odd_name || escape_labels`: the one test the usual path makes.
+    unusual: bool,
 }
 
 /// A protobuf family message not yet closed.
@@ -197,6 +199,7 @@ impl<'a> Encoder<'a> {
             dropping: None,
             odd_name: false,
             escape_labels: utf8_label_names_in_use(),
+            unusual: utf8_label_names_in_use(),
         }
     }
 
@@ -214,6 +217,7 @@ impl<'a> Encoder<'a> {
     pub fn escaping(mut self, escaping: Escaping) -> Self {
         self.escaping = escaping;
         self.escape_labels = utf8_label_names_in_use() && (escaping != Escaping::AllowUtf8);
+        self.unusual = self.odd_name || self.escape_labels;
         self
     }
 
@@ -273,6 +277,7 @@ impl<'a> Encoder<'a> {
             self.dropping = Some(self.out.len());
         }
         self.odd_name = !is_legacy_metric_name(name);
+        self.unusual = self.odd_name || self.escape_labels;
         let family = self.family_name(name, kind);
         match self.format {
             Format::Protobuf => {
@@ -351,6 +356,43 @@ impl<'a> Encoder<'a> {
         self.out.push(b' ');
     }
 
+    /// Starts a sample whose name or label names are outside the legacy set (or may
+    /// be): kept off the usual path, which it would slow down.
+    #[cold]
+    #[inline(never)]
+    fn unusual_sample_start(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+    ) {
+        let labels = &*self.labels(labels);
+        if self.odd_name {
+            return self.odd_sample_start(name, suffix, labels, extra);
+        }
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(suffix.as_bytes());
+        let (open, close) = if labels.is_empty() && extra.is_none() {
+            ("", "")
+        } else {
+            ("{", "}")
+        };
+        self.out.extend_from_slice(open.as_bytes());
+        self.out.extend_from_slice(labels.as_bytes());
+        if let Some((n, v)) = extra {
+            if !labels.is_empty() {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(n.as_bytes());
+            self.out.extend_from_slice(b"=\"");
+            self.out.extend_from_slice(v.as_bytes());
+            self.out.push(b'"');
+        }
+        self.out.extend_from_slice(close.as_bytes());
+        self.out.push(b' ');
+    }
+
     /// Starts a sample of a family whose name is not a legacy name:
     /// `{"name+suffix",labels,extra="v"} ` under `allow-utf-8`, the escaped name (plus
     /// the suffix) before the braces otherwise. `labels` are already escaped.
@@ -403,9 +445,8 @@ impl<'a> Encoder<'a> {
     }
 
     fn start_sample(&mut self, name: &str, suffix: &str, labels: &str) {
-        let labels = &*self.labels(labels);
-        if self.odd_name {
-            return self.odd_sample_start(name, suffix, labels, None);
+        if self.unusual {
+            return self.unusual_sample_start(name, suffix, labels, None);
         }
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
@@ -449,7 +490,9 @@ impl<'a> Encoder<'a> {
 
     /// Protobuf: one metric of the open counter or gauge family; nothing outside one.
     fn protobuf_scalar(&mut self, labels: &str, value: f64) {
-        let labels = &*self.labels(labels);
+        if self.escape_labels {
+            return self.protobuf_scalar_escaped(labels, value);
+        }
         match self.protobuf_kind() {
             Some(MetricKind::Counter) => protobuf::scalar_metric(self.out, labels, true, value),
             Some(MetricKind::Gauge | MetricKind::Info) => {
@@ -457,6 +500,16 @@ impl<'a> Encoder<'a> {
             }
             _ => {}
         }
+    }
+
+    /// [`Encoder::protobuf_scalar`] of a label set that may hold names to escape.
+    #[cold]
+    #[inline(never)]
+    fn protobuf_scalar_escaped(&mut self, labels: &str, value: f64) {
+        let labels = self.labels(labels);
+        self.escape_labels = false;
+        self.protobuf_scalar(&labels, value);
+        self.escape_labels = true;
     }
 
     /// Writes `name+suffix{labels} value` for an integer value.
@@ -505,9 +558,8 @@ impl<'a> Encoder<'a> {
         if self.format == Format::Protobuf {
             return;
         }
-        let labels = &*self.labels(labels);
-        if self.odd_name {
-            self.odd_sample_start(name, suffix, labels, Some((extra_name, extra_value)));
+        if self.unusual {
+            self.unusual_sample_start(name, suffix, labels, Some((extra_name, extra_value)));
             match value {
                 Value::Int(v) => write_u64(self.out, v),
                 Value::Float(v) => write_f64(self.out, v),
@@ -554,7 +606,9 @@ impl<'a> Encoder<'a> {
         h: &impl HistogramView,
         sum_memo: Option<&F64TextMemo<'_>>,
     ) {
-        let labels = &*self.labels(labels);
+        if self.unusual {
+            return self.unusual_histogram(name, labels, h);
+        }
         let le = match self.format {
             Format::Protobuf => {
                 if self.protobuf_kind() == Some(MetricKind::Histogram) {
@@ -566,15 +620,37 @@ impl<'a> Encoder<'a> {
             Format::OpenMetrics => h.bounds().openmetrics_closed(),
         };
         let totals = self.format == Format::Text || h.sum() >= 0.0;
-        if self.odd_name {
-            return self.odd_histogram(name, labels, h, totals);
-        }
         histogram_lines(self.out, name, labels, le, h, totals, sum_memo);
     }
 
-    /// The text lines of a histogram series whose family name is not a legacy name,
-    /// one sample at a time (`histogram_lines` is for legacy names).
-    fn odd_histogram(&mut self, name: &str, labels: &str, h: &impl HistogramView, totals: bool) {
+    /// A histogram series whose name or label names are outside the legacy set (or
+    /// may be): kept off the usual path, which it would slow down.
+    #[cold]
+    #[inline(never)]
+    fn unusual_histogram(&mut self, name: &str, labels: &str, h: &impl HistogramView) {
+        let labels = &*self.labels(labels);
+        let totals = self.format == Format::Text || h.sum() >= 0.0;
+        match self.format {
+            Format::Protobuf => {
+                if self.protobuf_kind() == Some(MetricKind::Histogram) {
+                    protobuf::histogram_metric(self.out, labels, h);
+                }
+            }
+            // One sample at a time: `histogram_lines` keeps its one caller, the usual
+            // path, into which it is inlined.
+            _ => self.histogram_by_samples(name, labels, h, totals),
+        }
+    }
+
+    /// The text lines of a histogram series, one sample at a time, for
+    /// [`Encoder::unusual_histogram`].
+    fn histogram_by_samples(
+        &mut self,
+        name: &str,
+        labels: &str,
+        h: &impl HistogramView,
+        totals: bool,
+    ) {
         let bounds = h.bounds();
         let mut count = 0u64;
         for (i, n) in (0..bounds.values().len()).zip(h.counts()) {
