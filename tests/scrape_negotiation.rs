@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use common::{
     Tinyprom, curl, gunzip_cli, protoc_decode_families, protoc_family_names, python_parse, request,
+    samples,
 };
 use tinyprom::http::{Options, Server};
-use tinyprom::metrics::{Buckets, Counter, Family, Gauge, Histogram, Registry};
+use tinyprom::metrics::{Buckets, Counter, Family, Gauge, Histogram, Info, Registry, Summary};
 
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0";
 const PROTOBUF: &str =
@@ -27,11 +28,17 @@ fn names(families: &[common::Family]) -> BTreeSet<String> {
 fn name_filter_in_all_three_formats() {
     let server = Tinyprom::start(&[]);
     server.get("/up");
-    let query = "/metrics?name[]=http_request_duration_seconds&name%5B%5D=tinyprom_scrapes_total&name[]=no_such_family";
+    // Two registered families, one of the process collector's (which writes several
+    // families itself), and one that does not exist.
+    let query = "/metrics?name[]=http_request_duration_seconds&name%5B%5D=tinyprom_scrapes_total&name[]=process_open_fds&name[]=no_such_family";
     // Python's parsers name a counter family without `_total`.
-    let want: BTreeSet<String> = ["http_request_duration_seconds", "tinyprom_scrapes"]
-        .map(String::from)
-        .into();
+    let want: BTreeSet<String> = [
+        "http_request_duration_seconds",
+        "tinyprom_scrapes",
+        "process_open_fds",
+    ]
+    .map(String::from)
+    .into();
 
     let text = request(server.addr, "GET", query, &[]);
     assert_eq!(text.status, 200);
@@ -44,7 +51,11 @@ fn name_filter_in_all_three_formats() {
     let decoded = protoc_decode_families(&proto.body);
     assert_eq!(
         protoc_family_names(&decoded),
-        ["http_request_duration_seconds", "tinyprom_scrapes_total"]
+        [
+            "http_request_duration_seconds",
+            "tinyprom_scrapes_total",
+            "process_open_fds"
+        ]
     );
 
     // Unknown names: an empty scrape, still a 200, in every format.
@@ -142,6 +153,11 @@ fn utf8_server() -> tinyprom::http::RunningServer {
     registry
         .register("legacy_gauge", "Legacy.", Gauge::new())
         .unwrap();
+    let sizes = Summary::new();
+    sizes.observe(3.0);
+    registry.register("payload.size", "Sizes.", sizes).unwrap();
+    let build = Info::new(&[("build.version", "1.2")]).unwrap();
+    registry.register("app.build", "Build.", build).unwrap();
     let options = Options {
         listen_address: "127.0.0.1:0".parse().unwrap(),
         process_metrics: false,
@@ -292,5 +308,43 @@ fn utf8_names_under_every_escaping_scheme() {
         "{}",
         decoded[0]
     );
+
+    // Everything (summary and info included, and tinyprom's own families), in every
+    // scheme and both text formats, parses; protobuf decodes.
+    for (scheme, summary, info_label) in [
+        ("allow-utf-8", "payload.size", "build.version"),
+        ("underscores", "payload_size", "build_version"),
+        ("dots", "payload_dot_size", "build_dot_version"),
+        ("values", "U__payload_2e_size", "U__build_2e_version"),
+    ] {
+        for (accept, parser) in [
+            ("text/plain;version=0.0.4", "text"),
+            (OPENMETRICS, "openmetrics"),
+        ] {
+            let accept = format!("{accept};escaping={scheme}");
+            let r = request(addr, "GET", "/metrics", &[("Accept", &accept)]);
+            let families = python_parse(&r.body, parser);
+            let found = families.iter().find(|f| f.name == summary);
+            assert_eq!(
+                found.map(|f| f.kind.as_str()),
+                Some("summary"),
+                "{accept}: {families:?}"
+            );
+            assert!(names(&families).contains("http_request_duration_seconds"));
+            let info = samples(&families)
+                .into_iter()
+                .find(|s| s.labels.get(info_label).is_some_and(|v| v == "1.2"));
+            assert!(info.is_some(), "{accept}: no info sample in {families:?}");
+        }
+        let accept = format!("{PROTOBUF};escaping={scheme}");
+        let r = request(addr, "GET", "/metrics", &[("Accept", &accept)]);
+        let decoded = protoc_decode_families(&r.body);
+        assert!(
+            decoded.len() > 5
+                && decoded
+                    .iter()
+                    .any(|f| f.contains(&format!("name: \"{info_label}\"")))
+        );
+    }
     server.stop().unwrap();
 }
