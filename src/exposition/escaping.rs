@@ -43,7 +43,7 @@ pub enum Escaping {
 }
 
 impl Escaping {
-    /// Every scheme, in the order of [`Escaping::name`]'s documentation.
+    /// Every scheme.
     pub const ALL: [Escaping; 4] = [
         Escaping::AllowUtf8,
         Escaping::Underscores,

@@ -60,6 +60,21 @@ impl<'a> ScrapeRequest<'a> {
 
 /// The buffers a scrape renders and compresses into; keep one per thread (or per
 /// connection) and a warm scrape allocates nothing for its body.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::sync::Arc;
+/// use tinyprom::exposition::{ScrapeBuffers, ScrapeRequest, Scraper};
+/// use tinyprom::metrics::Registry;
+///
+/// thread_local! {
+///     static BUFFERS: RefCell<ScrapeBuffers> = RefCell::new(ScrapeBuffers::default());
+/// }
+/// let scraper = Scraper::new(Arc::new(Registry::new()));
+/// let get = ScrapeRequest { method: "GET", ..ScrapeRequest::default() };
+/// let body = BUFFERS.with_borrow_mut(|buffers| scraper.scrape(&get, buffers).body.to_vec());
+/// assert!(body.is_empty()); // an empty registry renders nothing in text 0.0.4
+/// ```
 #[derive(Debug, Default)]
 pub struct ScrapeBuffers {
     rendered: Vec<u8>,

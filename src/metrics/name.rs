@@ -12,6 +12,7 @@
 //! them back unchanged, and they are never meant).
 
 use super::MetricError;
+use crate::exposition::Escaping;
 use crate::exposition::escaping::{is_legacy_label_name, note_utf8_label_name};
 
 /// Whether `name` is non-empty, holds no control character and does not start with
@@ -59,7 +60,8 @@ pub fn validate_label_name(name: &str) -> Result<(), MetricError> {
     }
 }
 
-/// Validates a list of label names: each valid, none repeated.
+/// Validates a list of label names: each valid, none repeated, also not once escaped
+/// (`a.b` and `a_b` are one label to a scraper that asks for `underscores`).
 ///
 /// ```
 /// use tinyprom::metrics::validate_label_names;
@@ -69,7 +71,13 @@ pub fn validate_label_name(name: &str) -> Result<(), MetricError> {
 pub fn validate_label_names(names: &[&str]) -> Result<(), MetricError> {
     for (i, name) in names.iter().enumerate() {
         validate_label_name(name)?;
-        if names[..i].contains(name) {
+        let same = |other: &&str| {
+            other == name
+                || [Escaping::Underscores, Escaping::Dots]
+                    .into_iter()
+                    .any(|e| e.escape_label_name(other) == e.escape_label_name(name))
+        };
+        if names[..i].iter().any(same) {
             return Err(MetricError::DuplicateLabelName(name.to_string()));
         }
     }
@@ -121,5 +129,11 @@ mod tests {
             Err(MetricError::DuplicateLabelName("a".into()))
         );
         assert_eq!(validate_label_names(&["a", "b"]), Ok(()));
+        assert_eq!(
+            validate_label_names(&["a_b", "a.b"]),
+            Err(MetricError::DuplicateLabelName("a.b".into()))
+        );
+        assert!(validate_label_names(&["a:b", "a-b"]).is_err());
+        assert_eq!(validate_label_names(&["a.b", "a_dot_c"]), Ok(()));
     }
 }

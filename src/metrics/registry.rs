@@ -138,12 +138,24 @@ impl Registry {
     }
 
     /// Reserves every name `families` can put on the wire (see
-    /// `MetricKind::reserved_names`), or fails without reserving any.
+    /// `MetricKind::reserved_names`), escaped forms included, or fails without
+    /// reserving any.
     fn claim(&self, families: &[(String, MetricKind)]) -> Result<(), MetricError> {
         let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
         let mut wanted: Vec<(String, &str)> = Vec::new();
         for (name, kind) in families {
-            for reserved in kind.reserved_names(name) {
+            // A name outside the legacy set also claims what it becomes under the
+            // escaping schemes that can merge two names (`values` cannot): "a.b" and
+            // "a_b" would be one family to a scraper that asks for `underscores`, as
+            // Prometheus 2 does by not asking, and it would refuse the whole scrape.
+            let mut forms = vec![name.clone()];
+            for scheme in [Escaping::Underscores, Escaping::Dots] {
+                let escaped = scheme.escape_metric_name(name).into_owned();
+                if !forms.contains(&escaped) {
+                    forms.push(escaped);
+                }
+            }
+            for reserved in forms.iter().flat_map(|form| kind.reserved_names(form)) {
                 if let Some((_, other)) = wanted.iter().find(|(w, _)| *w == reserved) {
                     if *other != name.as_str() {
                         return Err(MetricError::DuplicateMetric(name.clone()));
@@ -311,6 +323,22 @@ mod tests {
         // UTF-8 names are names, as in Prometheus 3.
         assert!(r.register("9.utf8_total", "x", Counter::new()).is_ok());
         assert!(r.register("ok_total", "x", Counter::new()).is_ok());
+    }
+
+    #[test]
+    fn names_that_escape_alike_are_refused() {
+        let r = Registry::new();
+        r.register("a.b", "x", Gauge::new()).unwrap();
+        assert!(r.register("a_b", "x", Gauge::new()).is_err());
+        assert!(r.register("a-b", "x", Gauge::new()).is_err());
+        r.register("c_d", "x", Gauge::new()).unwrap();
+        assert!(r.register("c.d", "x", Gauge::new()).is_err());
+        r.register("lat.seconds", "x", Histogram::new(&[1.0]).unwrap())
+            .unwrap();
+        assert!(r.register("lat_seconds_count", "x", Gauge::new()).is_err());
+        // Distinct under every scheme: fine.
+        r.register("e.f", "x", Gauge::new()).unwrap();
+        r.register("e_dot_g", "x", Gauge::new()).unwrap();
     }
 
     #[test]
