@@ -19,7 +19,7 @@
 #   protoc                (Debian/Ubuntu package: protobuf-compiler; decodes the protobuf exposition)
 #   protobuf well-known types (Debian/Ubuntu package: libprotobuf-dev; the benchmark's peer
 #                         crates compile their .proto files with protoc when they are built)
-#   prometheus_client     (Python package, pip)
+#   prometheus_client     (Python package, pip; 0.22 or later)
 #   pyyaml                (Python package, pip)
 #   kubernetes-validate   (Python package, pip; ships the Kubernetes schemas, so it
 #                          validates deploy/kubernetes/ offline)
@@ -135,8 +135,16 @@ python_package() {
     fi
 }
 
-# prometheus_client: independent exposition parsers for the tests.
+# prometheus_client: independent exposition parsers for the tests. 0.22 is the first
+# whose parsers read quoted UTF-8 names, which the escaping tests need.
 python_package prometheus_client prometheus_client python3-prometheus-client
+if ! python3 -c 'import importlib.metadata as m, sys; v = m.version("prometheus_client").split("."); sys.exit((int(v[0]), int(v[1])) < (0, 22))'; then
+    echo "deps: python prometheus_client older than 0.22; upgrading with pip"
+    if ! python3 -m pip install --quiet --upgrade 'prometheus_client>=0.22'; then
+        echo "deps: run: python3 -m pip install --upgrade 'prometheus_client>=0.22'" >&2
+        exit 1
+    fi
+fi
 # PyYAML: parses docker-compose.yml in the container check.
 python_package yaml pyyaml python3-yaml
 # kubernetes-validate: Kubernetes schema validation of deploy/kubernetes/ (offline).

@@ -2,8 +2,9 @@
 //!
 //! * [`metrics`]: non-blocking counters, gauges, histograms, summaries, info and callback
 //!   metrics, labeled families, a registry.
-//! * [`exposition`]: the text format 0.0.4 and OpenMetrics 1.0 renderers, content
-//!   negotiation.
+//! * [`exposition`]: the text format 0.0.4, OpenMetrics 1.0 and protobuf renderers,
+//!   content negotiation, and [`exposition::Scraper`], which answers a scrape from any
+//!   web framework exactly as the built-in `/metrics` does.
 //! * [`http`]: a gate that owns the public socket and vets every request, in front of
 //!   a fixed-pool `tiny_http` server serving `/up`, `/synthetic` and `/metrics`,
 //!   instrumented with the RED method.
@@ -68,7 +69,10 @@
 //! running.stop().unwrap();
 //! ```
 //!
-//! The `examples/` directory has both as complete programs.
+//! or answer scrapes from the framework your program already runs (axum, hyper, ...)
+//! with [`exposition::Scraper`].
+//!
+//! The `examples/` directory has all three as complete programs.
 
 #![warn(missing_docs)]
 

@@ -1,6 +1,6 @@
 //! gzip on the real binary's `/metrics`, over real HTTP on loopback: what Prometheus and
 //! VictoriaMetrics send (`Accept-Encoding: gzip`) and what `curl --compressed` sends get
-//! a gzip body (with `Content-Encoding: gzip` and `Vary: Accept-Encoding`) that decodes
+//! a gzip body (with `Content-Encoding: gzip` and `Vary: Accept, Accept-Encoding`) that decodes
 //! to a scrape Python's `prometheus_client` parses, with the same families and series
 //! as an uncompressed scrape, in both formats; a request that does not ask (no header,
 //! `identity`, `gzip;q=0`) never gets a compressed body.
@@ -40,7 +40,7 @@ fn scrape(server: &Tinyprom, accept: Option<&str>, accept_encoding: Option<&str>
     }
     let r = request(server.addr, "GET", "/metrics", &headers);
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("Vary"), Some("Accept-Encoding"));
+    assert_eq!(r.header("Vary"), Some("Accept, Accept-Encoding"));
     r
 }
 

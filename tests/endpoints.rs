@@ -163,8 +163,9 @@ fn metrics_endpoint_is_text_004_and_lints_clean() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("Content-Type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
+        Some("text/plain; version=0.0.4; charset=utf-8; escaping=underscores")
     );
+    assert_eq!(r.header("Vary"), Some("Accept, Accept-Encoding"));
     assert!(r.body.ends_with(b"\n"));
     let (ok, output) = promtool_check(&r.body);
     assert!(

@@ -1,42 +1,16 @@
 //! The examples run as programs, terminate on their own, and print scrapes that
 //! independent parsers accept.
 //!
-//! Each example is built with `cargo build --example` (a no-op when `cargo test
-//! --all-targets` already built it) and its executable is taken from cargo's own
-//! report, so this works for any target directory or profile layout without guessing
-//! paths; then it runs as a child process with a time limit.
+//! Each example is built with `cargo build --example` (`common::build_example`), then
+//! runs as a child process with a time limit.
 
 mod common;
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{promtool_check, python_parse, samples, wait_for_exit};
-
-/// Builds `name` and returns the path of its executable, from cargo's JSON messages.
-fn build_example(name: &str) -> PathBuf {
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            name,
-            "--message-format=json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo");
-    assert!(out.status.success(), "cargo build --example {name} failed");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
-}
+use common::{build_example, promtool_check, python_parse, samples, wait_for_exit};
 
 /// Runs an example to completion (at most 30 s) and returns its standard output.
 fn run_example(name: &str) -> String {
@@ -119,10 +93,10 @@ fn embed_server_serves_its_route_and_both_formats_then_stops() {
     let om = section(&output, "--- GET /metrics as Prometheus");
     let text = section(&output, "--- GET /metrics as curl");
     assert!(output.contains(
-        "as Prometheus: HTTP/1.1 200 OK, Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"
+        "as Prometheus: HTTP/1.1 200 OK, Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
     ));
     assert!(output.contains(
-        "as curl: HTTP/1.1 200 OK, Content-Type: text/plain; version=0.0.4; charset=utf-8"
+        "as curl: HTTP/1.1 200 OK, Content-Type: text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
     ));
     let om_samples = samples(&python_parse(om.as_bytes(), "openmetrics"));
     let text_samples = samples(&python_parse(text.as_bytes(), "text"));

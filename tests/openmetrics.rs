@@ -24,8 +24,10 @@ use tinyprom::metrics::{Gauge, Registry};
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// The `Accept` header of Prometheus 2.42 with `--enable-feature=native-histograms`.
 const PROMETHEUS_NATIVE_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-const OM_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OM_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores";
+const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8; escaping=underscores";
+const PROTOBUF_TYPE: &str = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=underscores";
 
 #[path = "support/fixed_registry.rs"]
 mod fixed_registry;
@@ -314,7 +316,7 @@ fn accept_edge_cases_never_fail_and_are_counted() {
         ),
         (
             Some("application/openmetrics-text; version=0.0.1"),
-            Format::Text,
+            Format::OpenMetrics,
         ),
         (Some("application/openmetrics-text;q=abc"), Format::Text),
         (Some("application/openmetrics-text;q=0"), Format::Text),
@@ -351,7 +353,7 @@ fn accept_edge_cases_never_fail_and_are_counted() {
             Format::OpenMetrics => (OM_TYPE, Some("openmetrics"), "openmetrics"),
             Format::Text => (TEXT_TYPE, Some("text"), "text"),
             // Decoded by `protoc` in tests/protobuf.rs.
-            Format::Protobuf => (Format::Protobuf.content_type(), None, "protobuf"),
+            Format::Protobuf => (PROTOBUF_TYPE, None, "protobuf"),
         };
         assert_eq!(r.header("Content-Type"), Some(content_type), "{accept:?}");
         if let Some(parser) = parser {

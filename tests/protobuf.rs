@@ -267,7 +267,7 @@ fn the_server_serves_protobuf_to_prometheus_native_accept() {
         assert_eq!(r.status, 200);
         assert_eq!(
             r.header("Content-Type"),
-            Some(Format::Protobuf.content_type())
+            Some(format!("{}; escaping=underscores", Format::Protobuf.content_type()).as_str())
         );
         let decoded = protoc_decode(&r.body);
         let duration = decoded

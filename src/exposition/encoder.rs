@@ -9,7 +9,14 @@
 //! Label sets arrive pre-rendered (`k="v",k2="v2"`, already escaped): a series renders
 //! its labels once when it is created, so a scrape only copies bytes.
 
+use std::borrow::Cow;
+
 use super::BoundLabels;
+use super::escaping::{
+    Escaping, escape_label_set, has_quoted_label_name, is_legacy_metric_name,
+    utf8_label_names_in_use, write_quoted,
+};
+use super::filter::NameFilter;
 use super::protobuf;
 use super::room::{CHUNK, HELD, MAX_U64_DIGITS, Padded, Room};
 use super::samples::HistogramView;
@@ -142,6 +149,21 @@ pub struct Encoder<'a> {
     format: Format,
     /// Protobuf only: the family message being written.
     open_family: Option<OpenFamily>,
+    /// How names outside the legacy set are written (see `escaping.rs`).
+    escaping: Escaping,
+    /// The families to write; `None`: all.
+    filter: Option<&'a NameFilter>,
+    /// Where the family the filter drops started: what it wrote is cut off there when
+    /// the next family starts or the scrape ends.
+    dropping: Option<usize>,
+    /// The open family's name is not a legacy name: its samples are quoted or escaped
+    /// (`odd_sample_start`), so legacy families never pay for it.
+    odd_name: bool,
+    /// Label sets may hold quoted names this scrape must escape (see
+    /// `escaping::utf8_label_names_in_use`).
+    escape_labels: bool,
+    /// `odd_name || escape_labels`: the one test the usual path makes.
+    unusual: bool,
 }
 
 /// A protobuf family message not yet closed.
@@ -172,6 +194,62 @@ impl<'a> Encoder<'a> {
             out,
             format,
             open_family: None,
+            escaping: Escaping::default(),
+            filter: None,
+            dropping: None,
+            odd_name: false,
+            escape_labels: utf8_label_names_in_use(),
+            unusual: utf8_label_names_in_use(),
+        }
+    }
+
+    /// Writes names outside the legacy set by `escaping` (the default is
+    /// [`Escaping::Underscores`]; legacy names are the same under every scheme).
+    ///
+    /// ```
+    /// use tinyprom::exposition::{Encoder, Escaping, Format, MetricKind};
+    /// let mut buf = Vec::new();
+    /// let mut enc = Encoder::new(&mut buf, Format::Text).escaping(Escaping::AllowUtf8);
+    /// enc.family("my.gauge", "G.", MetricKind::Gauge, None);
+    /// enc.sample_f64("my.gauge", "", "", 1.5);
+    /// assert_eq!(buf, b"# HELP \"my.gauge\" G.\n# TYPE \"my.gauge\" gauge\n{\"my.gauge\"} 1.5\n");
+    /// ```
+    pub fn escaping(mut self, escaping: Escaping) -> Self {
+        self.escaping = escaping;
+        self.escape_labels = utf8_label_names_in_use() && (escaping != Escaping::AllowUtf8);
+        self.unusual = self.odd_name || self.escape_labels;
+        self
+    }
+
+    /// Writes only the families `filter` names: the others' [`Encoder::family`] and
+    /// samples leave nothing in the buffer.
+    pub fn filter(mut self, filter: Option<&'a NameFilter>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Whether a family registered as `name` with this `kind` is written at all (the
+    /// filter's verdict); a caller may skip reading values nobody asked for.
+    pub fn wants(&self, name: &str, kind: MetricKind) -> bool {
+        self.filter.is_none_or(|f| f.wants(name, kind))
+    }
+
+    /// Ends the family being written: closes its protobuf message and drops it when
+    /// the filter does not want it.
+    fn end_family(&mut self) {
+        self.close_family();
+        if let Some(start) = self.dropping.take() {
+            self.out.truncate(start);
+        }
+    }
+
+    /// `labels` with every quoted name escaped when this scrape escapes them; as it is
+    /// otherwise (nearly always: one flag test).
+    fn labels<'l>(&self, labels: &'l str) -> Cow<'l, str> {
+        if self.escape_labels && has_quoted_label_name(labels) {
+            Cow::Owned(escape_label_set(labels, self.escaping))
+        } else {
+            Cow::Borrowed(labels)
         }
     }
 
@@ -194,13 +272,22 @@ impl<'a> Encoder<'a> {
     /// In protobuf, the family message carries the registered name, the type (an info
     /// family is a gauge), the HELP text unescaped and the unit under the same rule.
     pub fn family(&mut self, name: &str, help: &str, kind: MetricKind, unit: Option<&str>) {
+        self.end_family();
+        if !self.wants(name, kind) {
+            self.dropping = Some(self.out.len());
+        }
+        self.odd_name = !is_legacy_metric_name(name);
+        self.unusual = self.odd_name || self.escape_labels;
         let family = self.family_name(name, kind);
         match self.format {
             Format::Protobuf => {
-                self.close_family();
+                let wire_name = match self.escaping {
+                    Escaping::AllowUtf8 => Cow::Borrowed(family),
+                    scheme => scheme.escape_metric_name(family),
+                };
                 let out = &mut *self.out;
                 let start = protobuf::open_delimited(out);
-                protobuf::bytes(out, protobuf::family::NAME, family.as_bytes());
+                protobuf::bytes(out, protobuf::family::NAME, wire_name.as_bytes());
                 protobuf::bytes(out, protobuf::family::HELP, help.as_bytes());
                 protobuf::uint(out, protobuf::family::TYPE, protobuf::type_number(kind));
                 if let Some(unit) = unit_for(family, kind, unit) {
@@ -254,10 +341,96 @@ impl<'a> Encoder<'a> {
         self.open_family.as_ref().map(|f| f.kind)
     }
 
-    /// Starts a metadata line: `# KEYWORD family `.
+    /// Starts a metadata line: `# KEYWORD family `, the name quoted or escaped when
+    /// it is not a legacy name.
     fn metadata(&mut self, keyword: &[u8], family: &str) {
         self.out.extend_from_slice(keyword);
-        self.out.extend_from_slice(family.as_bytes());
+        if !self.odd_name {
+            self.out.extend_from_slice(family.as_bytes());
+        } else if self.escaping == Escaping::AllowUtf8 {
+            write_quoted(self.out, family);
+        } else {
+            let escaped = self.escaping.escape_metric_name(family);
+            self.out.extend_from_slice(escaped.as_bytes());
+        }
+        self.out.push(b' ');
+    }
+
+    /// Starts a sample whose name or label names are outside the legacy set (or may
+    /// be): kept off the usual path, which it would slow down.
+    #[cold]
+    #[inline(never)]
+    fn unusual_sample_start(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+    ) {
+        let labels = &*self.labels(labels);
+        if self.odd_name {
+            return self.odd_sample_start(name, suffix, labels, extra);
+        }
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(suffix.as_bytes());
+        let (open, close) = if labels.is_empty() && extra.is_none() {
+            ("", "")
+        } else {
+            ("{", "}")
+        };
+        self.out.extend_from_slice(open.as_bytes());
+        self.out.extend_from_slice(labels.as_bytes());
+        if let Some((n, v)) = extra {
+            if !labels.is_empty() {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(n.as_bytes());
+            self.out.extend_from_slice(b"=\"");
+            self.out.extend_from_slice(v.as_bytes());
+            self.out.push(b'"');
+        }
+        self.out.extend_from_slice(close.as_bytes());
+        self.out.push(b' ');
+    }
+
+    /// Starts a sample of a family whose name is not a legacy name:
+    /// `{"name+suffix",labels,extra="v"} ` under `allow-utf-8`, the escaped name (plus
+    /// the suffix) before the braces otherwise. `labels` are already escaped.
+    fn odd_sample_start(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+    ) {
+        let quoted = self.escaping == Escaping::AllowUtf8;
+        if quoted {
+            self.out.push(b'{');
+            write_quoted(self.out, &format!("{name}{suffix}"));
+        } else {
+            let escaped = self.escaping.escape_metric_name(name);
+            self.out.extend_from_slice(escaped.as_bytes());
+            self.out.extend_from_slice(suffix.as_bytes());
+        }
+        let mut open = quoted;
+        let mut separate = |out: &mut Vec<u8>| {
+            out.push(if open { b',' } else { b'{' });
+            open = true;
+        };
+        if !labels.is_empty() {
+            separate(self.out);
+            self.out.extend_from_slice(labels.as_bytes());
+        }
+        if let Some((n, v)) = extra {
+            separate(self.out);
+            self.out.extend_from_slice(n.as_bytes());
+            self.out.extend_from_slice(b"=\"");
+            self.out.extend_from_slice(v.as_bytes());
+            self.out.push(b'"');
+        }
+        if open {
+            self.out.push(b'}');
+        }
         self.out.push(b' ');
     }
 
@@ -272,6 +445,9 @@ impl<'a> Encoder<'a> {
     }
 
     fn start_sample(&mut self, name: &str, suffix: &str, labels: &str) {
+        if self.unusual {
+            return self.unusual_sample_start(name, suffix, labels, None);
+        }
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
         if !labels.is_empty() {
@@ -314,6 +490,9 @@ impl<'a> Encoder<'a> {
 
     /// Protobuf: one metric of the open counter or gauge family; nothing outside one.
     fn protobuf_scalar(&mut self, labels: &str, value: f64) {
+        if self.escape_labels {
+            return self.protobuf_scalar_escaped(labels, value);
+        }
         match self.protobuf_kind() {
             Some(MetricKind::Counter) => protobuf::scalar_metric(self.out, labels, true, value),
             Some(MetricKind::Gauge | MetricKind::Info) => {
@@ -321,6 +500,16 @@ impl<'a> Encoder<'a> {
             }
             _ => {}
         }
+    }
+
+    /// [`Encoder::protobuf_scalar`] of a label set that may hold names to escape.
+    #[cold]
+    #[inline(never)]
+    fn protobuf_scalar_escaped(&mut self, labels: &str, value: f64) {
+        let labels = self.labels(labels);
+        self.escape_labels = false;
+        self.protobuf_scalar(&labels, value);
+        self.escape_labels = true;
     }
 
     /// Writes `name+suffix{labels} value` for an integer value.
@@ -369,6 +558,15 @@ impl<'a> Encoder<'a> {
         if self.format == Format::Protobuf {
             return;
         }
+        if self.unusual {
+            self.unusual_sample_start(name, suffix, labels, Some((extra_name, extra_value)));
+            match value {
+                Value::Int(v) => write_u64(self.out, v),
+                Value::Float(v) => write_f64(self.out, v),
+            }
+            self.out.push(b'\n');
+            return;
+        }
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
         self.out.push(b'{');
@@ -408,6 +606,9 @@ impl<'a> Encoder<'a> {
         h: &impl HistogramView,
         sum_memo: Option<&F64TextMemo<'_>>,
     ) {
+        if self.unusual {
+            return self.unusual_histogram(name, labels, h);
+        }
         let le = match self.format {
             Format::Protobuf => {
                 if self.protobuf_kind() == Some(MetricKind::Histogram) {
@@ -422,11 +623,56 @@ impl<'a> Encoder<'a> {
         histogram_lines(self.out, name, labels, le, h, totals, sum_memo);
     }
 
+    /// A histogram series whose name or label names are outside the legacy set (or
+    /// may be): kept off the usual path, which it would slow down.
+    #[cold]
+    #[inline(never)]
+    fn unusual_histogram(&mut self, name: &str, labels: &str, h: &impl HistogramView) {
+        let labels = &*self.labels(labels);
+        let totals = self.format == Format::Text || h.sum() >= 0.0;
+        match self.format {
+            Format::Protobuf => {
+                if self.protobuf_kind() == Some(MetricKind::Histogram) {
+                    protobuf::histogram_metric(self.out, labels, h);
+                }
+            }
+            // One sample at a time: `histogram_lines` keeps its one caller, the usual
+            // path, into which it is inlined.
+            _ => self.histogram_by_samples(name, labels, h, totals),
+        }
+    }
+
+    /// The text lines of a histogram series, one sample at a time, for
+    /// [`Encoder::unusual_histogram`].
+    fn histogram_by_samples(
+        &mut self,
+        name: &str,
+        labels: &str,
+        h: &impl HistogramView,
+        totals: bool,
+    ) {
+        let bounds = h.bounds();
+        let mut count = 0u64;
+        for (i, n) in (0..bounds.values().len()).zip(h.counts()) {
+            count = count.wrapping_add(n);
+            let le = match self.format {
+                Format::OpenMetrics => bounds.openmetrics(i),
+                _ => bounds.text(i),
+            };
+            self.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(count));
+        }
+        if totals {
+            self.sample_f64(name, "_sum", labels, h.sum());
+            self.sample_u64(name, "_count", labels, count);
+        }
+    }
+
     /// Starts one summary series; write its quantiles, then
     /// [`SummaryEncoder::finish`] it with the totals.
     pub fn summary<'e>(&'e mut self, name: &'e str, labels: &'e str) -> SummaryEncoder<'e, 'a> {
         let open = match (self.format, self.protobuf_kind()) {
             (Format::Protobuf, Some(MetricKind::Summary)) => {
+                let labels = &*self.labels(labels);
                 let metric = protobuf::open_metric(self.out, labels);
                 Some((metric, protobuf::open_summary(self.out)))
             }
@@ -443,10 +689,9 @@ impl<'a> Encoder<'a> {
     /// Ends the scrape: OpenMetrics requires a final `# EOF` line, protobuf closes the
     /// last family; text needs nothing.
     pub fn finish(&mut self) {
-        match self.format {
-            Format::OpenMetrics => self.out.extend_from_slice(b"# EOF\n"),
-            Format::Protobuf => self.close_family(),
-            Format::Text => {}
+        self.end_family();
+        if self.format == Format::OpenMetrics {
+            self.out.extend_from_slice(b"# EOF\n");
         }
     }
 }

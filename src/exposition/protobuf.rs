@@ -163,8 +163,19 @@ fn close_long(out: &mut Vec<u8>, start: usize) {
 /// (a custom metric's labels are not checked; ours are well formed by construction).
 pub(super) fn labels(out: &mut Vec<u8>, rendered: &str) {
     let mut rest = rendered.as_bytes();
-    while let Some(eq) = rest.iter().position(|&b| b == b'=') {
-        let (name, after) = rest.split_at(eq);
+    while !rest.is_empty() {
+        // A quoted name is one outside the legacy set (see `render_label_pairs`).
+        let (name, after) = match super::escaping::split_quoted_name(rest) {
+            Some(quoted) => quoted,
+            None => {
+                let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+                    return;
+                };
+                let (name, after) = rest.split_at(eq);
+                (std::borrow::Cow::Borrowed(name), after)
+            }
+        };
+        let name = &*name;
         let Some(value) = after.strip_prefix(b"=\"") else {
             return;
         };

@@ -8,6 +8,7 @@
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
+use super::escaping::{is_legacy_label_name, note_utf8_label_name, write_quoted};
 use super::room::{Padded, Room, digit_count, digit_pair, put_digits};
 
 /// Appends `v` in decimal, without allocating: a scrape is mostly integers (every
@@ -518,7 +519,9 @@ pub fn write_help_openmetrics(out: &mut Vec<u8>, help: &str) {
 }
 
 /// Renders a label set `k1="v1",k2="v2"` (escaped, no braces) for caching in a series,
-/// or for the `labels` argument of the [`super::Encoder`] sample methods.
+/// or for the `labels` argument of the [`super::Encoder`] sample methods. A name
+/// outside the legacy set is quoted (`"service.name"="api"`); the encoder escapes it
+/// when the scrape's escaping scheme asks for it.
 ///
 /// ```
 /// use tinyprom::exposition::render_label_pairs;
@@ -530,7 +533,14 @@ pub fn render_label_pairs(names: &[impl AsRef<str>], values: &[impl AsRef<str>])
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(name.as_ref().as_bytes());
+        let name = name.as_ref();
+        if is_legacy_label_name(name) {
+            out.extend_from_slice(name.as_bytes());
+        } else {
+            // Quoted; a scrape under an escaping scheme rewrites it (`escaping.rs`).
+            note_utf8_label_name();
+            write_quoted(&mut out, name);
+        }
         out.extend_from_slice(b"=\"");
         write_label_value(&mut out, value.as_ref());
         out.push(b'"');

@@ -11,7 +11,6 @@
 
 mod batch;
 mod bootstrap;
-mod compression;
 mod gate;
 mod landing;
 mod listen;

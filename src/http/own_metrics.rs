@@ -5,7 +5,8 @@ use crate::exposition::Format;
 use crate::metrics::{CallbackCounter, Counter, IndexedFamily, Info, MetricError, Registry};
 use crate::process::ProcessCollector;
 
-/// The metrics the request path updates.
+/// The metrics the request path updates (cheap to clone: counter handles).
+#[derive(Clone)]
 pub struct OwnMetrics {
     scrapes: IndexedFamily<Counter>,
     /// Indexed by `encoding`: identity, gzip.

@@ -16,14 +16,12 @@ use std::time::{Duration, Instant};
 
 use tiny_http::{Header, Request, Response, StatusCode};
 
-use super::compression::{GzipPool, encode_body};
 use super::gate::head::{PROBE_HEADER, RECEIVED_HEADER, monotonic_micros};
 use super::landing;
 use super::own_metrics::OwnMetrics;
 use super::red::RedMetrics;
 use super::routes::{Endpoint, Reply, Router, method_index};
-use crate::exposition::negotiate;
-use crate::metrics::Registry;
+use crate::exposition::{ScrapeBuffers, ScrapeRequest, Scraper};
 
 /// The status codes `/synthetic` draws from, uniformly.
 pub const SYNTHETIC_CODES: [u16; 8] = [200, 200, 200, 200, 200, 400, 401, 500];
@@ -33,14 +31,13 @@ pub const SYNTHETIC_CODES: [u16; 8] = [200, 200, 200, 200, 200, 400, 401, 500];
 pub struct Shared {
     /// The routes.
     pub router: Arc<Router>,
-    /// The registry `/metrics` renders.
-    pub registry: Arc<Registry>,
+    /// `/metrics`: the registry, negotiation, the name filter and gzip, the same
+    /// code an embedder's own framework calls.
+    pub scraper: Scraper,
     /// The RED metrics.
     pub red: Arc<RedMetrics>,
     /// tinyprom's own metrics.
     pub own: OwnMetrics,
-    /// The gzip compressors for scrapes that ask for it.
-    pub gzip: GzipPool,
     /// Workers handling a request now.
     pub busy: AtomicUsize,
     /// Set once no new request can reach tiny_http.
@@ -54,7 +51,7 @@ pub struct Shared {
 pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error> {
     let mut buf = Buffers {
         rendered: Vec::with_capacity(16 * 1024),
-        compressed: Vec::new(),
+        scrape: ScrapeBuffers::default(),
     };
     // SeqCst here and below: see the shutdown ordering in `super::server`.
     while !shared.finished.load(Ordering::SeqCst) {
@@ -91,10 +88,10 @@ fn received_at(request: &Request) -> Instant {
 
 /// The buffers a worker keeps across requests, so a warm scrape allocates nothing.
 struct Buffers {
-    /// A rendered scrape or page.
+    /// A rendered page.
     rendered: Vec<u8>,
-    /// A gzip-compressed scrape.
-    compressed: Vec<u8>,
+    /// A rendered scrape, and its gzip-compressed copy.
+    scrape: ScrapeBuffers,
 }
 
 fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Buffers) {
@@ -115,6 +112,30 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Bu
                 .unwrap_or_else(|_| Reply::text(500, "500 handler panicked\n"));
             respond_reply(request, &reply)
         }
+        Some(Endpoint::Metrics) => {
+            let scrape = ScrapeRequest::from_target(
+                request.method().as_str(),
+                request.url(),
+                header(&request, "Accept"),
+                header(&request, "Accept-Encoding"),
+            );
+            let scrape = shared.scraper.scrape(&scrape, &mut buf.scrape);
+            if scrape.is_scrape() {
+                shared
+                    .own
+                    .scrape_bytes(scrape.coding.header_value().is_some(), scrape.body.len());
+            }
+            let headers: Vec<(&str, &str)> = scrape.headers().collect();
+            let (content_type, extra) = headers.split_first().expect("a Content-Type");
+            respond_sized(
+                request,
+                scrape.status,
+                content_type.1,
+                scrape.body,
+                scrape.content_length,
+                extra,
+            )
+        }
         Some(_) if !get_or_head => respond(
             request,
             405,
@@ -123,28 +144,6 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Bu
             &[("Allow", "GET, HEAD")],
         ),
         Some(Endpoint::Up) => respond_text(request, 200, "I am running!"),
-        Some(Endpoint::Metrics) => {
-            let content_type = metrics_endpoint(header(&request, "Accept"), shared, buf);
-            let accept_encoding = header(&request, "Accept-Encoding");
-            let (body, coding) = encode_body(
-                accept_encoding,
-                &buf.rendered,
-                &shared.gzip,
-                &mut buf.compressed,
-            );
-            shared.own.scrape_bytes(coding.is_some(), body.len());
-            let vary = ("Vary", "Accept-Encoding");
-            match coding {
-                Some(coding) => respond(
-                    request,
-                    200,
-                    content_type,
-                    body,
-                    &[vary, ("Content-Encoding", coding)],
-                ),
-                None => respond(request, 200, content_type, body, &[vary]),
-            }
-        }
         Some(Endpoint::Landing) => {
             let totals = shared.red.route_totals();
             let accept = header(&request, "Accept");
@@ -159,16 +158,6 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Bu
         }
     };
     shared.red.finish(method, route, code, received.elapsed());
-}
-
-/// The metrics endpoint: negotiates the format from the request's `Accept` header,
-/// renders the registry into `buf.rendered` and returns the `Content-Type` to send.
-fn metrics_endpoint(accept: Option<&str>, shared: &Shared, buf: &mut Buffers) -> &'static str {
-    let format = negotiate(accept);
-    shared.own.scraped(format);
-    buf.rendered.clear();
-    shared.registry.encode(&mut buf.rendered, format);
-    format.content_type()
 }
 
 fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
@@ -218,13 +207,26 @@ fn respond(
     body: &[u8],
     extra: &[(&str, &str)],
 ) -> u16 {
+    respond_sized(request, code, content_type, body, body.len(), extra)
+}
+
+/// [`respond`] with the `Content-Length` given: a `HEAD` scrape's body is empty but
+/// its length is the one a `GET` gets (tiny_http sends no body for `HEAD`).
+fn respond_sized(
+    request: Request,
+    code: u16,
+    content_type: &str,
+    body: &[u8],
+    content_length: usize,
+    extra: &[(&str, &str)],
+) -> u16 {
     let mut headers = Vec::with_capacity(1 + extra.len());
     for (name, value) in [("Content-Type", content_type)].iter().chain(extra) {
         if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             headers.push(h);
         }
     }
-    let response = Response::new(StatusCode(code), headers, body, Some(body.len()), None);
+    let response = Response::new(StatusCode(code), headers, body, Some(content_length), None);
     let _ = request.respond(response);
     code
 }

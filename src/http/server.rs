@@ -47,6 +47,7 @@ use super::own_metrics::OwnMetrics;
 use super::red::RedMetrics;
 use super::request::{Shared, work};
 use super::routes::{Endpoint, Handler, Reply, Router};
+use crate::exposition::Scraper;
 use crate::metrics::{MetricError, Registry};
 
 /// The fewest requests inside tiny_http at once, whatever the workers: a scrape travels
@@ -309,10 +310,13 @@ impl ServerBuilder {
             local_addr,
             shared: Arc::new(Shared {
                 router,
-                registry,
+                scraper: {
+                    // Counted before rendering: a scrape shows itself.
+                    let own = own.clone();
+                    Scraper::new(registry).on_scrape(move |format| own.scraped(format))
+                },
                 red,
                 own,
-                gzip: Default::default(),
                 busy: AtomicUsize::new(0),
                 stopping: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
@@ -402,7 +406,7 @@ impl Server {
 
     /// The registry `/metrics` renders.
     pub fn registry(&self) -> &Arc<Registry> {
-        &self.shared.registry
+        self.shared.scraper.registry()
     }
 
     /// Serves until `stop` becomes true, then shuts down gracefully (see the module

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use super::name::validate_metric_name;
 use super::{Metric, MetricError};
-use crate::exposition::{Encoder, Format, MetricKind};
+use crate::exposition::{Encoder, Escaping, Format, MetricKind, NameFilter};
 
 /// A source of whole families with their own HELP/TYPE lines, computed at scrape time
 /// (the process collector reads `/proc` this way): use it when one reading yields
@@ -138,12 +138,24 @@ impl Registry {
     }
 
     /// Reserves every name `families` can put on the wire (see
-    /// `MetricKind::reserved_names`), or fails without reserving any.
+    /// `MetricKind::reserved_names`), escaped forms included, or fails without
+    /// reserving any.
     fn claim(&self, families: &[(String, MetricKind)]) -> Result<(), MetricError> {
         let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
         let mut wanted: Vec<(String, &str)> = Vec::new();
         for (name, kind) in families {
-            for reserved in kind.reserved_names(name) {
+            // A name outside the legacy set also claims what it becomes under the
+            // escaping schemes that can merge two names (`values` cannot): "a.b" and
+            // "a_b" would be one family to a scraper that asks for `underscores`, as
+            // Prometheus 2 does by not asking, and it would refuse the whole scrape.
+            let mut forms = vec![name.clone()];
+            for scheme in [Escaping::Underscores, Escaping::Dots] {
+                let escaped = scheme.escape_metric_name(name).into_owned();
+                if !forms.contains(&escaped) {
+                    forms.push(escaped);
+                }
+            }
+            for reserved in forms.iter().flat_map(|form| kind.reserved_names(form)) {
                 if let Some((_, other)) = wanted.iter().find(|(w, _)| *w == reserved) {
                     if *other != name.as_str() {
                         return Err(MetricError::DuplicateMetric(name.clone()));
@@ -167,7 +179,32 @@ impl Registry {
     /// Appends one complete scrape in `format` to `buf` (which it does not clear), so a
     /// server can reuse one buffer for every scrape.
     pub fn encode(&self, buf: &mut Vec<u8>, format: Format) {
-        let mut enc = Encoder::new(buf, format);
+        self.encode_scrape(buf, format, Escaping::default(), None);
+    }
+
+    /// Like [`Registry::encode`], with names outside the legacy set written by
+    /// `escaping`, and only the families `filter` names when there is one (what
+    /// [`crate::exposition::Scraper`] renders for a scrape).
+    ///
+    /// ```
+    /// use tinyprom::exposition::{Escaping, Format, NameFilter};
+    /// use tinyprom::metrics::{Gauge, Registry};
+    /// let registry = Registry::new();
+    /// registry.register("a", "A.", Gauge::new()).unwrap();
+    /// registry.register("b.c", "B.", Gauge::new()).unwrap();
+    /// let mut buf = Vec::new();
+    /// let only_b = NameFilter::new(["b.c"]);
+    /// registry.encode_scrape(&mut buf, Format::Text, Escaping::Dots, Some(&only_b));
+    /// assert_eq!(buf, b"# HELP b_dot_c B.\n# TYPE b_dot_c gauge\nb_dot_c 0\n");
+    /// ```
+    pub fn encode_scrape(
+        &self,
+        buf: &mut Vec<u8>,
+        format: Format,
+        escaping: Escaping,
+        filter: Option<&NameFilter>,
+    ) {
+        let mut enc = Encoder::new(buf, format).escaping(escaping).filter(filter);
         let sources = self.sources.read().unwrap_or_else(|p| p.into_inner());
         for source in sources.iter() {
             match source {
@@ -177,6 +214,9 @@ impl Registry {
                     unit,
                     metric,
                 } => {
+                    if !enc.wants(name, metric.kind()) {
+                        continue;
+                    }
                     enc.family(name, help, metric.kind(), unit.as_deref());
                     metric.encode(name, "", &mut enc);
                 }
@@ -275,11 +315,30 @@ mod tests {
     fn invalid_names_are_refused() {
         let r = Registry::new();
         assert!(matches!(
-            r.register("9bad", "x", Counter::new()),
+            r.register("", "x", Counter::new()),
             Err(MetricError::InvalidMetricName(_))
         ));
         assert!(r.register("__reserved", "x", Counter::new()).is_err());
+        assert!(r.register("bad\nname", "x", Counter::new()).is_err());
+        // UTF-8 names are names, as in Prometheus 3.
+        assert!(r.register("9.utf8_total", "x", Counter::new()).is_ok());
         assert!(r.register("ok_total", "x", Counter::new()).is_ok());
+    }
+
+    #[test]
+    fn names_that_escape_alike_are_refused() {
+        let r = Registry::new();
+        r.register("a.b", "x", Gauge::new()).unwrap();
+        assert!(r.register("a_b", "x", Gauge::new()).is_err());
+        assert!(r.register("a-b", "x", Gauge::new()).is_err());
+        r.register("c_d", "x", Gauge::new()).unwrap();
+        assert!(r.register("c.d", "x", Gauge::new()).is_err());
+        r.register("lat.seconds", "x", Histogram::new(&[1.0]).unwrap())
+            .unwrap();
+        assert!(r.register("lat_seconds_count", "x", Gauge::new()).is_err());
+        // Distinct under every scheme: fine.
+        r.register("e.f", "x", Gauge::new()).unwrap();
+        r.register("e_dot_g", "x", Gauge::new()).unwrap();
     }
 
     #[test]

@@ -367,3 +367,92 @@ pub fn gunzip_cli(compressed: &[u8]) -> Vec<u8> {
     command.arg("-dc");
     filter(command, "gzip -dc", compressed)
 }
+
+/// Decodes a delimited protobuf scrape with `protoc --decode`, one text rendering per
+/// `MetricFamily` message.
+pub fn protoc_decode_families(mut body: &[u8]) -> Vec<String> {
+    let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
+    let mut decoded = Vec::new();
+    while !body.is_empty() {
+        // The message's length: a varint of at most 10 bytes.
+        let (mut len, mut shift, mut used) = (0usize, 0, 0);
+        for &b in body.iter().take(10) {
+            used += 1;
+            len |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b < 0x80 {
+                break;
+            }
+        }
+        assert!(used + len <= body.len(), "a message runs past the body");
+        let (message, rest) = body[used..].split_at(len);
+        body = rest;
+        let mut child = Command::new("protoc")
+            .arg(format!("--proto_path={support}"))
+            .arg("--decode=io.prometheus.client.MetricFamily")
+            .arg("metrics.proto")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("protoc (Debian package protobuf-compiler; run `make deps`)");
+        child.stdin.take().unwrap().write_all(message).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "protoc rejected a family: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        decoded.push(String::from_utf8(out.stdout).unwrap());
+    }
+    decoded
+}
+
+/// The family name of each `protoc` rendering of [`protoc_decode_families`].
+pub fn protoc_family_names(decoded: &[String]) -> Vec<String> {
+    decoded
+        .iter()
+        .filter_map(|f| f.lines().find_map(|l| l.strip_prefix("name: \"")))
+        .map(|n| n.trim_end_matches('"').to_string())
+        .collect()
+}
+
+/// Builds example `name` (`cargo build --example`, a no-op when `cargo test
+/// --all-targets` already built it) and returns its executable, from cargo's own
+/// report, so any target directory or profile layout works without guessing paths.
+pub fn build_example(name: &str) -> std::path::PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            name,
+            "--message-format=json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo");
+    assert!(out.status.success(), "cargo build --example {name} failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+        .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
+}
+
+/// Runs `curl` with these arguments (at most 10 s) and returns its standard output.
+pub fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl (run `make deps`)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
