@@ -9,13 +9,17 @@
 //! Label sets arrive pre-rendered (`k="v",k2="v2"`, already escaped): a series renders
 //! its labels once when it is created, so a scrape only copies bytes.
 
+use std::time::SystemTime;
+
 use super::BoundLabels;
+use super::exemplars;
 use super::protobuf;
 use super::room::{CHUNK, HELD, MAX_U64_DIGITS, Padded, Room};
 use super::samples::HistogramView;
 use super::values::{
     F64TextMemo, f64_text, write_f64, write_help_openmetrics, write_help_text, write_u64,
 };
+use crate::metrics::Exemplar;
 
 /// The exposition format a scrape is rendered in.
 ///
@@ -142,6 +146,8 @@ pub struct Encoder<'a> {
     format: Format,
     /// Protobuf only: the family message being written.
     open_family: Option<OpenFamily>,
+    /// OpenMetrics only: whether `_created` samples are written.
+    created: bool,
 }
 
 /// A protobuf family message not yet closed.
@@ -172,7 +178,31 @@ impl<'a> Encoder<'a> {
             out,
             format,
             open_family: None,
+            created: false,
         }
+    }
+
+    /// Whether OpenMetrics output carries `_created` samples (the series' start
+    /// timestamps) for counters, histograms and summaries; off by default, as in
+    /// client_golang. Protobuf always carries start timestamps; text 0.0.4 never.
+    ///
+    /// ```
+    /// use tinyprom::exposition::{Encoder, Format, MetricKind};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let mut buf = Vec::new();
+    /// let mut enc = Encoder::new(&mut buf, Format::OpenMetrics).openmetrics_created(true);
+    /// enc.family("jobs_total", "Jobs run.", MetricKind::Counter, None);
+    /// enc.counter_with("jobs_total", "", 3, None, Some(UNIX_EPOCH + Duration::from_millis(1500)));
+    /// assert!(buf.ends_with(b"jobs_total 3\njobs_created 1.500\n"));
+    /// ```
+    pub fn openmetrics_created(mut self, on: bool) -> Self {
+        self.created = on;
+        self
+    }
+
+    /// Whether this encoder writes `_created` samples now.
+    fn writes_created(&self) -> bool {
+        self.created && self.format == Format::OpenMetrics
     }
 
     /// The format being written.
@@ -291,6 +321,41 @@ impl<'a> Encoder<'a> {
         self.counter_start(name, labels);
         write_u64(self.out, value);
         self.out.push(b'\n');
+    }
+
+    /// [`Encoder::counter`] with the counter's exemplar (OpenMetrics and protobuf; text
+    /// 0.0.4 has none) and its start timestamp (protobuf always; OpenMetrics as
+    /// `_created` when [`Encoder::openmetrics_created`] asks for it).
+    pub fn counter_with(
+        &mut self,
+        name: &str,
+        labels: &str,
+        value: u64,
+        exemplar: Option<&Exemplar>,
+        created: Option<SystemTime>,
+    ) {
+        match self.format {
+            Format::Protobuf => {
+                if self.protobuf_kind() != Some(MetricKind::Counter) {
+                    return self.protobuf_scalar(labels, value as f64);
+                }
+                let created = created.unwrap_or(SystemTime::UNIX_EPOCH);
+                protobuf::counter_metric(self.out, labels, value as f64, exemplar, created);
+            }
+            Format::Text => self.counter(name, labels, value),
+            Format::OpenMetrics => {
+                self.counter_start(name, labels);
+                write_u64(self.out, value);
+                if let Some(e) = exemplar {
+                    exemplars::write_exemplar(self.out, e);
+                }
+                self.out.push(b'\n');
+                if let (true, Some(time)) = (self.writes_created(), created) {
+                    let family = name.strip_suffix("_total").unwrap_or(name);
+                    exemplars::created_line(self.out, family, labels, time);
+                }
+            }
+        }
     }
 
     /// Like [`Encoder::counter`] for a floating-point total (CPU seconds, say).
@@ -419,7 +484,14 @@ impl<'a> Encoder<'a> {
             Format::OpenMetrics => h.bounds().openmetrics_closed(),
         };
         let totals = self.format == Format::Text || h.sum() >= 0.0;
-        histogram_lines(self.out, name, labels, le, h, totals, sum_memo);
+        if self.format == Format::OpenMetrics && h.exemplars().is_some() {
+            exemplars::histogram_lines(self.out, name, labels, h, totals);
+        } else {
+            histogram_lines(self.out, name, labels, le, h, totals, sum_memo);
+        }
+        if let (true, Some(time)) = (self.writes_created(), h.created()) {
+            exemplars::created_line(self.out, name, labels, time);
+        }
     }
 
     /// Starts one summary series; write its quantiles, then
@@ -593,14 +665,26 @@ impl SummaryEncoder<'_, '_> {
 
     /// Writes `_sum` and `_count` (or closes the protobuf message with them).
     pub fn finish(self, sum: f64, count: u64) {
+        self.finish_with(sum, count, None);
+    }
+
+    /// [`SummaryEncoder::finish`] with the series' start timestamp: protobuf's
+    /// `created_timestamp`, and OpenMetrics' `_created` when asked for.
+    pub fn finish_with(self, sum: f64, count: u64, created: Option<SystemTime>) {
         let enc = self.enc;
         if let Some((metric, summary)) = self.open {
             protobuf::summary_totals(enc.out, sum, count);
+            if let Some(time) = created {
+                protobuf::summary_created(enc.out, time);
+            }
             protobuf::close(enc.out, summary);
             protobuf::close(enc.out, metric);
         } else if enc.format != Format::Protobuf {
             enc.sample_f64(self.name, "_sum", self.labels, sum);
             enc.sample_u64(self.name, "_count", self.labels, count);
+            if let (true, Some(time)) = (enc.writes_created(), created) {
+                exemplars::created_line(enc.out, self.name, self.labels, time);
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 mod bounds;
 pub mod content_coding;
 mod encoder;
+mod exemplars;
 pub mod gzip;
 pub mod negotiate;
 mod protobuf;

@@ -1,9 +1,11 @@
 //! [`Counter`]: a monotonically increasing integer total.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
-use super::{Metric, TypedMetric};
+use super::exemplar::ExemplarStore;
+use super::{Exemplar, Metric, MetricError, TypedMetric, check_exemplar_labels};
 use crate::exposition::{Encoder, MetricKind};
 
 /// A monotonically increasing count, shared by cloning the handle.
@@ -20,9 +22,28 @@ use crate::exposition::{Encoder, MetricKind};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Counter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     // Relaxed everywhere: a counter is a single independent value; no other memory is
     // published through it, and fetch_add never loses an increment.
-    value: Arc<AtomicU64>,
+    value: AtomicU64,
+    /// When the counter was created: its start timestamp.
+    created: SystemTime,
+    /// Its exemplar, allocated with the first one.
+    exemplar: OnceLock<ExemplarStore>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            value: AtomicU64::new(0),
+            created: SystemTime::now(),
+            exemplar: OnceLock::new(),
+        }
+    }
 }
 
 impl Counter {
@@ -34,18 +55,62 @@ impl Counter {
     /// Adds one.
     #[inline]
     pub fn inc(&self) {
-        self.value.fetch_add(1, Ordering::Relaxed);
+        self.inner.value.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Adds `n`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
-        self.value.fetch_add(n, Ordering::Relaxed);
+        self.inner.value.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one and keeps `labels` as the counter's exemplar (replacing the one
+    /// before); see [`Counter::inc_by_with_exemplar`].
+    pub fn inc_with_exemplar(&self, labels: &[(&str, &str)]) -> Result<(), MetricError> {
+        self.inc_by_with_exemplar(1, labels)
+    }
+
+    /// Adds `n` and keeps `labels` (a trace id, typically) as the counter's exemplar,
+    /// with value `n` and the time now. The increment always happens; the exemplar is
+    /// refused with an error when its labels are (over
+    /// [`MAX_EXEMPLAR_CHARS`](super::MAX_EXEMPLAR_CHARS) characters, or an invalid
+    /// name), and dropped when a scrape is reading it at that moment.
+    ///
+    /// ```
+    /// use tinyprom::exposition::Format;
+    /// use tinyprom::metrics::{Counter, Registry};
+    /// let registry = Registry::new();
+    /// let orders = Counter::new();
+    /// registry.register("orders_total", "Orders.", orders.clone()).unwrap();
+    /// orders.inc_by_with_exemplar(2, &[("trace_id", "abc")]).unwrap();
+    /// assert!(registry.render(Format::OpenMetrics).contains("orders_total 2 # {trace_id=\"abc\"} 2 "));
+    /// assert!(registry.render(Format::Text).contains("orders_total 2\n"));
+    /// ```
+    pub fn inc_by_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) -> Result<(), MetricError> {
+        let checked = check_exemplar_labels(labels);
+        self.inc_by(n);
+        if checked.is_ok() {
+            self.inner
+                .exemplar
+                .get_or_init(|| ExemplarStore::new(1, 0))
+                .offer(0, labels, n as f64);
+        }
+        checked
     }
 
     /// The current total.
     pub fn get(&self) -> u64 {
-        self.value.load(Ordering::Relaxed)
+        self.inner.value.load(Ordering::Relaxed)
+    }
+
+    /// The latest exemplar, if any.
+    pub fn exemplar(&self) -> Option<Exemplar> {
+        self.inner.exemplar.get()?.read().classic()[0].clone()
+    }
+
+    /// When the counter was created (its start timestamp).
+    pub fn created(&self) -> SystemTime {
+        self.inner.created
     }
 }
 
@@ -55,7 +120,10 @@ impl Metric for Counter {
     }
 
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>) {
-        enc.counter(name, labels, self.get());
+        // Locked before the value is read: the exemplar's increment is in it.
+        let held = self.inner.exemplar.get().map(ExemplarStore::read);
+        let exemplar = held.as_ref().and_then(|h| h.classic()[0].as_ref());
+        enc.counter_with(name, labels, self.get(), exemplar, Some(self.inner.created));
     }
 }
 

@@ -16,6 +16,7 @@
 mod callback;
 mod counter;
 mod error;
+mod exemplar;
 mod family;
 mod gauge;
 mod histogram;
@@ -30,6 +31,7 @@ mod timer;
 pub use callback::{CallbackCounter, CallbackGauge};
 pub use counter::Counter;
 pub use error::MetricError;
+pub use exemplar::{Exemplar, ExemplarsHeld, MAX_EXEMPLAR_CHARS, check_exemplar_labels};
 pub use family::{DEFAULT_MAX_SERIES, Family};
 pub use gauge::Gauge;
 pub use histogram::{

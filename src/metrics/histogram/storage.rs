@@ -3,7 +3,7 @@
 //! A family can hold ten thousand series, most of them idle, so the bytes of one series
 //! matter. `Arc<Core>` plus a boxed slice of cells would be two allocations and 104
 //! bytes for the usual five buckets; this reference-counted block with the cells
-//! trailing its header is one allocation of 128 bytes, two cache lines: on the first,
+//! trailing its header is one allocation (192 bytes: see the tail below); on the first line,
 //! a count, the shared bucket bounds, the pointer to stripes (null until a second
 //! thread observes the series), the owner word of the base shard and, in the line's
 //! other half, the memo of the last `_sum`'s text a scrape wrote (formatting a float
@@ -13,6 +13,11 @@
 //! through its stripes slowed its owner down by reading the header on the line the
 //! owner writes: see `CELLS_OFFSET`.)
 //!
+//! After the cells, a tail that neither the observe path nor the header's readers
+//! touch: the series' creation time (its start timestamp) and the pointer to its
+//! exemplars (null until it first gets one; `exemplar.rs`). With four bounds it takes
+//! the block to 192 bytes, three cache lines.
+//!
 //! This is the one place in the histogram that uses `unsafe`: each block is commented
 //! with why it is sound.
 
@@ -20,11 +25,13 @@ use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::time::SystemTime;
 
 use super::Buckets;
 use super::shard::shard_len;
 use super::stripes::Stripes;
 use crate::exposition::values::MEMO_CELLS;
+use crate::metrics::exemplar::ExemplarStore;
 
 /// The start of the block; the cells follow it.
 #[repr(C)]
@@ -39,6 +46,15 @@ struct Header {
     /// header line's otherwise unused half: written by a scrape only when the sum
     /// changed, so it seldom takes the line from the observers reading it.
     sum_memo: [AtomicU64; MEMO_CELLS],
+}
+
+/// The end of the block, after the cells: what only exemplar writers and scrapes read.
+#[repr(C)]
+struct Tail {
+    /// When the series was created.
+    created: SystemTime,
+    /// Null, or a `Box<ExemplarStore>` leaked into this pointer and owned by the block.
+    exemplars: AtomicPtr<ExemplarStore>,
 }
 
 /// A counted reference to one series' block (cloning shares it, like `Arc`).
@@ -60,8 +76,9 @@ unsafe impl Sync for Storage {}
 /// the other threads' caches and each of their reads take it back.
 const CELLS_OFFSET: usize = 64;
 
-/// The block's layout for `cells` cells: the header alone on the first line.
-fn layout(cells: usize) -> Layout {
+/// The block's layout for `cells` cells: the header alone on the first line, and the
+/// offset of the tail.
+fn layout(cells: usize) -> (Layout, usize) {
     const _: () = assert!(std::mem::size_of::<Header>() <= CELLS_OFFSET);
     let header = Layout::from_size_align(CELLS_OFFSET, CELLS_OFFSET).expect("a cache line");
     let cells = Layout::array::<AtomicU64>(cells).expect("cell count fits in memory");
@@ -69,14 +86,17 @@ fn layout(cells: usize) -> Layout {
         .extend(cells)
         .expect("header plus cells fits in memory");
     assert_eq!(offset, CELLS_OFFSET, "cells start on the second line");
-    layout.pad_to_align()
+    let (layout, tail) = layout
+        .extend(Layout::new::<Tail>())
+        .expect("the tail fits in memory");
+    (layout.pad_to_align(), tail)
 }
 
 impl Storage {
     /// A block with every cell zero, whose owner word is `owner` (`owner::NONE` or
     /// `owner::NEVER`).
     pub(super) fn new(buckets: Arc<Buckets>, owner: u64) -> Storage {
-        let layout = layout(shard_len(&buckets));
+        let (layout, tail) = layout(shard_len(&buckets));
         // SAFETY: the layout is non-zero-sized (the header alone is a cache line).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
@@ -93,8 +113,63 @@ impl Storage {
                 owner: AtomicU64::new(owner),
                 sum_memo: Default::default(),
             });
+            // SAFETY: `tail` is the tail's offset in this very layout, so aligned and
+            // inside the allocation; nothing was there to drop.
+            raw.add(tail).cast::<Tail>().write(Tail {
+                created: SystemTime::now(),
+                exemplars: AtomicPtr::new(ptr::null_mut()),
+            });
         }
         Storage { ptr }
+    }
+
+    fn tail(&self) -> &Tail {
+        let offset = layout(shard_len(self.buckets())).1;
+        // SAFETY: `new` wrote a `Tail` at this offset of the block, which lives while
+        // any `Storage` pointing to it does.
+        unsafe { &*self.ptr.as_ptr().cast::<u8>().add(offset).cast::<Tail>() }
+    }
+
+    /// When the series was created.
+    pub(super) fn created(&self) -> SystemTime {
+        self.tail().created
+    }
+
+    /// The exemplars, if the series has had one.
+    pub(super) fn exemplars(&self) -> Option<&ExemplarStore> {
+        // Acquire: see the store fully initialised by the thread that installed it.
+        let p = self.tail().exemplars.load(Ordering::Acquire);
+        // SAFETY: non-null only after `install_exemplars` published a valid `Box`,
+        // which is freed only with the block.
+        unsafe { p.as_ref() }
+    }
+
+    /// The exemplars, allocated (with `make`) unless another thread already did.
+    #[cold]
+    pub(super) fn install_exemplars(&self, make: impl FnOnce() -> ExemplarStore) -> &ExemplarStore {
+        if let Some(store) = self.exemplars() {
+            return store;
+        }
+        let fresh = Box::into_raw(Box::new(make()));
+        // Release on success, Acquire on failure: as for the stripes, the store's
+        // initialisation is published with the pointer.
+        match self.tail().exemplars.compare_exchange(
+            ptr::null_mut(),
+            fresh,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: just published; freed only with the block.
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Box::into_raw` above and was never shared;
+                // `winner` is non-null, published and freed only with the block.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*winner
+                }
+            }
+        }
     }
 
     fn header(&self) -> &Header {
@@ -209,7 +284,7 @@ impl Storage {
     #[cfg(test)]
     /// Heap bytes of this series: the block plus its stripes, if any.
     pub(super) fn heap_bytes(&self) -> usize {
-        layout(shard_len(self.buckets())).size()
+        layout(shard_len(self.buckets())).0.size()
             + self
                 .stripes()
                 .map_or(0, |s| std::mem::size_of::<Stripes>() + s.heap_bytes())
@@ -239,17 +314,23 @@ impl Drop for Storage {
         // Acquire: pairs with the Release decrements of all other handles, so their
         // uses happen before the free below.
         std::sync::atomic::fence(Ordering::Acquire);
-        let layout = layout(shard_len(self.buckets()));
+        let (layout, tail) = layout(shard_len(self.buckets()));
         // SAFETY: we held the last reference, so nothing else can reach the block. The
-        // stripes pointer, when non-null, came from `Box::into_raw` and is owned by the
-        // block; the header is dropped once, then the memory is freed with the layout
-        // it was allocated with.
+        // stripes and exemplar pointers, when non-null, came from `Box::into_raw` and
+        // are owned by the block; the tail and the header are dropped once, then the
+        // memory is freed with the layout it was allocated with.
         unsafe {
             let header = self.ptr.as_ptr();
             let stripes = (*header).stripes.load(Ordering::Relaxed);
             if !stripes.is_null() {
                 drop(Box::from_raw(stripes));
             }
+            let tail = header.cast::<u8>().add(tail).cast::<Tail>();
+            let exemplars = (*tail).exemplars.load(Ordering::Relaxed);
+            if !exemplars.is_null() {
+                drop(Box::from_raw(exemplars));
+            }
+            ptr::drop_in_place(tail);
             ptr::drop_in_place(header);
             alloc::dealloc(header.cast::<u8>(), layout);
         }
@@ -270,9 +351,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_block_of_two_lines_for_four_bounds() {
+    fn one_block_of_three_lines_for_four_bounds() {
         let s = Storage::new(Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap(), 0);
-        assert_eq!(s.heap_bytes(), 128);
+        assert_eq!(s.heap_bytes(), 192);
         assert!(s.cells().iter().all(|c| c.load(Ordering::Relaxed) == 0));
         assert!(s.stripes().is_none());
     }
@@ -287,7 +368,7 @@ mod tests {
         b.install_stripes(1.0);
         b.install_stripes(1.0);
         assert!(a.stripes().is_some());
-        assert!(a.heap_bytes() > 128);
+        assert!(a.heap_bytes() > 192);
         assert_eq!(Arc::strong_count(&buckets), 2);
         drop(a);
         assert_eq!(Arc::strong_count(&buckets), 2);
