@@ -61,10 +61,10 @@
 //! [`NativeOptions::min_reset_duration`]) has no owner, because a reset zeroes every
 //! shard and only the owner may write the base: all its observations take the stripes.
 //!
-//! Memory with the default five buckets (four bounds and `+Inf`): 192 bytes per series
+//! Memory with the default five buckets (four bounds and `+Inf`): 128 bytes per series
 //! in one allocation (`storage.rs`: the header, with the memo of the `_sum`'s text,
-//! and the base shard on a cache line each, then the creation time and the pointer to
-//! the exemplars), plus, once the series gets an exemplar, its exemplar store, and, once a second thread observes it, one 128-byte block per stripe and
+//! and the base shard on a cache line each, the creation time in the base shard's
+//! line's last word), plus, once the series gets an exemplar, its exemplars, and, once a second thread observes it, one 128-byte block per stripe and
 //! one for the collected shard (twice the CPUs, rounded up to a power of two, 2 to 16
 //! stripes: 640 bytes on two CPUs).
 //!

@@ -3,7 +3,7 @@
 //! A family can hold ten thousand series, most of them idle, so the bytes of one series
 //! matter. `Arc<Core>` plus a boxed slice of cells would be two allocations and 104
 //! bytes for the usual five buckets; this reference-counted block with the cells
-//! trailing its header is one allocation (192 bytes: see the tail below); on the first line,
+//! trailing its header is one allocation of 128 bytes, two cache lines: on the first,
 //! a count, the shared bucket bounds, the pointer to stripes (null until a second
 //! thread observes the series), the owner word of the base shard and, in the line's
 //! other half, the memo of the last `_sum`'s text a scrape wrote (formatting a float
@@ -13,10 +13,12 @@
 //! through its stripes slowed its owner down by reading the header on the line the
 //! owner writes: see `CELLS_OFFSET`.)
 //!
-//! After the cells, a tail that neither the observe path nor the header's readers
-//! touch: the series' creation time (its start timestamp) and the pointer to its
-//! exemplars (null until it first gets one; `exemplar.rs`). With four bounds it takes
-//! the block to 192 bytes, three cache lines.
+//! After the cells, one word that neither the observe path nor the header's readers
+//! touch, the tail: the series' creation time (its start timestamp), until its first
+//! exemplar replaces it with a pointer to the exemplars (`exemplar.rs`), which hold the
+//! creation time from then on. One word, so that four bounds still fit in 128 bytes
+//! (the cells end 8 bytes short of the second line's end); a bounds count whose cells
+//! fill their last line whole takes a line more for it.
 //!
 //! This is the one place in the histogram that uses `unsafe`: each block is commented
 //! with why it is sound.
@@ -25,7 +27,7 @@ use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Buckets;
 use super::shard::shard_len;
@@ -48,13 +50,33 @@ struct Header {
     sum_memo: [AtomicU64; MEMO_CELLS],
 }
 
-/// The end of the block, after the cells: what only exemplar writers and scrapes read.
-#[repr(C)]
-struct Tail {
-    /// When the series was created.
+/// The end of the block, after the cells, which only exemplar writers and scrapes
+/// read: the creation time in milliseconds since the Unix epoch, shifted left by one
+/// with the low bit set (no address: `Box` pointers are aligned), or a
+/// `Box<Extras>` leaked into the pointer and owned by the block.
+type Tail = AtomicPtr<Extras>;
+
+/// What a series holds once it has had an exemplar.
+struct Extras {
     created: SystemTime,
-    /// Null, or a `Box<ExemplarStore>` leaked into this pointer and owned by the block.
-    exemplars: AtomicPtr<ExemplarStore>,
+    exemplars: ExemplarStore,
+}
+
+/// The tail of a series created at `time` without exemplars.
+fn tagged(time: SystemTime) -> *mut Extras {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    // Shifted left by one, the low bit marks a time; 2^62 ms is 146 million years.
+    let millis = usize::try_from(millis).unwrap_or(usize::MAX >> 1) & (usize::MAX >> 1);
+    ptr::without_provenance_mut(millis << 1 | 1)
+}
+
+/// The time a tagged tail holds, or `None` for a pointer (or null).
+fn untagged(tail: *mut Extras) -> Option<SystemTime> {
+    let word = tail.addr();
+    (word & 1 == 1).then(|| UNIX_EPOCH + Duration::from_millis((word >> 1) as u64))
 }
 
 /// A counted reference to one series' block (cloning shares it, like `Arc`).
@@ -115,10 +137,9 @@ impl Storage {
             });
             // SAFETY: `tail` is the tail's offset in this very layout, so aligned and
             // inside the allocation; nothing was there to drop.
-            raw.add(tail).cast::<Tail>().write(Tail {
-                created: SystemTime::now(),
-                exemplars: AtomicPtr::new(ptr::null_mut()),
-            });
+            raw.add(tail)
+                .cast::<Tail>()
+                .write(AtomicPtr::new(tagged(SystemTime::now())));
         }
         Storage { ptr }
     }
@@ -130,43 +151,59 @@ impl Storage {
         unsafe { &*self.ptr.as_ptr().cast::<u8>().add(offset).cast::<Tail>() }
     }
 
-    /// When the series was created.
+    /// The extras, if the series has had an exemplar.
+    fn extras(&self) -> Option<&Extras> {
+        // Acquire: see the extras fully initialised by the thread that installed them.
+        let p = self.tail().load(Ordering::Acquire);
+        if untagged(p).is_some() {
+            return None;
+        }
+        // SAFETY: untagged and non-null only after `install_exemplars` published a
+        // valid `Box`, which is freed only with the block.
+        unsafe { p.as_ref() }
+    }
+
+    /// When the series was created (to the millisecond).
     pub(super) fn created(&self) -> SystemTime {
-        self.tail().created
+        match self.extras() {
+            Some(extras) => extras.created,
+            None => untagged(self.tail().load(Ordering::Acquire)).unwrap_or(UNIX_EPOCH),
+        }
     }
 
     /// The exemplars, if the series has had one.
     pub(super) fn exemplars(&self) -> Option<&ExemplarStore> {
-        // Acquire: see the store fully initialised by the thread that installed it.
-        let p = self.tail().exemplars.load(Ordering::Acquire);
-        // SAFETY: non-null only after `install_exemplars` published a valid `Box`,
-        // which is freed only with the block.
-        unsafe { p.as_ref() }
+        self.extras().map(|e| &e.exemplars)
     }
 
     /// The exemplars, allocated (with `make`) unless another thread already did.
     #[cold]
     pub(super) fn install_exemplars(&self, make: impl FnOnce() -> ExemplarStore) -> &ExemplarStore {
-        if let Some(store) = self.exemplars() {
-            return store;
+        // Relaxed: a tagged time never changes, and a pointer is checked by `extras`.
+        let time = self.tail().load(Ordering::Relaxed);
+        if let Some(extras) = self.extras() {
+            return &extras.exemplars;
         }
-        let fresh = Box::into_raw(Box::new(make()));
-        // Release on success, Acquire on failure: as for the stripes, the store's
-        // initialisation is published with the pointer.
-        match self.tail().exemplars.compare_exchange(
-            ptr::null_mut(),
-            fresh,
-            Ordering::Release,
-            Ordering::Acquire,
-        ) {
+        let fresh = Box::into_raw(Box::new(Extras {
+            created: untagged(time).unwrap_or(UNIX_EPOCH),
+            exemplars: make(),
+        }));
+        // Release on success, Acquire on failure: as for the stripes, the extras'
+        // initialisation is published with the pointer. The tail only ever changes
+        // from the time to a pointer, so a failure found another thread's pointer.
+        match self
+            .tail()
+            .compare_exchange(time, fresh, Ordering::Release, Ordering::Acquire)
+        {
             // SAFETY: just published; freed only with the block.
-            Ok(_) => unsafe { &*fresh },
+            Ok(_) => unsafe { &(*fresh).exemplars },
             Err(winner) => {
                 // SAFETY: `fresh` came from `Box::into_raw` above and was never shared;
-                // `winner` is non-null, published and freed only with the block.
+                // `winner` is another thread's published `Box`, freed only with the
+                // block.
                 unsafe {
                     drop(Box::from_raw(fresh));
-                    &*winner
+                    &(*winner).exemplars
                 }
             }
         }
@@ -285,6 +322,7 @@ impl Storage {
     /// Heap bytes of this series: the block plus its stripes, if any.
     pub(super) fn heap_bytes(&self) -> usize {
         layout(shard_len(self.buckets())).0.size()
+            + self.extras().map_or(0, |_| std::mem::size_of::<Extras>())
             + self
                 .stripes()
                 .map_or(0, |s| std::mem::size_of::<Stripes>() + s.heap_bytes())
@@ -325,12 +363,10 @@ impl Drop for Storage {
             if !stripes.is_null() {
                 drop(Box::from_raw(stripes));
             }
-            let tail = header.cast::<u8>().add(tail).cast::<Tail>();
-            let exemplars = (*tail).exemplars.load(Ordering::Relaxed);
-            if !exemplars.is_null() {
-                drop(Box::from_raw(exemplars));
+            let tail = (*header.cast::<u8>().add(tail).cast::<Tail>()).load(Ordering::Relaxed);
+            if untagged(tail).is_none() && !tail.is_null() {
+                drop(Box::from_raw(tail));
             }
-            ptr::drop_in_place(tail);
             ptr::drop_in_place(header);
             alloc::dealloc(header.cast::<u8>(), layout);
         }
@@ -351,11 +387,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_block_of_three_lines_for_four_bounds() {
+    fn one_block_of_two_lines_for_four_bounds() {
         let s = Storage::new(Buckets::new(&[0.01, 0.1, 0.5, 2.0]).unwrap(), 0);
-        assert_eq!(s.heap_bytes(), 192);
+        assert_eq!(s.heap_bytes(), 128);
         assert!(s.cells().iter().all(|c| c.load(Ordering::Relaxed) == 0));
         assert!(s.stripes().is_none());
+    }
+
+    /// The creation time survives the first exemplar, which replaces the tail word
+    /// it was kept in.
+    #[test]
+    fn the_creation_time_moves_with_the_first_exemplar() {
+        let before = SystemTime::now() - Duration::from_millis(1);
+        let s = Storage::new(Buckets::new(&[1.0]).unwrap(), 0);
+        let created = s.created();
+        assert!(
+            created >= before && created <= SystemTime::now(),
+            "{created:?}"
+        );
+        assert!(s.exemplars().is_none());
+        let store = s.install_exemplars(|| ExemplarStore::new(2, 0)) as *const _;
+        assert_eq!(s.install_exemplars(|| unreachable!()) as *const _, store);
+        assert_eq!(s.created(), created);
+        assert!(s.exemplars().is_some());
+        let t = UNIX_EPOCH + Duration::from_millis(1_765_000_000_123);
+        assert_eq!(untagged(tagged(t)), Some(t));
+        assert_eq!(
+            untagged(tagged(UNIX_EPOCH - Duration::from_secs(1))),
+            Some(UNIX_EPOCH)
+        );
     }
 
     #[test]
@@ -368,7 +428,7 @@ mod tests {
         b.install_stripes(1.0);
         b.install_stripes(1.0);
         assert!(a.stripes().is_some());
-        assert!(a.heap_bytes() > 192);
+        assert!(a.heap_bytes() > 128);
         assert_eq!(Arc::strong_count(&buckets), 2);
         drop(a);
         assert_eq!(Arc::strong_count(&buckets), 2);
