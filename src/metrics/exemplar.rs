@@ -47,7 +47,7 @@ pub fn check_exemplar_labels(labels: &[(&str, &str)]) -> Result<(), MetricError>
     let mut chars = 0;
     let mut names = [""; 8];
     for (i, (name, value)) in labels.iter().enumerate() {
-        chars += name.chars().count() + value.chars().count();
+        chars += char_count(name) + char_count(value);
         if let Some(slot) = names.get_mut(i) {
             *slot = name;
         }
@@ -63,6 +63,15 @@ pub fn check_exemplar_labels(labels: &[(&str, &str)]) -> Result<(), MetricError>
     }
 }
 
+/// Characters of `s`; its length when ASCII (a trace id), which is quicker to tell.
+fn char_count(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
 /// One stored exemplar: its labels as the text formats write them, its value and when
 /// it was observed.
 ///
@@ -74,18 +83,37 @@ pub fn check_exemplar_labels(labels: &[(&str, &str)]) -> Result<(), MetricError>
 /// assert_eq!(exemplar.labels(), "trace_id=\"abc\"");
 /// assert_eq!(exemplar.value(), 1.0);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Exemplar {
-    /// `k="v",k2="v2"`, escaped.
-    labels: String,
+    /// `k="v",k2="v2"`, escaped: UTF-8 (rendered from `&str`s with ASCII escapes),
+    /// kept as bytes so that storing one does not check it again.
+    labels: Vec<u8>,
     value: f64,
     time: SystemTime,
+}
+
+impl Clone for Exemplar {
+    fn clone(&self) -> Self {
+        Exemplar {
+            labels: self.labels.clone(),
+            value: self.value,
+            time: self.time,
+        }
+    }
+
+    /// Reuses this exemplar's label buffer (what the derived one would not).
+    fn clone_from(&mut self, source: &Self) {
+        self.labels.clone_from(&source.labels);
+        self.value = source.value;
+        self.time = source.time;
+    }
 }
 
 impl Exemplar {
     /// The label pairs, rendered and escaped as in a label set (`k="v",k2="v2"`).
     pub fn labels(&self) -> &str {
-        &self.labels
+        // Rendered from `&str`s with ASCII escapes: the fallback never runs.
+        std::str::from_utf8(&self.labels).unwrap_or_default()
     }
 
     /// The observed value (for a counter, the increment).
@@ -101,18 +129,15 @@ impl Exemplar {
     /// Overwrites this exemplar, reusing its label buffer: a warm slot allocates
     /// nothing.
     fn set(&mut self, labels: &[(&str, &str)], value: f64, time: SystemTime) {
-        let mut buf = std::mem::take(&mut self.labels).into_bytes();
-        buf.clear();
-        render(&mut buf, labels);
-        // Escaping keeps UTF-8 valid; the fallback never runs.
-        self.labels = String::from_utf8(buf).unwrap_or_default();
+        self.labels.clear();
+        render(&mut self.labels, labels);
         self.value = value;
         self.time = time;
     }
 
     fn new(labels: &[(&str, &str)], value: f64, time: SystemTime) -> Exemplar {
         let mut e = Exemplar {
-            labels: String::new(),
+            labels: Vec::new(),
             value,
             time,
         };
@@ -191,35 +216,44 @@ impl ExemplarStore {
             Err(TryLockError::WouldBlock) => return,
         };
         let time = SystemTime::now();
-        if let Some(slot) = held.classic.get_mut(bucket) {
-            match slot {
-                Some(e) => e.set(labels, value, time),
-                None => *slot = Some(Exemplar::new(labels, value, time)),
+        let held = &mut *held;
+        let Some(slot) = held.classic.get_mut(bucket) else {
+            return;
+        };
+        let classic = match slot {
+            Some(e) => {
+                e.set(labels, value, time);
+                e
             }
-        }
+            None => slot.insert(Exemplar::new(labels, value, time)),
+        };
         if held.native_max == 0 {
             return;
         }
+        // The native copy takes the rendered labels from the classic one: a copy of
+        // bytes instead of escaping them again, into a buffer already large enough
+        // once the set is warm.
         if held.native.len() < held.native_max {
-            held.native.push(Exemplar::new(labels, value, time));
+            held.native.push(classic.clone());
             return;
         }
-        let oldest = (0..held.native.len()).min_by_key(|&i| held.native[i].time);
+        let native = &mut held.native;
+        let oldest = (0..native.len()).min_by_key(|&i| native[i].time);
         let expired = oldest.filter(|&i| {
-            time.duration_since(held.native[i].time)
+            time.duration_since(native[i].time)
                 .is_ok_and(|age| age > NATIVE_EXEMPLAR_TTL)
         });
         let victim = expired.or_else(|| {
-            (0..held.native.len()).min_by(|&a, &b| {
+            (0..native.len()).min_by(|&a, &b| {
                 let (da, db) = (
-                    (held.native[a].value - value).abs(),
-                    (held.native[b].value - value).abs(),
+                    (native[a].value - value).abs(),
+                    (native[b].value - value).abs(),
                 );
                 da.total_cmp(&db)
             })
         });
         if let Some(i) = victim {
-            held.native[i].set(labels, value, time);
+            native[i].clone_from(classic);
         }
     }
 

@@ -452,18 +452,36 @@ impl Histogram {
     ) -> Result<(), MetricError> {
         let checked = check_exemplar_labels(labels);
         self.observe(v);
-        if checked.is_ok() && !v.is_nan() {
-            let buckets = self.storage.buckets();
-            let store = match self.storage.exemplars() {
-                Some(store) => store,
-                None => self.storage.install_exemplars(|| {
-                    let native = buckets.native_options().map_or(0, NativeOptions::exemplars);
-                    ExemplarStore::new(buckets.bounds().len() + 1, native)
-                }),
-            };
-            store.offer(buckets.index(v), labels, v);
+        if checked.is_ok() {
+            self.store_exemplar(v, labels);
         }
         checked
+    }
+
+    /// [`Histogram::observe_with_exemplar`] for labels the caller has checked
+    /// ([`check_exemplar_labels`]), such as a trace's ids under fixed names: the
+    /// server's path for a traced request.
+    pub(crate) fn observe_with_checked_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
+        debug_assert!(check_exemplar_labels(labels).is_ok());
+        self.observe(v);
+        self.store_exemplar(v, labels);
+    }
+
+    /// Stores the exemplar of an observation of `v` just made (not for NaN, which lies
+    /// in no bucket's range).
+    fn store_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
+        if v.is_nan() {
+            return;
+        }
+        let buckets = self.storage.buckets();
+        let store = match self.storage.exemplars() {
+            Some(store) => store,
+            None => self.storage.install_exemplars(|| {
+                let native = buckets.native_options().map_or(0, NativeOptions::exemplars);
+                ExemplarStore::new(buckets.bounds().len() + 1, native)
+            }),
+        };
+        store.offer(buckets.index(v), labels, v);
     }
 
     /// The exemplar of each classic bucket (`+Inf` last), and the native exemplars;
