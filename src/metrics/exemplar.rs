@@ -165,7 +165,7 @@ pub(crate) struct ExemplarStore {
     held: Mutex<ExemplarsHeld>,
 }
 
-/// What a store holds; a scrape reads it through [`ExemplarStore::read`].
+/// What a series's exemplar store holds, as a scrape reads it (locked).
 #[derive(Debug)]
 pub struct ExemplarsHeld {
     /// One per classic bucket (`+Inf` last), or the one of a counter.
