@@ -12,6 +12,10 @@
 
 mod common;
 
+#[path = "support/fixed_registry.rs"]
+#[allow(dead_code)]
+mod fixed_registry;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -311,4 +315,68 @@ fn an_embedders_route_and_counter_get_exemplars() {
         format!("exemplar {{\nlabel {{\nname: \"trace_id\"\nvalue: \"{TRACE}\"\n}}\nvalue: 1\n");
     assert!(family.contains(&exemplar), "{family}");
     running.stop().unwrap();
+}
+
+/// Every metric type of the golden registry, with `_created` samples and exemplars on
+/// a histogram, a counter family and the `+Inf` bucket, passes the strict OpenMetrics
+/// parser: `_created` comes after `_count` (histograms, summaries) or `_total`
+/// (counters), under the family's name.
+#[test]
+fn the_golden_registry_with_created_samples_and_exemplars_parses() {
+    let r = fixed_registry::fixed_registry();
+    let traced: tinyprom::metrics::Family<Counter> =
+        tinyprom::metrics::Family::new(&["queue"]).unwrap();
+    r.register("traced_jobs_total", "Jobs.", traced.clone())
+        .unwrap();
+    traced
+        .with_label_values(&["mail"])
+        .unwrap()
+        .inc_by_with_exemplar(3, &[("trace_id", TRACE)])
+        .unwrap();
+    let h = tinyprom::metrics::Histogram::new(&[0.5, 1.0]).unwrap();
+    r.register("traced_latency_seconds", "Latency.", h.clone())
+        .unwrap();
+    h.observe_with_exemplar(0.75, &[("trace_id", TRACE), ("span_id", SPAN)])
+        .unwrap();
+    h.observe_with_exemplar(7.0, &[("trace_id", "inf")])
+        .unwrap();
+    r.set_openmetrics_created(true);
+    let om = r.render(tinyprom::exposition::Format::OpenMetrics);
+    let lines = parsed(om.as_bytes());
+    let created: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.get("created").and_then(|c| c.as_str()))
+        .collect();
+    for name in [
+        "golden_requests_created",
+        "golden_latency_seconds_created",
+        "golden_payload_bytes_created",
+        "traced_jobs_created",
+        "traced_latency_seconds_created",
+    ] {
+        assert!(created.contains(&name), "{name} in {created:?}\n{om}");
+    }
+    let exemplars: Vec<(String, f64)> = lines
+        .iter()
+        .filter(|l| l.get("exemplar").is_some())
+        .map(|l| {
+            let le = l["labels"]["le"].as_str().unwrap_or("").to_string();
+            (
+                format!("{}{le}", l["name"].as_str().unwrap()),
+                l["exemplar_value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        exemplars,
+        [
+            ("traced_jobs_total".to_string(), 3.0),
+            ("traced_latency_seconds_bucket1.0".to_string(), 0.75),
+            ("traced_latency_seconds_bucket+Inf".to_string(), 7.0),
+        ],
+        "{om}"
+    );
+    // Text 0.0.4 has none of either, and still parses.
+    let text = r.render(tinyprom::exposition::Format::Text);
+    assert!(!text.contains("_created") && !text.contains(" # {"));
 }
