@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use super::exemplar::ExemplarStore;
 use super::{Exemplar, Metric, MetricError, TypedMetric, check_exemplar_labels};
-use crate::exposition::{Encoder, MetricKind};
+use crate::exposition::{Encoder, Format, MetricKind};
 
 /// A monotonically increasing count, shared by cloning the handle.
 ///
@@ -120,8 +120,12 @@ impl Metric for Counter {
     }
 
     fn encode(&self, name: &str, labels: &str, enc: &mut Encoder<'_>) {
-        // Locked before the value is read: the exemplar's increment is in it.
-        let held = self.inner.exemplar.get().map(ExemplarStore::read);
+        // Locked before the value is read: the exemplar's increment is in it. Text
+        // 0.0.4 has no exemplars: not locked for it.
+        let held = match enc.format() {
+            Format::Text => None,
+            _ => self.inner.exemplar.get().map(ExemplarStore::read),
+        };
         let exemplar = held.as_ref().and_then(|h| h.classic()[0].as_ref());
         enc.counter_with(name, labels, self.get(), exemplar, Some(self.inner.created));
     }

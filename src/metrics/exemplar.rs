@@ -3,8 +3,8 @@
 //! that landed there.
 //!
 //! A series keeps them in an [`ExemplarStore`], allocated when the series first gets
-//! one, so a series that never does costs one null pointer, and the plain observe
-//! path never looks at it. Histograms keep one exemplar per classic bucket (the
+//! one, so a series that never does costs at most a word (a histogram shares it with
+//! its creation time), and the plain observe path never looks at it. Histograms keep one exemplar per classic bucket (the
 //! latest wins) and, with native buckets, a small set of the latest ones with their
 //! timestamps (see [`ExemplarStore::offer`] for which one a new exemplar replaces when
 //! the set is full); counters keep one.
@@ -45,6 +45,8 @@ const NATIVE_EXEMPLAR_TTL: Duration = Duration::from_secs(5 * 60);
 /// ```
 pub fn check_exemplar_labels(labels: &[(&str, &str)]) -> Result<(), MetricError> {
     let mut chars = 0;
+    // The names of up to 8 labels are checked from the stack: no allocation on the
+    // exemplar path for any sensible label set.
     let mut names = [""; 8];
     for (i, (name, value)) in labels.iter().enumerate() {
         chars += char_count(name) + char_count(value);

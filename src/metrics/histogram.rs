@@ -114,7 +114,7 @@ use std::time::{Duration, SystemTime};
 use super::exemplar::ExemplarStore;
 use super::{Exemplar, ExemplarsHeld, Metric, MetricError, TypedMetric, check_exemplar_labels};
 use crate::exposition::values::F64TextMemo;
-use crate::exposition::{BoundLabels, Encoder, HistogramView, MetricKind, NativeBuckets};
+use crate::exposition::{BoundLabels, Encoder, Format, HistogramView, MetricKind, NativeBuckets};
 use native::Native;
 pub use native::NativeOptions;
 use shard::View;
@@ -697,8 +697,11 @@ impl Metric for Histogram {
         let start = enc.len();
         let memo = F64TextMemo::new(self.storage.sum_memo());
         // Locked before the counts are read: every exemplar shown was counted (see
-        // `exemplar.rs`).
-        let exemplars = self.storage.exemplars().map(ExemplarStore::read);
+        // `exemplar.rs`). Text 0.0.4 has no exemplars: not locked for it.
+        let exemplars = match enc.format() {
+            Format::Text => None,
+            _ => self.storage.exemplars().map(ExemplarStore::read),
+        };
         self.collect(|base| {
             enc.truncate(start);
             let series = Series {

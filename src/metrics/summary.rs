@@ -357,6 +357,12 @@ impl Summary {
         }
     }
 
+    /// When the summary was created (its start timestamp in the protobuf format, and
+    /// its `_created` sample in OpenMetrics when asked for).
+    pub fn created(&self) -> SystemTime {
+        self.core.created
+    }
+
     /// The quantile configuration, if any.
     pub fn quantiles(&self) -> Option<&Arc<Quantiles>> {
         self.core.window.as_ref().map(|w| &w.config)
