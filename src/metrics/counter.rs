@@ -32,8 +32,9 @@ struct Inner {
     value: AtomicU64,
     /// When the counter was created: its start timestamp.
     created: SystemTime,
-    /// Its exemplar, allocated with the first one.
-    exemplar: OnceLock<ExemplarStore>,
+    /// Its exemplar, allocated with the first one (boxed: a counter that never gets
+    /// one holds a pointer, not the store).
+    exemplar: OnceLock<Box<ExemplarStore>>,
 }
 
 impl Default for Inner {
@@ -92,7 +93,7 @@ impl Counter {
         if checked.is_ok() {
             self.inner
                 .exemplar
-                .get_or_init(|| ExemplarStore::new(1, 0))
+                .get_or_init(|| Box::new(ExemplarStore::new(1, 0)))
                 .offer(0, labels, n as f64);
         }
         checked
@@ -124,7 +125,7 @@ impl Metric for Counter {
         // 0.0.4 has no exemplars: not locked for it.
         let held = match enc.format() {
             Format::Text => None,
-            _ => self.inner.exemplar.get().map(ExemplarStore::read),
+            _ => self.inner.exemplar.get().map(|store| store.read()),
         };
         let exemplar = held.as_ref().and_then(|h| h.classic()[0].as_ref());
         enc.counter_with(name, labels, self.get(), exemplar, Some(self.inner.created));
@@ -133,4 +134,36 @@ impl Metric for Counter {
 
 impl TypedMetric for Counter {
     const KIND: MetricKind = MetricKind::Counter;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value, the creation time and a pointer's worth for the exemplar: a counter
+    /// that never gets one does not carry an exemplar store.
+    #[test]
+    fn a_counter_without_exemplars_stays_small() {
+        assert!(
+            std::mem::size_of::<Inner>() <= 40,
+            "{}",
+            std::mem::size_of::<Inner>()
+        );
+        let c = Counter::new();
+        assert!(c.exemplar().is_none());
+        assert!(
+            c.inc_with_exemplar(&[("trace_id", &"x".repeat(200))])
+                .is_err()
+        );
+        assert_eq!(
+            (c.get(), c.exemplar()),
+            (1, None),
+            "counted, exemplar refused"
+        );
+        c.inc_by_with_exemplar(2, &[("trace_id", "a")]).unwrap();
+        c.inc_by_with_exemplar(5, &[("trace_id", "b")]).unwrap();
+        let e = c.exemplar().unwrap();
+        assert_eq!((c.get(), e.labels(), e.value()), (8, "trace_id=\"b\"", 5.0));
+        assert!(e.time() >= c.created());
+    }
 }
