@@ -339,7 +339,6 @@ impl<'a> Encoder<'a> {
                 if self.protobuf_kind() != Some(MetricKind::Counter) {
                     return self.protobuf_scalar(labels, value as f64);
                 }
-                let created = created.unwrap_or(SystemTime::UNIX_EPOCH);
                 protobuf::counter_metric(self.out, labels, value as f64, exemplar, created);
             }
             Format::Text => self.counter(name, labels, value),

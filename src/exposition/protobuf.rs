@@ -289,7 +289,7 @@ pub(super) fn counter_metric(
     labels_rendered: &str,
     v: f64,
     exemplar_of: Option<&Exemplar>,
-    created: SystemTime,
+    created: Option<SystemTime>,
 ) {
     let start = open_metric(out, labels_rendered);
     let inner = open(out, metric::COUNTER);
@@ -297,7 +297,9 @@ pub(super) fn counter_metric(
     if let Some(e) = exemplar_of {
         exemplar(out, counter::EXEMPLAR, e);
     }
-    timestamp(out, counter::CREATED, created);
+    if let Some(time) = created {
+        timestamp(out, counter::CREATED, time);
+    }
     close(out, inner);
     close(out, start);
 }
