@@ -12,7 +12,7 @@ STATIC_BIN  := dist/tinyprom
 ICF_FLAG = $(shell d=$$(mktemp -d) && echo 'fn main() {}' > $$d/p.rs && rustc -C link-arg=-Wl,--icf=all -o $$d/p $$d/p.rs >/dev/null 2>&1 && echo '-C link-arg=-Wl,--icf=all'; rm -rf $$d)
 STATIC_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static $(ICF_FLAG)
 
-.PHONY: help build run deps test unit-test scrape-test alert-test landing-test check-rules fmt lint clean soak soak-smoke bench bench-instructions bench-http slow-test static static-test container-check container-test k8s-check scale-test prometheusrule target-dir-check
+.PHONY: help build run deps test unit-test scrape-test exemplar-test alert-test landing-test check-rules fmt lint clean soak soak-smoke bench bench-instructions bench-http slow-test static static-test container-check container-test k8s-check scale-test prometheusrule target-dir-check
 
 help:
 	@echo "make build        release binary at $(BIN)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test         deps + lint + cargo test + rule checks + scrape-test against a real Prometheus + static-test + container-check/-test + k8s-check + scale-test"
 	@echo "make unit-test    cargo test --release (unit, doc and integration tests; release so load tests measure the real thing)"
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
+	@echo "make exemplar-test  traceparent ids as exemplars, stored by real Prometheus over OpenMetrics and protobuf"
 	@echo "make alert-test   a replica dies: its TargetDown page goes Prometheus -> Alertmanager -> webhook, then resolves"
 	@echo "make landing-test headless Chromium loads / and its figures are checked against /metrics; screenshot in target/landing-test/"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests; amtool check-config"
@@ -48,7 +49,7 @@ run:
 deps:
 	scripts/deps.sh
 
-test: deps lint unit-test check-rules scrape-test alert-test landing-test soak-smoke static-test container-check container-test k8s-check scale-test target-dir-check
+test: deps lint unit-test check-rules scrape-test exemplar-test alert-test landing-test soak-smoke static-test container-check container-test k8s-check scale-test target-dir-check
 
 unit-test:
 	$(CARGO) test --release --all-targets
@@ -56,6 +57,10 @@ unit-test:
 
 scrape-test: build
 	TINYPROM_BIN=$(BIN) scripts/scrape-test.sh
+
+# Two real Prometheus servers with exemplar storage (OpenMetrics, protobuf); about 12 s.
+exemplar-test: build
+	TINYPROM_BIN=$(BIN) python3 scripts/exemplar_test.py
 
 # Real Prometheus + Alertmanager with the shipped configs; about 15 s.
 alert-test: build

@@ -1,7 +1,7 @@
 //! `make bench-instructions`: instructions per labeled observe, counted by valgrind's
 //! callgrind, for tinyprom and prometheus-client with and without native buckets, on
 //! the workload of `make bench` (section 1 and 1b: the same family, label sets and
-//! values).
+//! values), and for tinyprom with an exemplar on every observation (section 1c).
 //!
 //! Timings on a shared two-CPU machine move by a third from one run to the next;
 //! an instruction count does not move with load, so it shows what a change to the
@@ -24,18 +24,20 @@ use std::hint::black_box;
 use std::process::{Command, ExitCode};
 
 use subjects::prom_client::{PromClient, PromClientNative};
-use subjects::tinyprom_indexed::{Tinyprom, TinypromNative};
+use subjects::tinyprom_indexed::{Tinyprom, TinypromNative, TinypromWith};
 use subjects::{Subject, VALUES, traffic};
 
 /// Observations of the shorter counted run (the longer one does twice as many).
 const N: u64 = 200_000;
 
 /// The subjects, by the name given on the command line of a counted run.
-const SUBJECTS: [&str; 4] = [
+const SUBJECTS: [&str; 6] = [
     "tinyprom",
     "tinyprom-native",
     "prometheus-client",
     "prometheus-client-native",
+    "tinyprom-exemplar",
+    "tinyprom-native-exemplar",
 ];
 
 /// `n` labeled observations, as `make bench` section 1 makes them.
@@ -51,8 +53,24 @@ fn observe<S: Subject>(n: u64) {
     }
 }
 
+/// [`observe`] for tinyprom with an exemplar (a trace id and span id) on every
+/// observation, as the server records a request in a sampled trace.
+fn observe_with_exemplar<const NATIVE: bool>(n: u64) {
+    let subject = TinypromWith::<NATIVE>::new();
+    let calls = traffic();
+    for call in &calls {
+        subject.observe_labeled_with_exemplar(call, 0.1);
+    }
+    for i in 0..n {
+        let v = VALUES[((i + (i >> 3)) & 7) as usize];
+        subject.observe_labeled_with_exemplar(black_box(&calls[(i & 7) as usize]), black_box(v));
+    }
+}
+
 fn run(name: &str, n: u64) -> bool {
     match name {
+        "tinyprom-exemplar" => observe_with_exemplar::<false>(n),
+        "tinyprom-native-exemplar" => observe_with_exemplar::<true>(n),
         "tinyprom" => observe::<Tinyprom>(n),
         "tinyprom-native" => observe::<TinypromNative>(n),
         "prometheus-client" => observe::<PromClient>(n),
@@ -127,9 +145,18 @@ fn main() -> ExitCode {
         }
     }
     for (name, n) in &per {
-        let (library, buckets) = match name.strip_suffix("-native") {
+        let (rest, exemplar) = match name.strip_suffix("-exemplar") {
+            Some(rest) => (rest, true),
+            None => (*name, false),
+        };
+        let (library, buckets) = match rest.strip_suffix("-native") {
             Some(library) => (library, "classic + native"),
-            None => (*name, "classic"),
+            None => (rest, "classic"),
+        };
+        let library = if exemplar {
+            format!("{library}, observe_with_exemplar")
+        } else {
+            library.to_string()
         };
         let base = per
             .iter()

@@ -12,7 +12,9 @@ Static, against the files:
     dashboard variable or one of Grafana's built-ins, and every dashboard variable is
     used;
   * panel ids are unique, every panel has a query, and docker-compose.yml mounts
-    dashboards/ where the provisioned dashboards provider looks for it.
+    dashboards/ where the provisioned dashboards provider looks for it;
+  * every latency panel's targets (histogram_quantile over
+    http_request_duration_seconds) ask Grafana for exemplars (`"exemplar": true`).
 
 Live, against a Prometheus:
   * the dashboard variables are resolved the way Grafana resolves them
@@ -24,6 +26,11 @@ Live, against a Prometheus:
   * every target runs as Grafana runs it (a range query over the dashboard's time
     range with the interval as step, or an instant query) and must return at least
     one series with at least one finite value.
+
+With exemplars=True (a Prometheus started with --enable-feature=exemplar-storage),
+every target with `"exemplar": true` also runs as Grafana's exemplar query
+(/api/v1/query_exemplars over the same range) and must return at least one exemplar
+with a trace_id; otherwise those queries are not run.
 
 Panels marked `"x-tinyprom-needs": "native-histograms"` query native histograms,
 which only a Prometheus started with --enable-feature=native-histograms holds: they
@@ -64,6 +71,8 @@ BUILTIN_VARIABLES = {
 VARIABLE_REF = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)\]\]|\$(\w+)")
 LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(.*?)\s*,\s*)?(\w+)\s*\)\s*$", re.S)
 DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+# A latency panel's query: a quantile of the request duration histogram.
+LATENCY_QUERY = re.compile(r"histogram_quantile\(.*http_request_duration_seconds", re.S)
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -84,11 +93,13 @@ class Report:
 
     static_problems: list = field(default_factory=list)
     targets: list = field(default_factory=list)
+    # Exemplar queries of the targets that ask for them (exemplars=True only).
+    exemplars: list = field(default_factory=list)
 
     @property
     def failures(self):
         return self.static_problems + [f"{t.panel} [{t.ref_id}]: {t.status}: {t.detail}\n      {t.expr}"
-                                       for t in self.targets if t.status in ("empty", "error")]
+                                       for t in self.targets + self.exemplars if t.status in ("empty", "error")]
 
     def count(self, status):
         return sum(1 for t in self.targets if t.status == status)
@@ -97,11 +108,16 @@ class Report:
         out = [f"static: {'ok' if not self.static_problems else 'FAIL'}"]
         out += [f"static FAIL {p}" for p in self.static_problems]
         out += [f"{t.status:9} {t.panel} [{t.ref_id}]: {t.detail}" for t in self.targets]
+        out += [f"{t.status:9} {t.panel} [{t.ref_id}] exemplars: {t.detail}" for t in self.exemplars]
         return out
 
     def summary(self):
-        return (f"{self.count('ok')} queries returned data, {self.count('unchecked')} unchecked (native), "
+        text = (f"{self.count('ok')} queries returned data, {self.count('unchecked')} unchecked (native), "
                 f"{self.count('empty') + self.count('error')} failed, {len(self.static_problems)} static problems")
+        if self.exemplars:
+            ok = sum(1 for t in self.exemplars if t.status == "ok")
+            text += f"; {ok} of {len(self.exemplars)} exemplar queries returned trace ids"
+        return text
 
 
 def parse_duration(text):
@@ -193,6 +209,11 @@ def static_problems(dashboard):
     dup = sorted({i for i in ids if ids.count(i) > 1}, key=str)
     if dup or None in ids:
         problems.append(f"panel ids must be unique and present: duplicates {dup}")
+    for p in all_panels(dashboard):
+        for t in p.get("targets", []):
+            if LATENCY_QUERY.search(t.get("expr", "")) and t.get("exemplar") is not True:
+                problems.append(f"latency panel {p.get('title')!r} [{t.get('refId')}] does not show exemplars "
+                                '("exemplar": true)')
 
     providers = [p for f in sorted(PROVIDERS_DIR.glob("*.y*ml")) for p in (yaml.safe_load(f.read_text()) or {}).get("providers", [])]
     compose_mounts = {}
@@ -274,7 +295,7 @@ def has_finite_value(result, instant):
     return sum(1 for _, v in samples if math.isfinite(float(v))), len(samples)
 
 
-def run_targets(prom, dashboard, panels, report):
+def run_targets(prom, dashboard, panels, report, exemplars=False):
     values = resolve_variables(prom, dashboard)
     job = values.get("job", "web-app")
     scrape = prom.scrape_interval(job)
@@ -305,19 +326,36 @@ def run_targets(prom, dashboard, panels, report):
             detail = (f"{len(data['result'])} series, {finite} finite of {total} samples "
                       f"({'instant' if instant else f'step {interval}s'}, rate interval {rate_interval}s)")
             report.targets.append(TargetResult(p["title"], t.get("refId"), status, detail, expr))
+            if exemplars and t.get("exemplar") is True:
+                report.exemplars.append(run_exemplar_query(prom, p, t, expr, end - range_s, end))
 
 
-def check_dashboard(prom_url, native_prom_url=None, dashboard_path=DASHBOARD):
+def run_exemplar_query(prom, panel, target, expr, start, end):
+    """The exemplar query Grafana makes for a target: exemplars of the series its
+    selectors match, over the dashboard's range; ok when one carries a trace_id."""
+    try:
+        data = prom.get("query_exemplars", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}"})
+    except (RuntimeError, OSError, ValueError) as e:
+        return TargetResult(panel["title"], target.get("refId"), "error", str(e), expr)
+    found = [e for series in data for e in series.get("exemplars", [])]
+    traced = [e for e in found if e.get("labels", {}).get("trace_id")]
+    status = "ok" if traced else "empty"
+    detail = f"{len(data)} series, {len(found)} exemplars, {len(traced)} with a trace_id"
+    return TargetResult(panel["title"], target.get("refId"), status, detail, expr)
+
+
+def check_dashboard(prom_url, native_prom_url=None, dashboard_path=DASHBOARD, exemplars=False):
     """Check the dashboard's files, then run every panel query on the live Prometheus
-    at prom_url (native-histogram panels on native_prom_url; unchecked without it)."""
+    at prom_url (native-histogram panels on native_prom_url; unchecked without it),
+    and with exemplars=True the exemplar queries too (both must store exemplars)."""
     dashboard = json.loads(Path(dashboard_path).read_text())
     report = Report(static_problems=static_problems(dashboard))
     panels = [p for p in all_panels(dashboard) if p.get("type") != "row"]
     native = [p for p in panels if p.get(NATIVE_MARK[0]) == NATIVE_MARK[1]]
     classic = [p for p in panels if p not in native]
-    run_targets(PromAPI(prom_url), dashboard, classic, report)
+    run_targets(PromAPI(prom_url), dashboard, classic, report, exemplars)
     if native_prom_url:
-        run_targets(PromAPI(native_prom_url), dashboard, native, report)
+        run_targets(PromAPI(native_prom_url), dashboard, native, report, exemplars)
     else:
         # Still parsed and run where it cannot return data, so a typo fails here too.
         unchecked = Report()
@@ -334,8 +372,10 @@ def main():
     ap.add_argument("--prom", required=True, help="base URL of a Prometheus that scrapes tinyprom")
     ap.add_argument("--native-prom", help="base URL of one started with --enable-feature=native-histograms")
     ap.add_argument("--dashboard", default=str(DASHBOARD))
+    ap.add_argument("--exemplars", action="store_true",
+                    help="also run the exemplar queries (Prometheus with --enable-feature=exemplar-storage)")
     args = ap.parse_args()
-    report = check_dashboard(args.prom, args.native_prom, args.dashboard)
+    report = check_dashboard(args.prom, args.native_prom, args.dashboard, args.exemplars)
     print("\n".join(report.lines()))
     print(f"dashboard-check: {report.summary()}")
     sys.exit(1 if report.failures else 0)

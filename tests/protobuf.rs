@@ -181,10 +181,59 @@ fn golden_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/registry.protobuf.txt")
 }
 
+/// Replaces the seconds of every `created_timestamp` (the series' creation time,
+/// which differs from run to run) with `<start>` and drops its nanoseconds, after
+/// checking that the time lies in `[from, to]` (Unix seconds).
+fn pin_start_timestamps(decoded: &str, from: u64, to: u64) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in decoded.lines() {
+        let trimmed = line.trim();
+        if trimmed == "created_timestamp {" {
+            inside = true;
+        } else if inside && trimmed == "}" {
+            inside = false;
+        } else if inside {
+            if let Some(secs) = trimmed.strip_prefix("seconds: ") {
+                let secs: u64 = secs.parse().unwrap();
+                assert!(
+                    (from..=to).contains(&secs),
+                    "start {secs} not in [{from}, {to}]"
+                );
+                out += &line.replace(trimmed, "seconds: <start>");
+                out.push('\n');
+            }
+            continue;
+        }
+        out += line;
+        out.push('\n');
+    }
+    out
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[test]
 fn golden_registry_decodes_with_protoc() {
+    let from = unix_now();
     let body = registry_with_native().render_bytes(Format::Protobuf);
     let decoded = protoc_decode(&body).join("---\n");
+    let starts = decoded.matches("created_timestamp {").count();
+    let decoded = pin_start_timestamps(&decoded, from, unix_now());
+    // Every counter, histogram and summary series has one, but the callback counter
+    // (its value comes from elsewhere, with no known start); gauges and infos none.
+    assert_eq!(
+        starts,
+        decoded.matches("counter {").count() - 1
+            + decoded.matches("histogram {").count()
+            + decoded.matches("summary {").count(),
+        "{decoded}"
+    );
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(golden_path(), &decoded).unwrap();
     }

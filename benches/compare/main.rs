@@ -81,6 +81,26 @@ fn main() {
     print_table("ns/op", &rows);
     summary.labeled_native = Some((rows[0].1, best_peer(&rows)));
 
+    println!("\n### 1c. tinyprom with an exemplar on every observation (single thread, ns/op)\n");
+    println!(
+        "`observe_with_exemplar` with a trace id and span id (63 characters), as the server records a request in a sampled trace; the plain observe beside it for the ratio.\n"
+    );
+    let rows = vec![
+        (
+            "tinyprom observe",
+            in_processes("labeled/tinyprom", processes),
+        ),
+        (
+            "tinyprom observe_with_exemplar",
+            in_processes("labeled/tinyprom-exemplar", processes),
+        ),
+        (
+            "tinyprom (native) observe_with_exemplar",
+            in_processes("labeled/tinyprom-native-exemplar", processes),
+        ),
+    ];
+    print_table("ns/op", &rows);
+
     println!("\n### 2. Observe on a pre-resolved series (single thread, ns/op)\n");
     let bare = bare_atomics(plan);
     let rows = vec![
@@ -344,6 +364,8 @@ fn run_child(key: &str, plan: Plan) {
         "labeled/tinyprom-native" => labeled::<TinypromNative>(plan),
         "labeled/prometheus-client-native" => labeled::<PromClientNative>(plan),
         "labeled/metrics-native" => labeled::<MetricsRsNative>(plan),
+        "labeled/tinyprom-exemplar" => labeled_with_exemplar::<false>(plan),
+        "labeled/tinyprom-native-exemplar" => labeled_with_exemplar::<true>(plan),
         _ => panic!("unknown measurement {key}"),
     };
     println!("{} {} {}", stats.median, stats.min, stats.max);
@@ -384,6 +406,23 @@ fn in_processes(key: &str, n: usize) -> Stats {
         min: runs.iter().map(|r| r.min).fold(f64::INFINITY, f64::min),
         max: runs.iter().map(|r| r.max).fold(f64::NEG_INFINITY, f64::max),
     }
+}
+
+/// [`labeled`] for tinyprom, with an exemplar on every observation.
+fn labeled_with_exemplar<const NATIVE: bool>(plan: Plan) -> Stats {
+    let subject = subjects::tinyprom_indexed::TinypromWith::<NATIVE>::new();
+    let calls = traffic();
+    for call in &calls {
+        subject.observe_labeled_with_exemplar(call, 0.1);
+    }
+    per_iteration(plan, |n| {
+        for i in 0..n {
+            subject.observe_labeled_with_exemplar(
+                black_box(&calls[(i & 7) as usize]),
+                black_box(value(i)),
+            );
+        }
+    })
 }
 
 fn labeled<S: Subject>(plan: Plan) -> Stats {

@@ -10,12 +10,14 @@
 //! its labels once when it is created, so a scrape only copies bytes.
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use super::BoundLabels;
 use super::escaping::{
     Escaping, escape_label_set, has_quoted_label_name, is_legacy_metric_name,
     utf8_label_names_in_use, write_quoted,
 };
+use super::exemplars;
 use super::filter::NameFilter;
 use super::protobuf;
 use super::room::{CHUNK, HELD, MAX_U64_DIGITS, Padded, Room};
@@ -23,6 +25,7 @@ use super::samples::HistogramView;
 use super::values::{
     F64TextMemo, f64_text, write_f64, write_help_openmetrics, write_help_text, write_u64,
 };
+use crate::metrics::Exemplar;
 
 /// The exposition format a scrape is rendered in.
 ///
@@ -164,6 +167,8 @@ pub struct Encoder<'a> {
     escape_labels: bool,
     /// `odd_name || escape_labels`: the one test the usual path makes.
     unusual: bool,
+    /// OpenMetrics only: whether `_created` samples are written.
+    created: bool,
 }
 
 /// A protobuf family message not yet closed.
@@ -200,6 +205,7 @@ impl<'a> Encoder<'a> {
             odd_name: false,
             escape_labels: utf8_label_names_in_use(),
             unusual: utf8_label_names_in_use(),
+            created: false,
         }
     }
 
@@ -251,6 +257,29 @@ impl<'a> Encoder<'a> {
         } else {
             Cow::Borrowed(labels)
         }
+    }
+
+    /// Whether OpenMetrics output carries `_created` samples (the series' start
+    /// timestamps) for counters, histograms and summaries; off by default, as in
+    /// client_golang. Protobuf always carries start timestamps; text 0.0.4 never.
+    ///
+    /// ```
+    /// use tinyprom::exposition::{Encoder, Format, MetricKind};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let mut buf = Vec::new();
+    /// let mut enc = Encoder::new(&mut buf, Format::OpenMetrics).openmetrics_created(true);
+    /// enc.family("jobs_total", "Jobs run.", MetricKind::Counter, None);
+    /// enc.counter_with("jobs_total", "", 3, None, Some(UNIX_EPOCH + Duration::from_millis(1500)));
+    /// assert!(buf.ends_with(b"jobs_total 3\njobs_created 1.500\n"));
+    /// ```
+    pub fn openmetrics_created(mut self, on: bool) -> Self {
+        self.created = on;
+        self
+    }
+
+    /// Whether this encoder writes `_created` samples now.
+    fn writes_created(&self) -> bool {
+        self.created && self.format == Format::OpenMetrics
     }
 
     /// The format being written.
@@ -469,6 +498,40 @@ impl<'a> Encoder<'a> {
         self.out.push(b'\n');
     }
 
+    /// [`Encoder::counter`] with the counter's exemplar (OpenMetrics and protobuf; text
+    /// 0.0.4 has none) and its start timestamp (protobuf always; OpenMetrics as
+    /// `_created` when [`Encoder::openmetrics_created`] asks for it).
+    pub fn counter_with(
+        &mut self,
+        name: &str,
+        labels: &str,
+        value: u64,
+        exemplar: Option<&Exemplar>,
+        created: Option<SystemTime>,
+    ) {
+        match self.format {
+            Format::Protobuf => {
+                if self.protobuf_kind() != Some(MetricKind::Counter) {
+                    return self.protobuf_scalar(labels, value as f64);
+                }
+                protobuf::counter_metric(self.out, labels, value as f64, exemplar, created);
+            }
+            Format::Text => self.counter(name, labels, value),
+            Format::OpenMetrics => {
+                self.counter_start(name, labels);
+                write_u64(self.out, value);
+                if let Some(e) = exemplar {
+                    exemplars::write_exemplar(self.out, e);
+                }
+                self.out.push(b'\n');
+                if let (true, Some(time)) = (self.writes_created(), created) {
+                    let family = name.strip_suffix("_total").unwrap_or(name);
+                    self.created_sample(family, labels, time);
+                }
+            }
+        }
+    }
+
     /// Like [`Encoder::counter`] for a floating-point total (CPU seconds, say).
     pub fn counter_f64(&mut self, name: &str, labels: &str, value: f64) {
         if self.format == Format::Protobuf {
@@ -620,7 +683,27 @@ impl<'a> Encoder<'a> {
             Format::OpenMetrics => h.bounds().openmetrics_closed(),
         };
         let totals = self.format == Format::Text || h.sum() >= 0.0;
-        histogram_lines(self.out, name, labels, le, h, totals, sum_memo);
+        if self.format == Format::OpenMetrics && h.exemplars().is_some() {
+            exemplars::histogram_lines(self.out, name, labels, h, totals);
+        } else {
+            histogram_lines(self.out, name, labels, le, h, totals, sum_memo);
+        }
+        if let (true, Some(time)) = (self.writes_created(), h.created()) {
+            exemplars::created_line(self.out, name, labels, time);
+        }
+    }
+
+    /// An OpenMetrics `_created` sample of the family `family`; through the escaping
+    /// path when the scrape's names or labels need it.
+    fn created_sample(&mut self, family: &str, labels: &str, time: SystemTime) {
+        if self.unusual {
+            let seconds = time
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.sample_f64(family, "_created", labels, seconds);
+        } else {
+            exemplars::created_line(self.out, family, labels, time);
+        }
     }
 
     /// A histogram series whose name or label names are outside the legacy set (or
@@ -638,7 +721,12 @@ impl<'a> Encoder<'a> {
             }
             // One sample at a time: `histogram_lines` keeps its one caller, the usual
             // path, into which it is inlined.
-            _ => self.histogram_by_samples(name, labels, h, totals),
+            _ => {
+                self.histogram_by_samples(name, labels, h, totals);
+                if let (true, Some(time)) = (self.writes_created(), h.created()) {
+                    self.created_sample(name, labels, time);
+                }
+            }
         }
     }
 
@@ -652,6 +740,10 @@ impl<'a> Encoder<'a> {
         totals: bool,
     ) {
         let bounds = h.bounds();
+        let classic = match self.format {
+            Format::OpenMetrics => h.exemplars().map(|e| e.classic()).unwrap_or_default(),
+            _ => Default::default(),
+        };
         let mut count = 0u64;
         for (i, n) in (0..bounds.values().len()).zip(h.counts()) {
             count = count.wrapping_add(n);
@@ -660,6 +752,14 @@ impl<'a> Encoder<'a> {
                 _ => bounds.text(i),
             };
             self.sample_with_extra_label(name, "_bucket", labels, "le", le, Value::Int(count));
+            // The bucket's exemplar goes before the line's end.
+            if let Some(Some(exemplar)) = classic.get(i)
+                && self.out.last() == Some(&b'\n')
+            {
+                self.out.pop();
+                exemplars::write_exemplar(self.out, exemplar);
+                self.out.push(b'\n');
+            }
         }
         if totals {
             self.sample_f64(name, "_sum", labels, h.sum());
@@ -851,14 +951,26 @@ impl SummaryEncoder<'_, '_> {
 
     /// Writes `_sum` and `_count` (or closes the protobuf message with them).
     pub fn finish(self, sum: f64, count: u64) {
+        self.finish_with(sum, count, None);
+    }
+
+    /// [`SummaryEncoder::finish`] with the series' start timestamp: protobuf's
+    /// `created_timestamp`, and OpenMetrics' `_created` when asked for.
+    pub fn finish_with(self, sum: f64, count: u64, created: Option<SystemTime>) {
         let enc = self.enc;
         if let Some((metric, summary)) = self.open {
             protobuf::summary_totals(enc.out, sum, count);
+            if let Some(time) = created {
+                protobuf::summary_created(enc.out, time);
+            }
             protobuf::close(enc.out, summary);
             protobuf::close(enc.out, metric);
         } else if enc.format != Format::Protobuf {
             enc.sample_f64(self.name, "_sum", self.labels, sum);
             enc.sample_u64(self.name, "_count", self.labels, count);
+            if let (true, Some(time)) = (enc.writes_created(), created) {
+                enc.created_sample(self.name, self.labels, time);
+            }
         }
     }
 }
@@ -883,6 +995,33 @@ pub enum Value {
 
 #[cfg(test)]
 mod tests {
+
+    /// A histogram whose name needs quoting goes the escaping path, which must carry the
+    /// buckets' exemplars as the usual path does.
+    #[test]
+    fn an_escaped_histogram_keeps_its_exemplars() {
+        use crate::metrics::{Histogram, Metric};
+        let h = Histogram::new(&[0.1, 1.0]).unwrap();
+        h.observe_with_exemplar(0.5, &[("trace_id", "abc")])
+            .unwrap();
+        for escaping in [Escaping::AllowUtf8, Escaping::Underscores] {
+            let mut buf = Vec::new();
+            let mut enc = Encoder::new(&mut buf, Format::OpenMetrics).escaping(escaping);
+            enc.family("req.seconds", "R.", MetricKind::Histogram, None);
+            h.encode("req.seconds", "", &mut enc);
+            enc.finish();
+            let text = String::from_utf8(buf).unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.contains("le=\"1.0\""))
+                .unwrap_or_else(|| panic!("no 1.0 bucket in {text}"));
+            assert!(
+                line.ends_with(" # {trace_id=\"abc\"} 0.5")
+                    || line.contains(" # {trace_id=\"abc\"} 0.5 "),
+                "{line}"
+            );
+        }
+    }
     use super::*;
 
     fn render(format: Format, f: impl FnOnce(&mut Encoder<'_>)) -> String {

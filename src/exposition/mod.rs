@@ -14,6 +14,7 @@ mod bounds;
 pub mod content_coding;
 mod encoder;
 pub(crate) mod escaping;
+mod exemplars;
 mod filter;
 pub mod gzip;
 pub mod negotiate;

@@ -16,8 +16,11 @@
 //! `tests/support/metrics.proto`, which the tests decode with `protoc`). Wire types: 0
 //! varint, 1 64-bit, 2 length-delimited.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use super::MetricKind;
 use super::samples::{BucketRun, HistogramView};
+use crate::metrics::Exemplar;
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
@@ -53,6 +56,25 @@ mod histogram {
     pub const NEGATIVE_DELTA: u32 = 10;
     pub const POSITIVE_SPAN: u32 = 12;
     pub const POSITIVE_DELTA: u32 = 13;
+    pub const CREATED: u32 = 15;
+    pub const EXEMPLARS: u32 = 16;
+}
+
+/// Counter fields.
+mod counter {
+    pub const VALUE: u32 = 1;
+    pub const EXEMPLAR: u32 = 2;
+    pub const CREATED: u32 = 3;
+}
+
+/// The Summary's start timestamp field.
+const SUMMARY_CREATED: u32 = 4;
+
+/// Bucket fields.
+mod bucket {
+    pub const CUMULATIVE_COUNT: u32 = 1;
+    pub const UPPER_BOUND: u32 = 2;
+    pub const EXEMPLAR: u32 = 3;
 }
 
 /// The `type` enum value of a family.
@@ -271,6 +293,55 @@ pub(super) fn scalar_metric(out: &mut Vec<u8>, labels_rendered: &str, counter: b
     close(out, start);
 }
 
+/// A whole `Metric` holding a counter with its exemplar, if any, and its start
+/// timestamp.
+pub(super) fn counter_metric(
+    out: &mut Vec<u8>,
+    labels_rendered: &str,
+    v: f64,
+    exemplar_of: Option<&Exemplar>,
+    created: Option<SystemTime>,
+) {
+    let start = open_metric(out, labels_rendered);
+    let inner = open(out, metric::COUNTER);
+    double(out, counter::VALUE, v);
+    if let Some(e) = exemplar_of {
+        exemplar(out, counter::EXEMPLAR, e);
+    }
+    if let Some(time) = created {
+        timestamp(out, counter::CREATED, time);
+    }
+    close(out, inner);
+    close(out, start);
+}
+
+/// A `google.protobuf.Timestamp { seconds = 1, nanos = 2 }` field (times before the
+/// epoch as the epoch).
+fn timestamp(out: &mut Vec<u8>, field: u32, time: SystemTime) {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let start = open(out, field);
+    uint(out, 1, since.as_secs());
+    if since.subsec_nanos() != 0 {
+        uint(out, 2, u64::from(since.subsec_nanos()));
+    }
+    close(out, start);
+}
+
+/// An `Exemplar { label = 1, value = 2, timestamp = 3 }` field.
+fn exemplar(out: &mut Vec<u8>, field: u32, e: &Exemplar) {
+    let start = open(out, field);
+    // `LabelPair`s as field 1, as in a `Metric`.
+    labels(out, e.labels());
+    double(out, 2, e.value());
+    timestamp(out, 3, e.time());
+    close(out, start);
+}
+
+/// The start timestamp of an open summary.
+pub(super) fn summary_created(out: &mut Vec<u8>, created: SystemTime) {
+    timestamp(out, SUMMARY_CREATED, created);
+}
+
 /// Starts the `Summary` of a metric whose labels are written.
 pub(super) fn open_summary(out: &mut Vec<u8>) -> usize {
     open(out, metric::SUMMARY)
@@ -291,17 +362,26 @@ pub(super) fn summary_totals(out: &mut Vec<u8>, sum: f64, count: u64) {
 }
 
 /// A whole `Metric` holding histogram `h`: the classic buckets (cumulative, `+Inf`
-/// left out: it is `sample_count`) and, when it keeps them, the native buckets.
+/// left out: it is `sample_count`, unless it has an exemplar to carry, as
+/// client_golang does) with their exemplars, and, when it keeps them, the native
+/// buckets and their exemplars; the start timestamp when known.
 pub(super) fn histogram_metric(out: &mut Vec<u8>, labels_rendered: &str, h: &impl HistogramView) {
     let start = open_metric(out, labels_rendered);
     let body = open(out, metric::HISTOGRAM);
     let bounds = h.bounds().values();
+    let exemplars = h.exemplars();
+    let classic = exemplars.map(|e| e.classic()).unwrap_or_default();
     let mut count = 0u64;
-    for (n, &bound) in h.counts().zip(bounds) {
+    for (i, (n, &bound)) in h.counts().zip(bounds).enumerate() {
         count = count.wrapping_add(n);
-        if bound.is_finite() {
-            bucket(out, count, bound);
+        match classic.get(i) {
+            Some(Some(e)) => bucket_with_exemplar(out, count, bound, e),
+            _ if bound.is_finite() => bucket(out, count, bound),
+            _ => {}
         }
+    }
+    if let Some(created) = h.created() {
+        timestamp(out, histogram::CREATED, created);
     }
     uint(out, histogram::SAMPLE_COUNT, count);
     double(out, histogram::SAMPLE_SUM, h.sum());
@@ -326,6 +406,9 @@ pub(super) fn histogram_metric(out: &mut Vec<u8>, labels_rendered: &str, h: &imp
             let span = open(out, histogram::POSITIVE_SPAN);
             close(out, span);
         }
+        for e in exemplars.map(|e| e.native()).unwrap_or_default() {
+            exemplar(out, histogram::EXEMPLARS, e);
+        }
     }
     close(out, body);
     close(out, start);
@@ -345,6 +428,15 @@ fn bucket(out: &mut Vec<u8>, cumulative: u64, bound: f64) {
     message[3 + n] = tag_byte(2, FIXED64);
     message[4 + n..12 + n].copy_from_slice(&bound.to_le_bytes());
     out.extend_from_slice(&message[..12 + n]);
+}
+
+/// A classic `Bucket` with its exemplar.
+fn bucket_with_exemplar(out: &mut Vec<u8>, cumulative: u64, bound: f64, e: &Exemplar) {
+    let start = open(out, histogram::BUCKET);
+    uint(out, bucket::CUMULATIVE_COUNT, cumulative);
+    double(out, bucket::UPPER_BOUND, bound);
+    exemplar(out, bucket::EXEMPLAR, e);
+    close(out, start);
 }
 
 /// Buckets with at most this many empty ones between them share a span (as in

@@ -6,8 +6,10 @@
 //! borrowed snapshot; [`NativeBuckets`] and [`BucketRun`] describe the native part.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use super::BoundLabels;
+use crate::metrics::ExemplarsHeld;
 
 /// A consistent, borrowed view of one histogram series.
 pub trait HistogramView {
@@ -20,6 +22,15 @@ pub trait HistogramView {
     fn sum(&self) -> f64;
     /// The native buckets of the same observations, for a histogram that keeps them.
     fn native(&self) -> Option<NativeBuckets<'_>>;
+    /// The series' exemplars, if it has had any: one per classic bucket (`+Inf`
+    /// last), each with a value in its bucket, and the native set.
+    fn exemplars(&self) -> Option<&ExemplarsHeld> {
+        None
+    }
+    /// When the series was created: its start timestamp.
+    fn created(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// The native part of a histogram: exponential buckets with growth factor

@@ -490,16 +490,29 @@ pub fn le_openmetrics(v: f64) -> String {
     }
 }
 
-/// Appends a label value with `\`, `"` and newline escaped (both formats).
+/// Appends a label value with `\`, `"` and newline escaped (both formats). The runs
+/// between those bytes are copied whole: a trace id (an exemplar's label, written on
+/// each traced request) is one copy.
 pub fn write_label_value(out: &mut Vec<u8>, value: &str) {
-    for &b in value.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            _ => out.push(b),
-        }
+    /// The bytes to escape, as a table: one load per byte instead of three compares.
+    const ESCAPED: [bool; 256] = {
+        let mut table = [false; 256];
+        table[b'\\' as usize] = true;
+        table[b'"' as usize] = true;
+        table[b'\n' as usize] = true;
+        table
+    };
+    let mut rest = value.as_bytes();
+    while let Some(at) = rest.iter().position(|&b| ESCAPED[usize::from(b)]) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(match rest[at] {
+            b'\\' => b"\\\\",
+            b'"' => b"\\\"",
+            _ => b"\\n",
+        });
+        rest = &rest[at + 1..];
     }
+    out.extend_from_slice(rest);
 }
 
 /// Appends a HELP text for text format 0.0.4: `\` and newline escaped, nothing else.

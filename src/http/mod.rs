@@ -20,6 +20,7 @@ mod red;
 mod request;
 mod routes;
 mod server;
+mod traceparent;
 
 pub use options::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_WORKERS, Options};
 pub use request::SYNTHETIC_CODES;
@@ -27,3 +28,4 @@ pub use routes::{InvalidHeader, METHODS, Reply, UNMATCHED_ROUTE, peer_addr};
 pub use server::{RunningServer, ServeError, Server, ServerBuilder, bind};
 /// The `tiny_http` crate, re-exported for custom route handlers' request type.
 pub use tiny_http;
+pub use traceparent::TraceIds;

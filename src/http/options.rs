@@ -40,6 +40,9 @@ pub struct Options {
     pub read_timeout: Duration,
     /// The most client connections open at once (see the gate's connection policy).
     pub max_connections: usize,
+    /// Whether OpenMetrics scrapes carry `_created` samples (see
+    /// [`Registry::set_openmetrics_created`](crate::metrics::Registry::set_openmetrics_created)).
+    pub openmetrics_created: bool,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
             shutdown_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(10),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            openmetrics_created: false,
         }
     }
 }

@@ -21,6 +21,7 @@ use super::landing;
 use super::own_metrics::OwnMetrics;
 use super::red::RedMetrics;
 use super::routes::{Endpoint, Reply, Router, method_index};
+use super::traceparent::TraceIds;
 use crate::exposition::{ScrapeBuffers, ScrapeRequest, Scraper};
 
 /// The status codes `/synthetic` draws from, uniformly.
@@ -102,6 +103,8 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Bu
         return;
     }
     shared.red.start();
+    // Read before the request is answered (answering consumes it).
+    let trace = header(&request, "traceparent").and_then(TraceIds::parse);
     let method = method_index(request.method());
     let route = shared.router.find(request.url());
     let get_or_head = method <= 1;
@@ -157,7 +160,9 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Bu
             respond_text(request, code, &code.to_string())
         }
     };
-    shared.red.finish(method, route, code, received.elapsed());
+    shared
+        .red
+        .finish(method, route, code, received.elapsed(), trace.as_ref());
 }
 
 fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {

@@ -257,6 +257,9 @@ impl ServerBuilder {
         super::bootstrap::prepare();
         let options = self.options;
         let registry = self.registry.unwrap_or_default();
+        if options.openmetrics_created {
+            registry.set_openmetrics_created(true);
+        }
         let red = Arc::new(RedMetrics::register(&registry, self.router.label_values())?);
         let own = OwnMetrics::register(&registry, self.restarts, options.process_metrics)?;
         let gate_metrics = GateMetrics::register(&registry)?;

@@ -32,6 +32,10 @@ pub enum MetricError {
     InvalidQuantiles(String),
     /// The family already holds its maximum number of series (the number).
     TooManySeries(usize),
+    /// An exemplar's label names and values hold more than
+    /// [`MAX_EXEMPLAR_CHARS`](super::MAX_EXEMPLAR_CHARS) characters together (the
+    /// number they hold).
+    ExemplarTooLong(usize),
     /// The number of label values given does not match the number of label names.
     LabelCount {
         /// Label names the family was created with.
@@ -67,6 +71,11 @@ impl fmt::Display for MetricError {
             MetricError::TooManySeries(max) => write!(
                 f,
                 "the family already has {max} series: raise its limit or use fewer distinct label values"
+            ),
+            MetricError::ExemplarTooLong(chars) => write!(
+                f,
+                "the exemplar's labels hold {chars} characters: OpenMetrics allows {} for names and values together; keep fewer or shorter labels (the observation was recorded without it)",
+                super::MAX_EXEMPLAR_CHARS
             ),
             MetricError::LabelCount { expected, got } => write!(
                 f,

@@ -63,7 +63,8 @@
 //!
 //! Memory with the default five buckets (four bounds and `+Inf`): 128 bytes per series
 //! in one allocation (`storage.rs`: the header, with the memo of the `_sum`'s text,
-//! and the base shard on a cache line each), plus, once a second thread observes it, one 128-byte block per stripe and
+//! and the base shard on a cache line each, the creation time in the base shard's
+//! line's last word), plus, once the series gets an exemplar, its exemplars, and, once a second thread observes it, one 128-byte block per stripe and
 //! one for the collected shard (twice the CPUs, rounded up to a power of two, 2 to 16
 //! stripes: 640 bytes on two CPUs).
 //!
@@ -108,11 +109,12 @@ mod storage;
 mod stripes;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use super::{Metric, MetricError, TypedMetric};
+use super::exemplar::ExemplarStore;
+use super::{Exemplar, ExemplarsHeld, Metric, MetricError, TypedMetric, check_exemplar_labels};
 use crate::exposition::values::F64TextMemo;
-use crate::exposition::{BoundLabels, Encoder, HistogramView, MetricKind, NativeBuckets};
+use crate::exposition::{BoundLabels, Encoder, Format, HistogramView, MetricKind, NativeBuckets};
 use native::Native;
 pub use native::NativeOptions;
 use shard::View;
@@ -458,6 +460,93 @@ impl Histogram {
         observe_striped(stripes, buckets, bucket, v);
     }
 
+    /// Records `v` as [`Histogram::observe`] does, and `labels` (a trace id,
+    /// typically) as the exemplar of the classic bucket `v` falls in (replacing the
+    /// one before) and, with native buckets, in the series' small set of native
+    /// exemplars (see [`NativeOptions::max_exemplars`]). Costs a clock read and a
+    /// try-lock more than `observe`; the plain [`Histogram::observe`] costs nothing
+    /// more for the exemplars a series holds.
+    ///
+    /// The observation is always recorded. The exemplar is not when the labels are
+    /// refused ([`MetricError::ExemplarTooLong`] past [`MAX_EXEMPLAR_CHARS`](super::MAX_EXEMPLAR_CHARS)
+    /// characters, or an invalid label name: the error says which), when `v` is NaN
+    /// (it lies in no bucket's range), or when a scrape is reading the exemplars at
+    /// that moment (observing never waits).
+    ///
+    /// ```
+    /// use tinyprom::exposition::Format;
+    /// use tinyprom::metrics::{Histogram, Registry};
+    /// let registry = Registry::new();
+    /// let latency = Histogram::new(&[0.1, 1.0]).unwrap();
+    /// registry.register("job_duration_seconds", "Job latency.", latency.clone()).unwrap();
+    /// latency.observe_with_exemplar(0.25, &[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]).unwrap();
+    /// let om = registry.render(Format::OpenMetrics);
+    /// assert!(om.contains("job_duration_seconds_bucket{le=\"1.0\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.25 "));
+    /// assert!(latency.observe_with_exemplar(0.5, &[("id", &"x".repeat(200))]).is_err());
+    /// assert_eq!(latency.snapshot().count, 2, "the observation counts anyway");
+    /// ```
+    pub fn observe_with_exemplar(
+        &self,
+        v: f64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), MetricError> {
+        let checked = check_exemplar_labels(labels);
+        self.observe(v);
+        if checked.is_ok() {
+            self.store_exemplar(v, labels);
+        }
+        checked
+    }
+
+    /// [`Histogram::observe_with_exemplar`] for labels the caller has checked
+    /// ([`check_exemplar_labels`]), such as a trace's ids under fixed names: the
+    /// server's path for a traced request.
+    pub(crate) fn observe_with_checked_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
+        debug_assert!(check_exemplar_labels(labels).is_ok());
+        self.observe(v);
+        self.store_exemplar(v, labels);
+    }
+
+    /// Stores the exemplar of an observation of `v` just made (not for NaN, which lies
+    /// in no bucket's range).
+    fn store_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
+        if v.is_nan() {
+            return;
+        }
+        let buckets = self.storage.buckets();
+        let store = match self.storage.exemplars() {
+            Some(store) => store,
+            None => self.storage.install_exemplars(|| {
+                let native = buckets.native_options().map_or(0, NativeOptions::exemplars);
+                ExemplarStore::new(buckets.bounds().len() + 1, native)
+            }),
+        };
+        store.offer(buckets.index(v), labels, v);
+    }
+
+    /// The exemplar of each classic bucket (`+Inf` last), and the native exemplars;
+    /// `None` before the series' first exemplar.
+    ///
+    /// ```
+    /// let h = tinyprom::metrics::Histogram::new(&[1.0]).unwrap();
+    /// assert!(h.exemplars().is_none());
+    /// h.observe_with_exemplar(3.0, &[("trace_id", "a")]).unwrap();
+    /// let (classic, native) = h.exemplars().unwrap();
+    /// assert!(classic[0].is_none());
+    /// assert_eq!(classic[1].as_ref().unwrap().value(), 3.0);
+    /// assert!(native.is_empty(), "no native buckets");
+    /// ```
+    pub fn exemplars(&self) -> Option<(Vec<Option<Exemplar>>, Vec<Exemplar>)> {
+        let held = self.storage.exemplars()?.read();
+        Some((held.classic().to_vec(), held.native().to_vec()))
+    }
+
+    /// When the series was created (its start timestamp in the protobuf format, and
+    /// its `_created` sample in OpenMetrics when asked for).
+    pub fn created(&self) -> SystemTime {
+        self.storage.created()
+    }
+
     /// Records a duration in seconds.
     pub fn observe_duration(&self, d: Duration) {
         self.observe(d.as_secs_f64());
@@ -604,6 +693,40 @@ impl HistogramView for View<'_> {
     }
 }
 
+/// A collected shard with the rest of its series the encoder writes: the exemplars
+/// (held locked) and the creation time.
+struct Series<'a, 'v> {
+    base: &'a View<'v>,
+    exemplars: Option<&'a ExemplarsHeld>,
+    storage: &'a Storage,
+}
+
+impl HistogramView for Series<'_, '_> {
+    fn bounds(&self) -> &BoundLabels {
+        self.base.bounds()
+    }
+
+    fn counts(&self) -> impl Iterator<Item = u64> {
+        self.base.counts()
+    }
+
+    fn sum(&self) -> f64 {
+        HistogramView::sum(self.base)
+    }
+
+    fn native(&self) -> Option<NativeBuckets<'_>> {
+        HistogramView::native(self.base)
+    }
+
+    fn exemplars(&self) -> Option<&ExemplarsHeld> {
+        self.exemplars
+    }
+
+    fn created(&self) -> Option<SystemTime> {
+        Some(self.storage.created())
+    }
+}
+
 impl Metric for Histogram {
     fn kind(&self) -> MetricKind {
         MetricKind::Histogram
@@ -613,9 +736,20 @@ impl Metric for Histogram {
         // A read in place may run more than once: each run starts where the first did.
         let start = enc.len();
         let memo = F64TextMemo::new(self.storage.sum_memo());
+        // Locked before the counts are read: every exemplar shown was counted (see
+        // `exemplar.rs`). Text 0.0.4 has no exemplars: not locked for it.
+        let exemplars = match enc.format() {
+            Format::Text => None,
+            _ => self.storage.exemplars().map(ExemplarStore::read),
+        };
         self.collect(|base| {
             enc.truncate(start);
-            enc.histogram_memo(name, labels, base, Some(&memo))
+            let series = Series {
+                base,
+                exemplars: exemplars.as_deref(),
+                storage: &self.storage,
+            };
+            enc.histogram_memo(name, labels, &series, Some(&memo))
         });
     }
 
@@ -730,6 +864,116 @@ mod tests {
         let ok = Histogram::new(&[1.0]).unwrap();
         ok.observe(0.5);
         assert!(render(&ok, Format::OpenMetrics).contains("h_sum 0.5\n"));
+    }
+
+    /// Threads observe with exemplars (values on and around every bound, NaN and
+    /// infinities) while this thread scrapes: in every OpenMetrics scrape each
+    /// exemplar's value lies in its bucket, that bucket counted it, and the native
+    /// set stays within its bound.
+    #[test]
+    fn every_scraped_exemplar_lies_in_its_bucket() {
+        let bounds = [0.01, 0.1, 0.5, 2.0];
+        let h = Histogram::with_native(&bounds, NativeOptions::new().max_exemplars(4)).unwrap();
+        let mut values = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -1.0, 1e9];
+        for b in bounds {
+            values.extend([
+                b,
+                f64::from_bits(b.to_bits() + 1),
+                f64::from_bits(b.to_bits() - 1),
+            ]);
+        }
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for t in 0..3 {
+                let (h, values, stop) = (h.clone(), &values, &stop);
+                s.spawn(move || {
+                    let mut i = t;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 5_000_000 {
+                        let v = values[i % values.len()];
+                        h.observe_with_exemplar(v, &[("i", &i.to_string())])
+                            .unwrap();
+                        i += 3;
+                    }
+                });
+            }
+            let mut seen = 0;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut scrapes = 0;
+            // Threads may start late on a busy machine: scrape until exemplars came.
+            while scrapes < 2_000 || (seen < 1_000 && Instant::now() < deadline) {
+                scrapes += 1;
+                let mut buf = Vec::new();
+                h.encode("h", "", &mut Encoder::new(&mut buf, Format::OpenMetrics));
+                let text = String::from_utf8(buf).unwrap();
+                let mut below = f64::NEG_INFINITY;
+                for line in text.lines().filter(|l| l.starts_with("h_bucket")) {
+                    let le = line.split('"').nth(1).unwrap();
+                    let bound: f64 = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap()
+                    };
+                    if let Some((sample, exemplar)) = line.split_once(" # ") {
+                        let count: u64 = sample.rsplit(' ').next().unwrap().parse().unwrap();
+                        let value: f64 = exemplar.split(' ').nth(1).unwrap().parse().unwrap();
+                        // The first bucket holds -Inf too.
+                        let above = value > below || value == f64::NEG_INFINITY;
+                        assert!(above && value <= bound, "{line}");
+                        assert!(count > 0, "{line}");
+                        seen += 1;
+                    }
+                    below = bound;
+                }
+                let (_, native) = h.exemplars().unwrap_or_default();
+                assert!(native.len() <= 4);
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(seen > 0, "no exemplar was scraped");
+        });
+        // A thread may have had no time to run: one more pass fills every bucket.
+        for &v in &values {
+            h.observe_with_exemplar(v, &[("i", "last")]).unwrap();
+        }
+        let (classic, native) = h.exemplars().unwrap();
+        assert_eq!(
+            classic.iter().flatten().count(),
+            bounds.len() + 1,
+            "{classic:?}"
+        );
+        assert_eq!(native.len(), 4);
+        assert!(native.iter().all(|e| !e.value().is_nan()));
+    }
+
+    #[test]
+    fn protobuf_carries_bucket_and_native_exemplars_and_the_start() {
+        let h = Histogram::with_native(&[1.0], NativeOptions::new()).unwrap();
+        h.observe(0.5);
+        let plain = {
+            let mut buf = Vec::new();
+            let mut enc = Encoder::new(&mut buf, Format::Protobuf);
+            enc.family("h", "H.", MetricKind::Histogram, None);
+            h.encode("h", "", &mut enc);
+            enc.finish();
+            buf
+        };
+        h.observe_with_exemplar(3.0, &[("trace_id", "abc")])
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut enc = Encoder::new(&mut buf, Format::Protobuf);
+        enc.family("h", "H.", MetricKind::Histogram, None);
+        h.encode("h", "", &mut enc);
+        enc.finish();
+        // The +Inf bucket is written for its exemplar, and the exemplar again in the
+        // native set: the label pair twice.
+        let pair = b"\x0a\x08trace_id\x12\x03abc";
+        assert_eq!(buf.windows(pair.len()).filter(|w| w == pair).count(), 2);
+        assert!(!plain.windows(pair.len()).any(|w| w == pair));
+        let mut text = Vec::new();
+        h.encode("h", "", &mut Encoder::new(&mut text, Format::Text));
+        assert!(
+            !String::from_utf8(text).unwrap().contains('#'),
+            "text 0.0.4 has none"
+        );
     }
 
     #[test]

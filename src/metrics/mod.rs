@@ -7,6 +7,9 @@
 //!
 //! * [`Counter`], [`Gauge`], [`Histogram`], [`Summary`]: single series you update.
 //! * [`Info`]: constant labels describing the target (build information).
+//! * [`Exemplar`]: a trace id (or any labels) kept beside the counts of a histogram
+//!   bucket or a counter ([`Histogram::observe_with_exemplar`],
+//!   [`Counter::inc_with_exemplar`]).
 //! * [`CallbackGauge`], [`CallbackCounter`]: values computed by a closure at scrape time.
 //! * [`Family`]: series keyed by label values known only at run time.
 //! * [`IndexedFamily`]: series keyed by positions in label value lists known up front.
@@ -16,6 +19,7 @@
 mod callback;
 mod counter;
 mod error;
+mod exemplar;
 mod family;
 mod gauge;
 mod histogram;
@@ -30,6 +34,9 @@ mod timer;
 pub use callback::{CallbackCounter, CallbackGauge};
 pub use counter::Counter;
 pub use error::MetricError;
+#[doc(hidden)]
+pub use exemplar::ExemplarsHeld;
+pub use exemplar::{Exemplar, MAX_EXEMPLAR_CHARS, check_exemplar_labels};
 pub use family::{DEFAULT_MAX_SERIES, Family};
 pub use gauge::Gauge;
 pub use histogram::{

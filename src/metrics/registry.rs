@@ -5,6 +5,7 @@
 //! (`foo` histogram vs. `foo_count` gauge). Families render in registration order, which
 //! makes the output deterministic and lets golden tests pin it byte for byte.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::name::validate_metric_name;
@@ -77,12 +78,35 @@ pub struct Registry {
     sources: RwLock<Vec<Source>>,
     /// Every sample name in use, for collision checks.
     names: RwLock<Vec<String>>,
+    /// Whether OpenMetrics scrapes carry `_created` samples.
+    openmetrics_created: AtomicBool,
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether OpenMetrics scrapes carry `_created` samples: the start timestamps of
+    /// counters, histograms and summaries. Off by default, as in client_golang (they
+    /// double the sample count of counters); protobuf scrapes always carry start
+    /// timestamps, text 0.0.4 never.
+    ///
+    /// ```
+    /// use tinyprom::exposition::Format;
+    /// use tinyprom::metrics::{Counter, Registry};
+    /// let registry = Registry::new();
+    /// registry.register("jobs_total", "Jobs run.", Counter::new()).unwrap();
+    /// assert!(!registry.render(Format::OpenMetrics).contains("jobs_created"));
+    /// registry.set_openmetrics_created(true);
+    /// assert!(registry.render(Format::OpenMetrics).contains("\njobs_created "));
+    /// assert!(!registry.render(Format::Text).contains("jobs_created"));
+    /// ```
+    pub fn set_openmetrics_created(&self, on: bool) {
+        // Relaxed: a setting read by each scrape on its own; nothing is published
+        // with it.
+        self.openmetrics_created.store(on, Ordering::Relaxed);
     }
 
     /// Registers a metric (or family) under `name` with a HELP text.
@@ -204,7 +228,12 @@ impl Registry {
         escaping: Escaping,
         filter: Option<&NameFilter>,
     ) {
-        let mut enc = Encoder::new(buf, format).escaping(escaping).filter(filter);
+        // Relaxed: see `set_openmetrics_created`.
+        let created = self.openmetrics_created.load(Ordering::Relaxed);
+        let mut enc = Encoder::new(buf, format)
+            .escaping(escaping)
+            .filter(filter)
+            .openmetrics_created(created);
         let sources = self.sources.read().unwrap_or_else(|p| p.into_inner());
         for source in sources.iter() {
             match source {

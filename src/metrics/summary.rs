@@ -72,7 +72,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::gauge::add_f64;
 use super::{Metric, MetricError, TypedMetric};
@@ -239,6 +239,8 @@ struct Core {
     /// Serialises collectors; observers never touch it.
     collect: Mutex<()>,
     window: Option<Window>,
+    /// When the summary was created: its start timestamp.
+    created: SystemTime,
 }
 
 #[derive(Default)]
@@ -350,8 +352,15 @@ impl Summary {
                 halves: Default::default(),
                 collect: Mutex::new(()),
                 window,
+                created: SystemTime::now(),
             }),
         }
+    }
+
+    /// When the summary was created (its start timestamp in the protobuf format, and
+    /// its `_created` sample in OpenMetrics when asked for).
+    pub fn created(&self) -> SystemTime {
+        self.core.created
     }
 
     /// The quantile configuration, if any.
@@ -668,7 +677,7 @@ impl Metric for Summary {
             });
         }
         let (count, sum) = self.collect();
-        series.finish(sum, count);
+        series.finish_with(sum, count, Some(self.core.created));
     }
 }
 

@@ -29,6 +29,28 @@ impl<const NATIVE: bool> ProtobufSubject for TinypromWith<NATIVE> {
     }
 }
 
+/// The ids of a sampled trace, as the server records them for a traced request.
+pub const TRACE_LABELS: [(&str, &str); 2] = [
+    ("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+    ("span_id", "00f067aa0ba902b7"),
+];
+
+impl<const NATIVE: bool> TinypromWith<NATIVE> {
+    /// [`Subject::observe_labeled`] with [`TRACE_LABELS`] as the exemplar: the server's
+    /// path for a request in a sampled trace.
+    #[inline]
+    pub fn observe_labeled_with_exemplar(&self, call: &Call, v: f64) {
+        let index = [
+            call.method_index,
+            call.route_index,
+            usize::from(call.code - FIRST_CODE),
+        ];
+        if let Some(h) = self.family.get(&index) {
+            let _ = h.observe_with_exemplar(v, &TRACE_LABELS);
+        }
+    }
+}
+
 impl<const NATIVE: bool> Subject for TinypromWith<NATIVE> {
     const NAME: &'static str = if NATIVE {
         "tinyprom (native)"

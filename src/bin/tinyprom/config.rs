@@ -18,7 +18,7 @@ use tinyprom::http::Options;
 pub struct Config {
     /// The server's settings: `--web.listen-address`, `--web.telemetry-path`,
     /// `--web.max-workers`, `--web.shutdown-timeout`, `--web.read-timeout`,
-    /// `--web.max-connections` and `--no-process-metrics`.
+    /// `--web.max-connections`, `--web.openmetrics-created` and `--no-process-metrics`.
     pub http: Options,
     /// Whether a supervising parent process restarts the serving process when it dies
     /// (off with `--no-supervisor`, for debugging).
@@ -85,6 +85,10 @@ Flags (each also read from the environment variable shown):
                                one longest without a request in progress is closed
                                [default: 512]
                                env TINYPROM_WEB_MAX_CONNECTIONS
+  --web.openmetrics-created    add _created samples (start timestamps of counters, histograms
+                               and summaries) to OpenMetrics scrapes; protobuf scrapes always
+                               carry them [default: false]
+                               env TINYPROM_WEB_OPENMETRICS_CREATED=true
   --no-process-metrics         do not export process_* metrics
                                env TINYPROM_NO_PROCESS_METRICS=true
   --no-supervisor              serve in this process, with no parent process restarting
@@ -105,7 +109,7 @@ struct Flag {
     takes_value: bool,
 }
 
-const FLAGS: [Flag; 8] = [
+const FLAGS: [Flag; 9] = [
     Flag {
         name: "web.listen-address",
         env: "TINYPROM_WEB_LISTEN_ADDRESS",
@@ -135,6 +139,11 @@ const FLAGS: [Flag; 8] = [
         name: "web.max-connections",
         env: "TINYPROM_WEB_MAX_CONNECTIONS",
         takes_value: true,
+    },
+    Flag {
+        name: "web.openmetrics-created",
+        env: "TINYPROM_WEB_OPENMETRICS_CREATED",
+        takes_value: false,
     },
     Flag {
         name: "no-process-metrics",
@@ -234,6 +243,9 @@ fn apply(config: &mut Config, name: &str, value: &str) -> Result<(), String> {
         }
         "web.max-connections" => {
             config.http.max_connections = parse_count(value, 16, 65_536)?;
+        }
+        "web.openmetrics-created" => {
+            config.http.openmetrics_created = parse_bool(value)?;
         }
         "no-process-metrics" => {
             config.http.process_metrics = !parse_bool(value)?;
@@ -368,6 +380,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.http.listen_address, "[::1]:80".parse().unwrap());
         assert_eq!(c.http.shutdown_timeout, Duration::from_millis(250));
+        assert!(!c.http.openmetrics_created, "off by default");
+        assert!(
+            run(&["--web.openmetrics-created"], &[])
+                .unwrap()
+                .http
+                .openmetrics_created
+        );
+        assert!(
+            run(&[], &[("TINYPROM_WEB_OPENMETRICS_CREATED", "true")])
+                .unwrap()
+                .http
+                .openmetrics_created
+        );
         let c = run(&["--web.listen-address=localhost:9100"], &[]).unwrap();
         assert_eq!(c.http.listen_address, "127.0.0.1:9100".parse().unwrap());
         assert!(run(&["--web.listen-address=example.com:80"], &[]).is_err());

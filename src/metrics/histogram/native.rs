@@ -125,6 +125,7 @@ pub struct NativeOptions {
     max_zero_threshold: f64,
     max_buckets: usize,
     min_reset_duration: Duration,
+    max_exemplars: usize,
 }
 
 impl Default for NativeOptions {
@@ -145,7 +146,21 @@ impl NativeOptions {
             max_zero_threshold: 0.0,
             max_buckets: 80,
             min_reset_duration: Duration::ZERO,
+            max_exemplars: 10,
         }
+    }
+
+    /// How many exemplars a series keeps for its native buckets (client_golang's
+    /// `NativeHistogramMaxExemplars`, also 10 by default; 0 keeps none, 1 to 64).
+    /// See [`Histogram::observe_with_exemplar`](super::Histogram::observe_with_exemplar).
+    pub const fn max_exemplars(mut self, exemplars: usize) -> NativeOptions {
+        self.max_exemplars = exemplars;
+        self
+    }
+
+    /// The configured [`NativeOptions::max_exemplars`].
+    pub const fn exemplars(&self) -> usize {
+        self.max_exemplars
     }
 
     /// The initial resolution, −4 to 8.
@@ -200,6 +215,12 @@ impl NativeOptions {
             if !(t.is_finite() && t >= 0.0) {
                 return bad(format!("zero threshold {t} is not a finite value >= 0"));
             }
+        }
+        if self.max_exemplars > 64 {
+            return bad(format!(
+                "native max_exemplars {} is more than 64",
+                self.max_exemplars
+            ));
         }
         if !(4..=4096).contains(&self.max_buckets) {
             return bad(format!(

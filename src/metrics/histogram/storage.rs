@@ -13,6 +13,13 @@
 //! through its stripes slowed its owner down by reading the header on the line the
 //! owner writes: see `CELLS_OFFSET`.)
 //!
+//! After the cells, one word that neither the observe path nor the header's readers
+//! touch, the tail: the series' creation time (its start timestamp), until its first
+//! exemplar replaces it with a pointer to the exemplars (`exemplar.rs`), which hold the
+//! creation time from then on. One word, so that four bounds still fit in 128 bytes
+//! (the cells end 8 bytes short of the second line's end); a bounds count whose cells
+//! fill their last line whole takes a line more for it.
+//!
 //! This is the one place in the histogram that uses `unsafe`: each block is commented
 //! with why it is sound.
 
@@ -20,11 +27,13 @@ use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Buckets;
 use super::shard::shard_len;
 use super::stripes::Stripes;
 use crate::exposition::values::MEMO_CELLS;
+use crate::metrics::exemplar::ExemplarStore;
 
 /// The start of the block; the cells follow it.
 #[repr(C)]
@@ -39,6 +48,35 @@ struct Header {
     /// header line's otherwise unused half: written by a scrape only when the sum
     /// changed, so it seldom takes the line from the observers reading it.
     sum_memo: [AtomicU64; MEMO_CELLS],
+}
+
+/// The end of the block, after the cells, which only exemplar writers and scrapes
+/// read: the creation time in milliseconds since the Unix epoch, shifted left by one
+/// with the low bit set (no address: `Box` pointers are aligned), or a
+/// `Box<Extras>` leaked into the pointer and owned by the block.
+type Tail = AtomicPtr<Extras>;
+
+/// What a series holds once it has had an exemplar.
+struct Extras {
+    created: SystemTime,
+    exemplars: ExemplarStore,
+}
+
+/// The tail of a series created at `time` without exemplars.
+fn tagged(time: SystemTime) -> *mut Extras {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    // Shifted left by one, the low bit marks a time; 2^62 ms is 146 million years.
+    let millis = usize::try_from(millis).unwrap_or(usize::MAX >> 1) & (usize::MAX >> 1);
+    ptr::without_provenance_mut(millis << 1 | 1)
+}
+
+/// The time a tagged tail holds, or `None` for a pointer (or null).
+fn untagged(tail: *mut Extras) -> Option<SystemTime> {
+    let word = tail.addr();
+    (word & 1 == 1).then(|| UNIX_EPOCH + Duration::from_millis((word >> 1) as u64))
 }
 
 /// A counted reference to one series' block (cloning shares it, like `Arc`).
@@ -60,8 +98,9 @@ unsafe impl Sync for Storage {}
 /// the other threads' caches and each of their reads take it back.
 const CELLS_OFFSET: usize = 64;
 
-/// The block's layout for `cells` cells: the header alone on the first line.
-fn layout(cells: usize) -> Layout {
+/// The block's layout for `cells` cells: the header alone on the first line, and the
+/// offset of the tail.
+fn layout(cells: usize) -> (Layout, usize) {
     const _: () = assert!(std::mem::size_of::<Header>() <= CELLS_OFFSET);
     let header = Layout::from_size_align(CELLS_OFFSET, CELLS_OFFSET).expect("a cache line");
     let cells = Layout::array::<AtomicU64>(cells).expect("cell count fits in memory");
@@ -69,14 +108,17 @@ fn layout(cells: usize) -> Layout {
         .extend(cells)
         .expect("header plus cells fits in memory");
     assert_eq!(offset, CELLS_OFFSET, "cells start on the second line");
-    layout.pad_to_align()
+    let (layout, tail) = layout
+        .extend(Layout::new::<Tail>())
+        .expect("the tail fits in memory");
+    (layout.pad_to_align(), tail)
 }
 
 impl Storage {
     /// A block with every cell zero, whose owner word is `owner` (`owner::NONE` or
     /// `owner::NEVER`).
     pub(super) fn new(buckets: Arc<Buckets>, owner: u64) -> Storage {
-        let layout = layout(shard_len(&buckets));
+        let (layout, tail) = layout(shard_len(&buckets));
         // SAFETY: the layout is non-zero-sized (the header alone is a cache line).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
@@ -93,8 +135,78 @@ impl Storage {
                 owner: AtomicU64::new(owner),
                 sum_memo: Default::default(),
             });
+            // SAFETY: `tail` is the tail's offset in this very layout, so aligned and
+            // inside the allocation; nothing was there to drop.
+            raw.add(tail)
+                .cast::<Tail>()
+                .write(AtomicPtr::new(tagged(SystemTime::now())));
         }
         Storage { ptr }
+    }
+
+    fn tail(&self) -> &Tail {
+        let offset = layout(shard_len(self.buckets())).1;
+        // SAFETY: `new` wrote a `Tail` at this offset of the block, which lives while
+        // any `Storage` pointing to it does.
+        unsafe { &*self.ptr.as_ptr().cast::<u8>().add(offset).cast::<Tail>() }
+    }
+
+    /// The extras, if the series has had an exemplar.
+    fn extras(&self) -> Option<&Extras> {
+        // Acquire: see the extras fully initialised by the thread that installed them.
+        let p = self.tail().load(Ordering::Acquire);
+        if untagged(p).is_some() {
+            return None;
+        }
+        // SAFETY: untagged and non-null only after `install_exemplars` published a
+        // valid `Box`, which is freed only with the block.
+        unsafe { p.as_ref() }
+    }
+
+    /// When the series was created (to the millisecond).
+    pub(super) fn created(&self) -> SystemTime {
+        match self.extras() {
+            Some(extras) => extras.created,
+            None => untagged(self.tail().load(Ordering::Acquire)).unwrap_or(UNIX_EPOCH),
+        }
+    }
+
+    /// The exemplars, if the series has had one.
+    pub(super) fn exemplars(&self) -> Option<&ExemplarStore> {
+        self.extras().map(|e| &e.exemplars)
+    }
+
+    /// The exemplars, allocated (with `make`) unless another thread already did.
+    #[cold]
+    pub(super) fn install_exemplars(&self, make: impl FnOnce() -> ExemplarStore) -> &ExemplarStore {
+        // Relaxed: a tagged time never changes, and a pointer is checked by `extras`.
+        let time = self.tail().load(Ordering::Relaxed);
+        if let Some(extras) = self.extras() {
+            return &extras.exemplars;
+        }
+        let fresh = Box::into_raw(Box::new(Extras {
+            created: untagged(time).unwrap_or(UNIX_EPOCH),
+            exemplars: make(),
+        }));
+        // Release on success, Acquire on failure: as for the stripes, the extras'
+        // initialisation is published with the pointer. The tail only ever changes
+        // from the time to a pointer, so a failure found another thread's pointer.
+        match self
+            .tail()
+            .compare_exchange(time, fresh, Ordering::Release, Ordering::Acquire)
+        {
+            // SAFETY: just published; freed only with the block.
+            Ok(_) => unsafe { &(*fresh).exemplars },
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Box::into_raw` above and was never shared;
+                // `winner` is another thread's published `Box`, freed only with the
+                // block.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &(*winner).exemplars
+                }
+            }
+        }
     }
 
     fn header(&self) -> &Header {
@@ -209,7 +321,8 @@ impl Storage {
     #[cfg(test)]
     /// Heap bytes of this series: the block plus its stripes, if any.
     pub(super) fn heap_bytes(&self) -> usize {
-        layout(shard_len(self.buckets())).size()
+        layout(shard_len(self.buckets())).0.size()
+            + self.extras().map_or(0, |_| std::mem::size_of::<Extras>())
             + self
                 .stripes()
                 .map_or(0, |s| std::mem::size_of::<Stripes>() + s.heap_bytes())
@@ -239,16 +352,20 @@ impl Drop for Storage {
         // Acquire: pairs with the Release decrements of all other handles, so their
         // uses happen before the free below.
         std::sync::atomic::fence(Ordering::Acquire);
-        let layout = layout(shard_len(self.buckets()));
+        let (layout, tail) = layout(shard_len(self.buckets()));
         // SAFETY: we held the last reference, so nothing else can reach the block. The
-        // stripes pointer, when non-null, came from `Box::into_raw` and is owned by the
-        // block; the header is dropped once, then the memory is freed with the layout
-        // it was allocated with.
+        // stripes and exemplar pointers, when non-null, came from `Box::into_raw` and
+        // are owned by the block; the tail and the header are dropped once, then the
+        // memory is freed with the layout it was allocated with.
         unsafe {
             let header = self.ptr.as_ptr();
             let stripes = (*header).stripes.load(Ordering::Relaxed);
             if !stripes.is_null() {
                 drop(Box::from_raw(stripes));
+            }
+            let tail = (*header.cast::<u8>().add(tail).cast::<Tail>()).load(Ordering::Relaxed);
+            if untagged(tail).is_none() && !tail.is_null() {
+                drop(Box::from_raw(tail));
             }
             ptr::drop_in_place(header);
             alloc::dealloc(header.cast::<u8>(), layout);
@@ -275,6 +392,30 @@ mod tests {
         assert_eq!(s.heap_bytes(), 128);
         assert!(s.cells().iter().all(|c| c.load(Ordering::Relaxed) == 0));
         assert!(s.stripes().is_none());
+    }
+
+    /// The creation time survives the first exemplar, which replaces the tail word
+    /// it was kept in.
+    #[test]
+    fn the_creation_time_moves_with_the_first_exemplar() {
+        let before = SystemTime::now() - Duration::from_millis(1);
+        let s = Storage::new(Buckets::new(&[1.0]).unwrap(), 0);
+        let created = s.created();
+        assert!(
+            created >= before && created <= SystemTime::now(),
+            "{created:?}"
+        );
+        assert!(s.exemplars().is_none());
+        let store = s.install_exemplars(|| ExemplarStore::new(2, 0)) as *const _;
+        assert_eq!(s.install_exemplars(|| unreachable!()) as *const _, store);
+        assert_eq!(s.created(), created);
+        assert!(s.exemplars().is_some());
+        let t = UNIX_EPOCH + Duration::from_millis(1_765_000_000_123);
+        assert_eq!(untagged(tagged(t)), Some(t));
+        assert_eq!(
+            untagged(tagged(UNIX_EPOCH - Duration::from_secs(1))),
+            Some(UNIX_EPOCH)
+        );
     }
 
     #[test]
