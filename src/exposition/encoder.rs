@@ -514,6 +514,7 @@ impl<'a> Encoder<'a> {
                 if self.protobuf_kind() != Some(MetricKind::Counter) {
                     return self.protobuf_scalar(labels, value as f64);
                 }
+                let labels = &*self.labels(labels);
                 protobuf::counter_metric(self.out, labels, value as f64, exemplar, created);
             }
             Format::Text => self.counter(name, labels, value),
