@@ -50,9 +50,15 @@ deps:
 
 test: deps lint unit-test check-rules scrape-test alert-test landing-test soak-smoke static-test container-check container-test k8s-check scale-test target-dir-check
 
+# The `metrics-facade` feature's module, example and doc tests only build with it.
+FACADE := --features metrics-facade
+
 unit-test:
 	$(CARGO) test --release --all-targets
 	$(CARGO) test --release --doc
+	$(CARGO) test --release $(FACADE) --lib facade
+	$(CARGO) test --release $(FACADE) --doc facade
+	$(CARGO) test --release $(FACADE) --test metrics_facade
 
 scrape-test: build
 	TINYPROM_BIN=$(BIN) scripts/scrape-test.sh
@@ -83,12 +89,12 @@ fmt:
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+	$(CARGO) clippy --all-targets $(FACADE) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet $(FACADE)
 
 bench:
 	@rustc -V
-	$(CARGO) bench --bench compare
+	$(CARGO) bench $(FACADE) --bench compare
 	$(CARGO) bench --bench gzip
 
 bench-instructions:

@@ -8,6 +8,8 @@
 //!   a fixed-pool `tiny_http` server serving `/up`, `/synthetic` and `/metrics`,
 //!   instrumented with the RED method.
 //! * [`process`]: process metrics read from `/proc`.
+//! * `facade` (cargo feature `metrics-facade`): a recorder for the `metrics` crate's
+//!   macros, backed by a registry.
 //!
 //! The `tinyprom` binary's own code (flag parsing, the supervisor, signal handling, the
 //! health check) lives in the binary, not here.
@@ -71,6 +73,8 @@
 #![warn(missing_docs)]
 
 pub mod exposition;
+#[cfg(feature = "metrics-facade")]
+pub mod facade;
 pub mod http;
 pub mod metrics;
 pub mod process;
