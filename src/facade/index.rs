@@ -74,7 +74,7 @@ impl<T> Index<T> {
             let mut i = hash as usize & mask;
             // Bounded: a table is at most half full, so an empty slot comes.
             while let Some(slot) = table.slots[i].get() {
-                if slot.key == *key {
+                if same(&slot.key, key, hash) {
                     return Some(&slot.value);
                 }
                 i = (i + 1) & mask;
@@ -116,6 +116,17 @@ impl<T> Index<T> {
         }
         table.filled.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Whether `stored` (whose hash is `hash`) is the same key as `key`. `Key`'s own
+/// equality sorts both label lists (two sorts per comparison with three labels or
+/// more); a macro call site passes its labels in the same order every time, so the
+/// labels are compared in order first, and only keys that differ in order fall back
+/// to the sorting comparison.
+#[inline]
+fn same(stored: &Key, key: &Key, hash: u64) -> bool {
+    stored.get_hash() == hash
+        && ((stored.name() == key.name() && stored.labels().eq(key.labels())) || stored == key)
 }
 
 #[cfg(test)]
