@@ -22,7 +22,7 @@ help:
 	@echo "make unit-test    cargo test --release (unit, doc and integration tests; release so load tests measure the real thing)"
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
 	@echo "make alert-test   a replica dies: its TargetDown page goes Prometheus -> Alertmanager -> webhook, then resolves"
-	@echo "make landing-test headless Chromium loads / and its figures are checked against /metrics; screenshot in target/landing-test/"
+	@echo "make landing-test headless Chromium loads / and its figures are checked against /metrics and its clients' latencies; screenshot in target/landing-test/"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests; amtool check-config"
 	@echo "make soak         wrk on /synthetic and /up, scraped every second (SOAK_SECONDS=60): RSS flat, counters monotonic"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"

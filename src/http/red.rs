@@ -19,6 +19,7 @@ use crate::metrics::{
     Buckets, Gauge, Histogram, IndexedFamily, MetricError, NativeOptions, Registry,
 };
 
+use super::landing::NativeTotals;
 use super::routes::METHODS;
 
 /// The bucket bounds of `http_request_duration_seconds`, in seconds.
@@ -45,6 +46,8 @@ pub struct RouteTotals<'a> {
     pub cumulative: [u64; DURATION_BUCKETS.len() + 1],
     /// Requests answered with a 5xx code.
     pub errors: u64,
+    /// The native buckets of the same requests (for the landing page's quantiles).
+    pub native: NativeTotals,
 }
 
 impl RouteTotals<'_> {
@@ -94,6 +97,7 @@ impl RedMetrics {
                 route,
                 cumulative: [0; DURATION_BUCKETS.len() + 1],
                 errors: 0,
+                native: NativeTotals::default(),
             })
             .collect();
         self.duration.visit(|index, histogram| {
@@ -108,6 +112,9 @@ impl RedMetrics {
             }
             if (500..600).contains(&code) {
                 total.errors = total.errors.wrapping_add(snapshot.count);
+            }
+            if let Some(native) = &snapshot.native {
+                total.native.add(native);
             }
         });
         totals
