@@ -97,6 +97,8 @@ def nearest_rank(sorted_values, q):
 
 
 def fmt_seconds(v):
+    if v < 0.001:
+        return f"{v * 1e6:.0f} µs"
     return f"{v * 1000:.1f} ms" if v < 1 else f"{v:.2f} s"
 
 
@@ -321,15 +323,15 @@ def main(h):
         page, client = quantiles["/synthetic"][name], nearest_rank(measured["/synthetic"], q)
         check(abs(page / client - 1) <= 0.10,
               f"/synthetic {name}: page {page * 1e3:.2f} ms, clients measured {client * 1e3:.2f} ms (over 10% apart)")
-    # /up answers in microseconds: its p50 is under a millisecond, and so is its p99
-    # unless the clients themselves saw a slower tail (a machine busy with other work
-    # can keep a worker from the CPU for milliseconds); the page never shows more
-    # than they saw.
-    up_p50, up_p99 = quantiles["/up"]["p50"], quantiles["/up"]["p99"]
-    client_up_p99 = nearest_rank(measured["/up"], 0.99)
-    check(up_p50 < 0.001, f"/up p50 on the page {up_p50 * 1e6:.0f} us, not under 1 ms")
-    check(up_p99 < 0.001 or up_p99 <= client_up_p99 * 1.10,
-          f"/up p99 on the page {up_p99 * 1e6:.0f} us: not under 1 ms, and over the {client_up_p99 * 1e6:.0f} us clients measured")
+    # /up answers in microseconds: its p50 and p99 are under a millisecond, unless the
+    # clients themselves saw that much (a machine busy with other work can keep a
+    # worker from the CPU for milliseconds); the page never shows more than they saw.
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        page, client = quantiles["/up"][name], nearest_rank(measured["/up"], q)
+        check(page < 0.001 or page <= client * 1.10,
+              f"/up {name} on the page {page * 1e6:.0f} us: not under 1 ms, and over the {client * 1e6:.0f} us clients measured")
+        if page >= 0.001:
+            log(f"/up {name} over 1 ms on a busy machine (load {os.getloadavg()[0]:.1f}), as the clients measured")
     t = total_row["attrs"]
     check([int(x) for x in t["data-buckets"].split(",")] == page_total and int(t["data-errors"]) == page_errors,
           f"total row {t} != sum of rows {page_total}, {page_errors}")

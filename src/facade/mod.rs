@@ -118,7 +118,8 @@ struct Shared {
 struct State {
     /// By exported name; `None` for a name the registry refused.
     families: HashMap<String, Option<Known>>,
-    /// By exported name, described or not.
+    /// By exported name: one per family, and at most [`MAX_FAMILIES`] of names
+    /// described but not (yet) used.
     descriptions: HashMap<String, SharedDescription>,
 }
 
@@ -301,6 +302,11 @@ impl FacadeRecorder {
             u => Some(u.as_str()),
         });
         let mut state = self.shared.lock();
+        // Bounded like the families: a description of a name never used is kept
+        // only while there is room.
+        if state.descriptions.len() >= MAX_FAMILIES && !state.descriptions.contains_key(&name) {
+            return;
+        }
         let shared = state.descriptions.entry(name).or_default();
         *shared.write().unwrap_or_else(|p| p.into_inner()) = Description {
             help: description.into_owned(),
@@ -538,6 +544,18 @@ mod tests {
             !om.contains("never_used"),
             "a description alone exports nothing"
         );
+    }
+
+    #[test]
+    fn descriptions_of_unused_names_are_bounded() {
+        let r = recorder(|b| b);
+        ::metrics::with_local_recorder(&r, || {
+            for i in 0..MAX_FAMILIES + 10 {
+                ::metrics::describe_gauge!(format!("g{i}"), "A gauge.");
+            }
+        });
+        assert_eq!(r.shared.lock().descriptions.len(), MAX_FAMILIES);
+        assert!(r.registry().render_text().is_empty());
     }
 
     #[test]

@@ -276,7 +276,10 @@ fn write_row(buf: &mut Vec<u8>, tag: &str, t: &RouteTotals<'_>) {
 }
 
 fn write_seconds(buf: &mut Vec<u8>, seconds: f64) {
-    let _ = if seconds < 1.0 {
+    // Microseconds below a millisecond: /up answers in tens of them.
+    let _ = if seconds < 0.001 {
+        write!(buf, "{:.0} µs", seconds * 1e6)
+    } else if seconds < 1.0 {
         write!(buf, "{:.1} ms", seconds * 1000.0)
     } else {
         write!(buf, "{seconds:.2} s")
@@ -412,6 +415,10 @@ mod tests {
         assert!((p50 / 0.025 - 1.0).abs() < 0.09, "p50 {p50}");
         let p99 = value("/synthetic", "p99");
         assert!((p99 / 0.0495 - 1.0).abs() < 0.09, "p99 {p99}");
+        // /up's quantiles are in microseconds, shown as such.
+        let up_row = &html[html.find("data-route=\"/up\"").unwrap()..];
+        let up_row = &up_row[..up_row.find("</tr>").unwrap()];
+        assert_eq!(up_row.matches(" µs</td>").count(), 2, "{up_row}");
         let up_p99 = value("/up", "p99");
         assert!(up_p99 > 2e-5 && up_p99 < 4e-5, "/up p99 {up_p99}");
         // The total row merges the routes' native buckets.
