@@ -125,8 +125,27 @@ impl<T> Index<T> {
 /// to the sorting comparison.
 #[inline]
 fn same(stored: &Key, key: &Key, hash: u64) -> bool {
-    stored.get_hash() == hash
-        && ((stored.name() == key.name() && stored.labels().eq(key.labels())) || stored == key)
+    stored.get_hash() == hash && (in_order(stored, key) || stored == key)
+}
+
+/// Name and labels equal, labels in the same order.
+#[inline]
+fn in_order(stored: &Key, key: &Key) -> bool {
+    same_str(stored.name(), key.name())
+        && stored.labels().len() == key.labels().len()
+        && stored
+            .labels()
+            .zip(key.labels())
+            .all(|(a, b)| same_str(a.key(), b.key()) && same_str(a.value(), b.value()))
+}
+
+/// String equality that skips the bytes when both are the same string: the stored
+/// key is a clone of the first key seen, and a clone of a `&'static str` (a literal,
+/// or a value from a static table) or of a shared string points at the same bytes as
+/// every later key of the call site.
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
 }
 
 #[cfg(test)]
@@ -155,6 +174,17 @@ mod tests {
         let swapped = Key::from_parts("k", vec![Label::new("b", "2"), Label::new("a", "1")]);
         index.insert(&two, n);
         assert_eq!(index.get(&swapped), Some(&n));
+    }
+
+    #[test]
+    fn equal_strings_at_other_addresses_are_the_same_key() {
+        let index = Index::default();
+        let stored = Key::from_parts("k", vec![Label::new("a", String::from("1"))]);
+        index.insert(&stored, 7);
+        let copy = Key::from_parts(String::from("k"), vec![Label::new("a", "1")]);
+        assert_eq!(index.get(&copy), Some(&7));
+        let other = Key::from_parts("k", vec![Label::new("a", "2")]);
+        assert_eq!(index.get(&other), None);
     }
 
     #[test]
