@@ -63,9 +63,13 @@ fn observe_runtime(call: &Call, v: f64) {
 fn labeled(recorder: &dyn Recorder, plan: Plan, literal: bool) -> Stats {
     let calls = traffic();
     metrics::with_local_recorder(recorder, || {
+        // The series are created by the form measured, as a call site creates its own.
         for (i, call) in calls.iter().enumerate() {
-            observe_literal(i as u64, 0.1);
-            observe_runtime(call, 0.1);
+            if literal {
+                observe_literal(i as u64, 0.1);
+            } else {
+                observe_runtime(call, 0.1);
+            }
         }
         per_iteration(plan, |n| {
             if literal {
