@@ -319,10 +319,22 @@ def main(h):
         log(f"{route}: page p50 {quantiles[route]['p50'] * 1e3:.3f} ms, p99 {quantiles[route]['p99'] * 1e3:.3f} ms; "
             f"clients measured p50 {nearest_rank(measured[route], 0.5) * 1e3:.3f} ms, "
             f"p99 {nearest_rank(measured[route], 0.99) * 1e3:.3f} ms")
+    # The page times each request from its receipt to its response written, a part of
+    # what a client times, so it never shows more than the clients saw (+10%), and no
+    # less (-10%). The second holds for the tail only while the clients get the CPU
+    # when their response arrives: on a machine loaded beyond twice its CPUs, a few
+    # stalled clients decide a p99 of 120 requests, so there it is logged, not checked.
+    overloaded = os.getloadavg()[0] > 2 * (os.cpu_count() or 1)
     for name, q in (("p50", 0.5), ("p99", 0.99)):
         page, client = quantiles["/synthetic"][name], nearest_rank(measured["/synthetic"], q)
-        check(abs(page / client - 1) <= 0.10,
-              f"/synthetic {name}: page {page * 1e3:.2f} ms, clients measured {client * 1e3:.2f} ms (over 10% apart)")
+        check(page <= client * 1.10,
+              f"/synthetic {name}: page {page * 1e3:.2f} ms, over the {client * 1e3:.2f} ms clients measured (+10%)")
+        if name == "p99" and overloaded and page < client * 0.90:
+            log(f"/synthetic p99: page {page * 1e3:.2f} ms, clients {client * 1e3:.2f} ms on an overloaded machine "
+                f"(load {os.getloadavg()[0]:.1f}): their tail is not compared")
+            continue
+        check(page >= client * 0.90,
+              f"/synthetic {name}: page {page * 1e3:.2f} ms, under the {client * 1e3:.2f} ms clients measured (-10%)")
     # /up answers in microseconds: its p50 and p99 are under a millisecond, unless the
     # clients themselves saw that much (a machine busy with other work can keep a
     # worker from the CPU for milliseconds); the page never shows more than they saw.
