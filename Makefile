@@ -26,7 +26,7 @@ help:
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests; amtool check-config"
 	@echo "make soak         wrk on /synthetic and /up, scraped every second (SOAK_SECONDS=60): RSS flat, counters monotonic"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
-	@echo "make bench        histogram benchmarks against the peer crates, gzip per scrape (markdown tables)"
+	@echo "make bench        histogram benchmarks against the peer crates, the metrics macros through tinyprom and metrics-exporter-prometheus, gzip per scrape (markdown tables)"
 	@echo "make bench-instructions  instructions per labeled observe under valgrind (callgrind), tinyprom and prometheus-client"
 	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up, 5,000 idle connections"
 	@echo "make slow-test    slowhttptest (slowloris, slow body, slow read) against the release binary"
