@@ -128,15 +128,19 @@ fn same(stored: &Key, key: &Key, hash: u64) -> bool {
     stored.get_hash() == hash && (in_order(stored, key) || stored == key)
 }
 
-/// Name and labels equal, labels in the same order.
+/// Name and labels equal, labels in the same order. A key a macro builds from
+/// literals keeps its labels in a static array, and the stored clone of it points at
+/// the same array: then one comparison of addresses settles all of them.
 #[inline]
 fn in_order(stored: &Key, key: &Key) -> bool {
+    let (mine, theirs) = (stored.labels().as_slice(), key.labels().as_slice());
     same_str(stored.name(), key.name())
-        && stored.labels().len() == key.labels().len()
-        && stored
-            .labels()
-            .zip(key.labels())
-            .all(|(a, b)| same_str(a.key(), b.key()) && same_str(a.value(), b.value()))
+        && mine.len() == theirs.len()
+        && (std::ptr::eq(mine.as_ptr(), theirs.as_ptr())
+            || mine
+                .iter()
+                .zip(theirs)
+                .all(|(a, b)| same_str(a.key(), b.key()) && same_str(a.value(), b.value())))
 }
 
 /// String equality that skips the bytes when both are the same string: the stored
