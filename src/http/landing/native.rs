@@ -137,6 +137,10 @@ impl NativeTotals {
             if (below + n) as f64 >= rank {
                 let f = (rank - below as f64) / n as f64;
                 let (low, high) = (upper(schema, i - 1), upper(schema, i));
+                // The bucket of the largest floats has no finite upper bound.
+                if !high.is_finite() {
+                    return Some(low);
+                }
                 return Some(low * (high / low).powf(f));
             }
             below += n;
@@ -287,6 +291,17 @@ mod tests {
         assert!((-0.5..=0.5).contains(&mid), "{mid}");
         let high = totals.quantile(1.0).unwrap();
         assert!((7.3..=8.0).contains(&high), "{high}");
+    }
+
+    #[test]
+    fn the_largest_values_give_a_finite_estimate() {
+        let h = Histogram::with_native(&[1.0], NativeOptions::new()).unwrap();
+        h.observe(f64::MAX);
+        h.observe(f64::INFINITY);
+        let mut totals = NativeTotals::default();
+        totals.add(&native(&h));
+        let top = totals.quantile(1.0).unwrap();
+        assert!(top.is_finite() && top > 1e307, "{top}");
     }
 
     #[test]
