@@ -23,11 +23,11 @@ help:
 	@echo "make scrape-test  two replicas scraped by a real Prometheus, asserted via its HTTP API"
 	@echo "make exemplar-test  traceparent ids as exemplars, stored by real Prometheus over OpenMetrics and protobuf"
 	@echo "make alert-test   a replica dies: its TargetDown page goes Prometheus -> Alertmanager -> webhook, then resolves"
-	@echo "make landing-test headless Chromium loads / and its figures are checked against /metrics; screenshot in target/landing-test/"
+	@echo "make landing-test headless Chromium loads / and its figures are checked against /metrics and its clients' latencies; screenshot in target/landing-test/"
 	@echo "make check-rules  promtool check config/rules and promtool rule unit tests; amtool check-config"
 	@echo "make soak         wrk on /synthetic and /up, scraped every second (SOAK_SECONDS=60): RSS flat, counters monotonic"
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
-	@echo "make bench        histogram benchmarks against the peer crates, gzip per scrape (markdown tables)"
+	@echo "make bench        histogram benchmarks against the peer crates, the metrics macros through tinyprom and metrics-exporter-prometheus, gzip per scrape (markdown tables)"
 	@echo "make bench-instructions  instructions per labeled observe under valgrind (callgrind), tinyprom and prometheus-client"
 	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up, 5,000 idle connections"
 	@echo "make slow-test    slowhttptest (slowloris, slow body, slow read) against the release binary"
@@ -51,9 +51,15 @@ deps:
 
 test: deps lint unit-test check-rules scrape-test exemplar-test alert-test landing-test soak-smoke static-test container-check container-test k8s-check scale-test target-dir-check
 
+# The `metrics-facade` feature's module, example and doc tests only build with it.
+FACADE := --features metrics-facade
+
 unit-test:
 	$(CARGO) test --release --all-targets
 	$(CARGO) test --release --doc
+	$(CARGO) test --release $(FACADE) --lib facade
+	$(CARGO) test --release $(FACADE) --doc facade
+	$(CARGO) test --release $(FACADE) --test metrics_facade
 
 scrape-test: build
 	TINYPROM_BIN=$(BIN) scripts/scrape-test.sh
@@ -88,12 +94,12 @@ fmt:
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+	$(CARGO) clippy --all-targets $(FACADE) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet $(FACADE)
 
 bench:
 	@rustc -V
-	$(CARGO) bench --bench compare
+	$(CARGO) bench $(FACADE) --bench compare
 	$(CARGO) bench --bench gzip
 
 bench-instructions:

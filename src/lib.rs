@@ -11,6 +11,8 @@
 //! * [`process`]: process metrics read from `/proc`.
 //! * [`push`]: pushing a registry to a Prometheus Pushgateway (batch jobs), over plain
 //!   `http://` with std's `TcpStream`.
+//! * `facade` (cargo feature `metrics-facade`): a recorder for the `metrics` crate's
+//!   macros, backed by a registry.
 //!
 //! The `tinyprom` binary's own code (flag parsing, the supervisor, signal handling, the
 //! health check) lives in the binary, not here.
@@ -77,6 +79,8 @@
 #![warn(missing_docs)]
 
 pub mod exposition;
+#[cfg(feature = "metrics-facade")]
+pub mod facade;
 pub mod http;
 pub mod metrics;
 pub mod process;

@@ -7,6 +7,8 @@
 //! that exercises every path and checks the renders, so the benchmark cannot rot.
 
 mod alloc;
+#[cfg(feature = "metrics-facade")]
+mod facade;
 mod subjects;
 mod timing;
 
@@ -263,6 +265,8 @@ fn main() {
     summary.bytes_per_series = Some(alone);
     summary.striped_extra = Some(striped_extra_bytes());
 
+    facade_section(plan, processes, render_sizes, &mut summary);
+
     if full {
         summary.print();
     } else {
@@ -366,6 +370,8 @@ fn run_child(key: &str, plan: Plan) {
         "labeled/metrics-native" => labeled::<MetricsRsNative>(plan),
         "labeled/tinyprom-exemplar" => labeled_with_exemplar::<false>(plan),
         "labeled/tinyprom-native-exemplar" => labeled_with_exemplar::<true>(plan),
+        #[cfg(feature = "metrics-facade")]
+        key if key.starts_with("facade/") => facade::child(key, plan),
         _ => panic!("unknown measurement {key}"),
     };
     println!("{} {} {}", stats.median, stats.min, stats.max);
@@ -725,9 +731,72 @@ fn striped_extra_bytes() -> i64 {
     })
 }
 
+/// Section 6: the `metrics` macros through metrics-exporter-prometheus and through
+/// tinyprom's facade recorder (feature `metrics-facade`; `make bench` enables it).
+#[cfg(feature = "metrics-facade")]
+fn facade_section(plan: Plan, processes: usize, render_sizes: &[usize], summary: &mut Summary) {
+    println!(
+        "\n### 6. The `metrics` macros: tinyprom's facade recorder against metrics-exporter-prometheus\n"
+    );
+    println!(
+        "The same `histogram!` calls, inside `metrics::with_local_recorder` with one recorder or the other. Labeled observe, single thread, ns/op, each in {processes} fresh processes as in section 1: label values as literals (the macro keeps the key in a static) and label values from variables (the macro builds the key, a vector of labels and its hash, on every call).\n"
+    );
+    println!("| labels | recorder | ns/op | min–max | ÷ tinyprom |");
+    println!("|---|---|---:|---:|---:|");
+    let mut observe = Vec::new();
+    for form in ["literal", "runtime"] {
+        let rows: Vec<Stats> = ["tinyprom", "exporter"]
+            .iter()
+            .map(|who| in_processes(&format!("facade/observe-{form}/{who}"), processes))
+            .collect();
+        for (name, s) in facade::RECORDERS.iter().zip(&rows) {
+            println!(
+                "| {form} | {name} | {:.2} | {:.2}–{:.2} | {:.2}x |",
+                s.median,
+                s.min,
+                s.max,
+                s.median / rows[0].median
+            );
+        }
+        observe.push((form, rows[0], rows[1]));
+    }
+    println!("\nRender of N histogram series recorded through the macro (text format):\n");
+    println!("| recorder | series | ms/scrape | min–max | ns/series | scrape bytes | ÷ tinyprom |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for &n in render_sizes {
+        let rows = facade::render(plan, n);
+        for (name, (s, bytes)) in facade::RECORDERS.iter().zip(&rows) {
+            println!(
+                "| {name} | {n} | {:.4} | {:.4}–{:.4} | {:.0} | {bytes} | {:.2}x |",
+                s.median / 1e6,
+                s.min / 1e6,
+                s.max / 1e6,
+                s.median / n as f64,
+                s.median / rows[0].0.median
+            );
+        }
+        if n == render_sizes[render_sizes.len() - 1] {
+            summary.facade_render = Some((rows[0].0, rows[1].0, n));
+        }
+    }
+    summary.facade_observe = observe;
+}
+
+#[cfg(not(feature = "metrics-facade"))]
+fn facade_section(_: Plan, _: usize, _: &[usize], _: &mut Summary) {
+    println!(
+        "\n### 6. The `metrics` macros\n\nNot measured: built without the `metrics-facade` feature (`make bench` enables it)."
+    );
+}
+
 /// The targets, checked against this run's figures.
 #[derive(Default)]
 struct Summary {
+    /// Per label form: tinyprom's facade and metrics-exporter-prometheus.
+    #[cfg_attr(not(feature = "metrics-facade"), allow(dead_code))]
+    facade_observe: Vec<(&'static str, Stats, Stats)>,
+    #[cfg_attr(not(feature = "metrics-facade"), allow(dead_code))]
+    facade_render: Option<(Stats, Stats, usize)>,
     labeled: Option<(Stats, (&'static str, Stats))>,
     labeled_native: Option<(Stats, (&'static str, Stats))>,
     protobuf: Option<(RenderResult, f64, usize)>,
@@ -796,6 +865,24 @@ impl Summary {
                 "| no allocation per scrape after warm-up | {} bytes | {} |",
                 t.allocated_after_first,
                 yes(t.allocated_after_first == 0)
+            );
+        }
+        for (form, t, exporter) in &self.facade_observe {
+            let ratio = exporter.median / t.median;
+            println!(
+                "| `metrics` macros, labeled observe ({form} labels) ≥ 3x faster than metrics-exporter-prometheus | {:.2} ns vs {:.2} ns, {ratio:.1}x | {} |",
+                t.median,
+                exporter.median,
+                yes(ratio >= 3.0)
+            );
+        }
+        if let Some((t, exporter, n)) = self.facade_render {
+            let ratio = exporter.median / t.median;
+            println!(
+                "| `metrics` macros, render ≥ 5x faster than metrics-exporter-prometheus ({n} series) | {:.0} vs {:.0} ns/series, {ratio:.1}x | {} |",
+                t.median / n as f64,
+                exporter.median / n as f64,
+                yes(ratio >= 5.0)
             );
         }
         if let Some(b) = self.bytes_per_series {

@@ -24,6 +24,7 @@ use crate::metrics::{
     Buckets, Gauge, Histogram, IndexedFamily, MetricError, NativeOptions, Registry,
 };
 
+use super::landing::NativeTotals;
 use super::routes::METHODS;
 use super::traceparent::TraceIds;
 
@@ -51,6 +52,8 @@ pub struct RouteTotals<'a> {
     pub cumulative: [u64; DURATION_BUCKETS.len() + 1],
     /// Requests answered with a 5xx code.
     pub errors: u64,
+    /// The native buckets of the same requests (for the landing page's quantiles).
+    pub native: NativeTotals,
 }
 
 impl RouteTotals<'_> {
@@ -100,6 +103,7 @@ impl RedMetrics {
                 route,
                 cumulative: [0; DURATION_BUCKETS.len() + 1],
                 errors: 0,
+                native: NativeTotals::default(),
             })
             .collect();
         self.duration.visit(|index, histogram| {
@@ -114,6 +118,9 @@ impl RedMetrics {
             }
             if (500..600).contains(&code) {
                 total.errors = total.errors.wrapping_add(snapshot.count);
+            }
+            if let Some(native) = &snapshot.native {
+                total.native.add(native);
             }
         });
         totals

@@ -4,9 +4,11 @@
 //! process's own RED at a glance, read from the same request histogram a scrape renders
 //! (see [`RouteTotals`]), so the page never disagrees with `/metrics`: requests, 5xx and
 //! error ratio per route since the serving process started, the availability SLI
-//! against the 98% objective, p50 and p99 estimated from the buckets as PromQL's
-//! `histogram_quantile` would (see [`quantile`]), and the latency distribution as an
-//! inline SVG bar chart (see [`chart`]). No script, no external asset: one response.
+//! against the 98% objective, p50 and p99 read from the native buckets (about 9% wide;
+//! see [`native`]; from the classic buckets as PromQL's `histogram_quantile` would,
+//! see [`quantile`], only for series without native buckets), and the requests per
+//! classic bucket (the thresholds the alerting rules use) as an inline SVG bar chart
+//! (see [`chart`]). No script, no external asset: one response.
 //!
 //! A client that does not ask for HTML (`curl`, a probe) gets a short plain-text index
 //! instead. Both are written into the worker's reusable buffer and bounded in size:
@@ -17,7 +19,10 @@
 //! attribute with the exact value next to its rounded rendering.
 
 mod chart;
+mod native;
 mod quantile;
+
+pub use native::NativeTotals;
 
 use std::io::Write;
 
@@ -122,12 +127,13 @@ fn write_html(buf: &mut Vec<u8>, telemetry_path: &str, totals: &[RouteTotals<'_>
         *n = cumulative.wrapping_sub(below);
         below = cumulative;
     }
-    buf.extend_from_slice(b"<h2>Latency distribution, all routes</h2>");
+    buf.extend_from_slice(b"<h2>Requests per latency bucket, all routes</h2>");
     chart::write(buf, &per_bucket, &BUCKET_LABELS, &BUCKET_LES);
     buf.extend_from_slice(
-        b"<p class=\"muted\">p50 and p99 are estimated from the bucket counts by linear \
-              interpolation within a bucket, as PromQL's <code>histogram_quantile</code> does; \
-              with buckets at 10 ms, 100 ms, 0.5 s and 2 s they are coarse.</p></body></html>",
+        b"<p class=\"muted\">p50 and p99 come from the histogram's native buckets, each \
+              about 9% wide, so they are within a few percent of the latencies clients see. \
+              The chart counts requests in the classic buckets (10 ms, 100 ms, 0.5 s, 2 s), \
+              the thresholds the alerting rules and dashboards use.</p></body></html>",
     );
 }
 
@@ -155,8 +161,10 @@ fn sum<'a>(totals: &[RouteTotals<'a>]) -> RouteTotals<'a> {
         route: "all routes",
         cumulative: [0; DURATION_BUCKETS.len() + 1],
         errors: 0,
+        native: NativeTotals::default(),
     };
     for t in totals {
+        all.native.add_totals(&t.native);
         // Wrapping, as the counters themselves do.
         for (a, n) in all.cumulative.iter_mut().zip(t.cumulative) {
             *a = a.wrapping_add(n);
@@ -242,10 +250,22 @@ fn write_row(buf: &mut Vec<u8>, tag: &str, t: &RouteTotals<'_>) {
         "<td data-field=\"error-ratio\" data-value=\"{ratio}\">{:.2}%</td>",
         ratio * 100.0
     );
+    // The native buckets when they hold the requests (they always do in tinyprom's
+    // server); the classic ones otherwise.
+    let native = t.native.count() > 0;
+    let source = if native { "native" } else { "classic" };
     for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
-        match quantile::estimate(q, &DURATION_BUCKETS, &t.cumulative) {
+        let estimate = if native {
+            t.native.quantile(q)
+        } else {
+            quantile::estimate(q, &DURATION_BUCKETS, &t.cumulative)
+        };
+        match estimate {
             Some(v) => {
-                let _ = write!(buf, "<td data-field=\"{name}\" data-value=\"{v}\">");
+                let _ = write!(
+                    buf,
+                    "<td data-field=\"{name}\" data-value=\"{v}\" data-source=\"{source}\">"
+                );
                 write_seconds(buf, v);
                 buf.extend_from_slice(b"</td>");
             }
@@ -256,7 +276,10 @@ fn write_row(buf: &mut Vec<u8>, tag: &str, t: &RouteTotals<'_>) {
 }
 
 fn write_seconds(buf: &mut Vec<u8>, seconds: f64) {
-    let _ = if seconds < 1.0 {
+    // Microseconds below a millisecond: /up answers in tens of them.
+    let _ = if seconds < 0.001 {
+        write!(buf, "{:.0} µs", seconds * 1e6)
+    } else if seconds < 1.0 {
         write!(buf, "{:.1} ms", seconds * 1000.0)
     } else {
         write!(buf, "{seconds:.2} s")
@@ -300,6 +323,7 @@ mod tests {
             route,
             cumulative,
             errors,
+            native: NativeTotals::default(),
         }
     }
 
@@ -335,7 +359,9 @@ mod tests {
         assert!(html.contains("data-route=\"/synthetic\" data-count=\"100\" data-errors=\"20\" data-buckets=\"16,94,100,100,100\""));
         assert!(html.contains("data-field=\"error-ratio\" data-value=\"0.2\">20.00%"));
         let p99 = 0.1 + 0.4 * 5.0 / 6.0;
-        assert!(html.contains(&format!("data-field=\"p99\" data-value=\"{p99}\">433.3 ms")));
+        assert!(html.contains(&format!(
+            "data-field=\"p99\" data-value=\"{p99}\" data-source=\"classic\">433.3 ms"
+        )));
         // 110 requests, 20 errors: 90 / 110 = 81.82%, below 98%.
         assert!(html.contains("data-good=\"90\" data-total=\"110\""));
         assert!(html.contains("81.82%</strong> of 110 requests, which is below the 98% objective"));
@@ -349,6 +375,55 @@ mod tests {
         assert!(
             !html.contains("<script") && !html.contains("src=") && !html.contains("href=\"http")
         );
+    }
+
+    /// With native buckets the quantiles come from them: /synthetic-like delays of 1
+    /// to 50 ms, which the classic buckets put "between 10 and 100 ms", and /up-like
+    /// latencies of tens of microseconds, which they put "under 10 ms".
+    #[test]
+    fn quantiles_come_from_the_native_buckets_when_there_are_some() {
+        use crate::metrics::{Histogram, NativeOptions};
+        let observed = |values: &mut dyn Iterator<Item = f64>| {
+            let h = Histogram::with_native(&DURATION_BUCKETS, NativeOptions::new()).unwrap();
+            values.for_each(|v| h.observe(v));
+            let snapshot = h.snapshot();
+            let mut native = NativeTotals::default();
+            native.add(snapshot.native.as_ref().unwrap());
+            (snapshot.cumulative.try_into().unwrap(), native)
+        };
+        let (cumulative, native) = observed(&mut (1..=50).map(|ms| f64::from(ms) * 1e-3));
+        let synthetic = RouteTotals {
+            native,
+            ..totals("/synthetic", cumulative, 0)
+        };
+        let (cumulative, native) = observed(&mut (1..=100).map(|i| 2e-5 + f64::from(i) * 1e-7));
+        let up = RouteTotals {
+            native,
+            ..totals("/up", cumulative, 0)
+        };
+        let html = html("/metrics", &[synthetic, up]);
+        let value = |route: &str, field: &str| -> f64 {
+            let row = &html[html.find(&format!("data-route=\"{route}\"")).unwrap()..];
+            let at = row
+                .find(&format!("data-field=\"{field}\" data-value=\""))
+                .unwrap();
+            let rest = &row[at + field.len() + 26..];
+            assert!(rest[rest.find('"').unwrap()..].starts_with("\" data-source=\"native\""));
+            rest[..rest.find('"').unwrap()].parse().unwrap()
+        };
+        let p50 = value("/synthetic", "p50");
+        assert!((p50 / 0.025 - 1.0).abs() < 0.09, "p50 {p50}");
+        let p99 = value("/synthetic", "p99");
+        assert!((p99 / 0.0495 - 1.0).abs() < 0.09, "p99 {p99}");
+        // /up's quantiles are in microseconds, shown as such.
+        let up_row = &html[html.find("data-route=\"/up\"").unwrap()..];
+        let up_row = &up_row[..up_row.find("</tr>").unwrap()];
+        assert_eq!(up_row.matches(" µs</td>").count(), 2, "{up_row}");
+        let up_p99 = value("/up", "p99");
+        assert!(up_p99 > 2e-5 && up_p99 < 4e-5, "/up p99 {up_p99}");
+        // The total row merges the routes' native buckets.
+        let all_p99 = value("all routes", "p99");
+        assert!((all_p99 / 0.049 - 1.0).abs() < 0.09, "all p99 {all_p99}");
     }
 
     #[test]
