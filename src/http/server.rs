@@ -276,6 +276,7 @@ impl ServerBuilder {
             upstream,
             Arc::clone(&router),
             gate_metrics,
+            Arc::clone(&red),
             gate::Settings {
                 read_timeout: options.read_timeout,
                 write_timeout: listen::write_timeout(options.read_timeout),

@@ -7,6 +7,10 @@
 //! the body being collected) or while more than [`OUT_HIGH`] bytes wait to be written,
 //! so a client that sends without reading costs bounded memory.
 //!
+//! A client's half-close (its FIN) ends reading, not answering: every complete request
+//! read before it is answered in order, then the connection closes; a client that
+//! half-closes and never reads its answers is closed by the write deadline.
+//!
 //! A connection that must close after its response (`Connection: close`, HTTP/1.0
 //! without keep-alive, a refusal, shutdown) lingers: its writing side is shut after
 //! the last byte, and what the client still sends is read and discarded until it
@@ -21,7 +25,8 @@ use std::time::{Duration, Instant};
 use super::head::{self, Body, MAX_HEAD, Reject, Scan, Scanner};
 use super::metrics::Closed;
 use super::poll;
-use super::relay::own_response;
+use super::refusal::{self, Refusal};
+use crate::http::routes::Router;
 
 /// Queued response bytes above which no further request is read.
 pub const OUT_HIGH: usize = 256 * 1024;
@@ -43,8 +48,12 @@ pub struct Ready {
     pub http10: bool,
     /// Whether the method is HEAD.
     pub head_method: bool,
-    /// The target, as routed.
-    pub target: String,
+    /// The method's index (see [`Refusal::method`]).
+    pub method: usize,
+    /// The route's index in the router, resolved once.
+    pub route: usize,
+    /// When the gate had its head.
+    pub received: Instant,
     /// While held for its route's delay: when it may go on.
     pub not_before: Option<Instant>,
 }
@@ -57,6 +66,36 @@ pub struct InFlight {
     pub keep_alive: bool,
     /// See [`Ready`].
     pub http10: bool,
+    /// See [`Ready`].
+    pub method: usize,
+    /// See [`Ready`].
+    pub route: usize,
+    /// See [`Ready`].
+    pub received: Instant,
+}
+
+impl Ready {
+    /// The gate's own answer with `status` to this request (see [`Refusal`]).
+    pub fn refusal(&self, status: u16) -> Refusal {
+        Refusal {
+            method: self.method,
+            route: self.route,
+            status,
+            received: self.received,
+        }
+    }
+}
+
+/// What [`Conn::advance`] needs from the gate.
+pub struct Context<'a> {
+    /// The routes (body limits, and the route of a refused request).
+    pub router: &'a Router,
+    /// The `Date` text of the gate's own answers.
+    pub date: &'a [u8],
+    /// The time of this pass.
+    pub now: Instant,
+    /// The head and idle deadline.
+    pub read_timeout: Duration,
 }
 
 /// What reading from the client gave.
@@ -73,8 +112,8 @@ pub enum Advance {
     Idle,
     /// A request is ready for a relay ([`Conn::ready`]).
     Ready,
-    /// The gate refused a request with this status (queued; the connection closes).
-    Refused(u16),
+    /// The gate refused a request (its answer is queued; the connection closes).
+    Refused,
 }
 
 /// A client connection.
@@ -84,7 +123,8 @@ pub struct Conn {
     pub peer: SocketAddr,
     input: Vec<u8>,
     scanner: Scanner,
-    body_wait: Option<(head::Head, u64)>,
+    /// A head whose body is still arriving, its route and the body's length.
+    body_wait: Option<(head::Head, usize, u64)>,
     out: Vec<u8>,
     out_pos: usize,
     /// A request waiting for a relay slot.
@@ -95,6 +135,10 @@ pub struct Conn {
     pub close_after: bool,
     /// Shut for writing; draining until the client closes.
     pub lingering: bool,
+    /// The client has half-closed: nothing more is read, what was read is answered.
+    pub eof: bool,
+    /// The gate's own answer queued, observed once it is written.
+    pub refusal: Option<Refusal>,
     /// When the current deadline falls, and what it is for.
     pub deadline: Instant,
     /// The reason recorded if the deadline passes.
@@ -120,6 +164,8 @@ impl Conn {
             in_flight: None,
             close_after: false,
             lingering: false,
+            eof: false,
+            refusal: None,
             deadline: now + read_timeout,
             deadline_kind: Closed::ReadTimeout,
             since: now,
@@ -152,7 +198,7 @@ impl Conn {
 
     fn input_cap(&self) -> usize {
         match &self.body_wait {
-            Some((_, n)) => (*n as usize).max(IN_CAP),
+            Some((_, _, n)) => (*n as usize).max(IN_CAP),
             None => IN_CAP,
         }
     }
@@ -161,6 +207,7 @@ impl Conn {
     pub fn wants(&self) -> u32 {
         let read = self.lingering
             || (!self.close_after
+                && !self.eof
                 && self.input.len() < self.input_cap()
                 && self.pending_out() <= OUT_HIGH);
         let write = self.pending_out() > 0;
@@ -244,6 +291,11 @@ impl Conn {
         Ok(false)
     }
 
+    /// Whether nothing queued remains to be written.
+    pub fn written(&self) -> bool {
+        self.pending_out() == 0
+    }
+
     /// Whether every response owed has been written and nothing else is coming.
     pub fn drained(&self) -> bool {
         self.pending_out() == 0 && self.ready.is_none() && self.in_flight.is_none()
@@ -286,22 +338,36 @@ impl Conn {
         self.deadline_kind = Closed::Done;
     }
 
-    fn refuse(&mut self, reject: Reject) -> Advance {
+    /// Queues the gate's own answer to a request (see [`refusal`]) and closes after it.
+    pub fn answer(&mut self, refusal: Refusal, why: &str, date: &[u8]) {
+        refusal::write(
+            &mut self.out,
+            refusal.status,
+            why,
+            refusal.head_method(),
+            date,
+        );
+        self.refusal = Some(refusal);
+        self.close_after = true;
+    }
+
+    /// Refuses the request whose bytes start `request` (see [`Conn::answer`]).
+    fn refuse(&mut self, reject: Reject, request: &[u8], cx: &Context) -> Advance {
+        let refusal = Refusal::of(request, reject.status, cx.router, cx.now);
+        self.refuse_as(refusal, reject.why, cx)
+    }
+
+    fn refuse_as(&mut self, refusal: Refusal, why: &str, cx: &Context) -> Advance {
         self.input = Vec::new();
         self.body_wait = None;
-        self.queue(&own_response(reject.status, reject.why));
-        self.close_after = true;
-        Advance::Refused(reject.status)
+        self.answer(refusal, why, cx.date);
+        Advance::Refused
     }
 
     /// Reads the next request from the input if the connection is free for one (see
-    /// the module documentation). `body_limit` gives a target's body limit.
-    pub fn advance(
-        &mut self,
-        body_limit: &dyn Fn(&str) -> u64,
-        now: Instant,
-        read_timeout: Duration,
-    ) -> Advance {
+    /// the module documentation).
+    pub fn advance(&mut self, cx: &Context) -> Advance {
+        let (now, read_timeout) = (cx.now, cx.read_timeout);
         if self.ready.is_some()
             || self.in_flight.is_some()
             || self.close_after
@@ -310,13 +376,13 @@ impl Conn {
         {
             return Advance::Idle;
         }
-        if let Some((head, length)) = self.body_wait.take() {
+        if let Some((head, route, length)) = self.body_wait.take() {
             if (self.input.len() as u64) < length {
-                self.body_wait = Some((head, length));
+                self.body_wait = Some((head, route, length));
                 return Advance::Idle;
             }
             let body: Vec<u8> = self.input.drain(..length as usize).collect();
-            return self.make_ready(head, length, &body);
+            return self.make_ready(head, route, &body, now);
         }
         while self.input.starts_with(b"\r\n") {
             // RFC 9112 section 2.2: empty lines before a request line are ignored.
@@ -332,38 +398,58 @@ impl Conn {
         }
         let length = match self.scanner.advance(&self.input) {
             Scan::Partial => return Advance::Idle,
-            Scan::Refused(reject) => return self.refuse(reject),
+            Scan::Refused(reject) => {
+                let input = std::mem::take(&mut self.input);
+                return self.refuse(reject, &input, cx);
+            }
             Scan::Complete(length) => length,
         };
         let parsed = head::parse(&self.input[..length], self.peer);
-        self.input.drain(..length);
         let head = match parsed {
             Ok(head) => head,
-            Err(reject) => return self.refuse(reject),
+            Err(reject) => {
+                let input = std::mem::take(&mut self.input);
+                return self.refuse(reject, &input[..length], cx);
+            }
+        };
+        self.input.drain(..length);
+        let route = cx.router.find(&head.target);
+        let refusal = |status| Refusal {
+            method: head.method,
+            route,
+            status,
+            received: now,
         };
         match head.body {
-            Body::None => self.make_ready(head, 0, &[]),
-            Body::Chunked => self.refuse(Reject {
-                status: 411,
-                why: "chunked request bodies are not accepted: send a Content-Length",
-            }),
-            Body::Length(n) if n > body_limit(&head.target) => self.refuse(Reject {
-                status: 413,
-                why: "request body too large for this route",
-            }),
+            Body::None => self.make_ready(head, route, &[], now),
+            Body::Chunked => self.refuse_as(
+                refusal(411),
+                "chunked request bodies are not accepted: send a Content-Length",
+                cx,
+            ),
+            Body::Length(n) if n > cx.router.body_limit(route) => {
+                self.refuse_as(refusal(413), "request body too large for this route", cx)
+            }
             Body::Length(n) => {
                 if head.expects_continue && !head.http10 {
                     self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
                 }
-                self.body_wait = Some((head, n));
-                self.advance(body_limit, now, read_timeout)
+                self.body_wait = Some((head, route, n));
+                self.advance(cx)
             }
         }
     }
 
-    fn make_ready(&mut self, head: head::Head, length: u64, body: &[u8]) -> Advance {
+    fn make_ready(
+        &mut self,
+        head: head::Head,
+        route: usize,
+        body: &[u8],
+        received: Instant,
+    ) -> Advance {
         let (keep_alive, http10, head_method) = (head.keep_alive, head.http10, head.head_method);
-        let target = head.target.clone();
+        let method = head.method;
+        let length = body.len() as u64;
         let mut request = head.forward(length, head::monotonic_micros());
         request.extend_from_slice(body);
         self.ready = Some(Ready {
@@ -371,7 +457,9 @@ impl Conn {
             keep_alive,
             http10,
             head_method,
-            target,
+            method,
+            route,
+            received,
             not_before: None,
         });
         Advance::Ready

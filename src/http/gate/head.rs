@@ -21,6 +21,8 @@
 
 use std::net::SocketAddr;
 
+use crate::http::routes::METHODS;
+
 /// The longest request line accepted; a longer one gets 414.
 pub const MAX_LINE: usize = 8 * 1024;
 /// The longest head accepted; a longer one gets 431.
@@ -151,6 +153,8 @@ pub struct Head {
     pub target: String,
     /// Whether the method is HEAD (its response has no body).
     pub head_method: bool,
+    /// The method as an index into the RED metrics' method values.
+    pub method: usize,
     /// HTTP/1.0 (true) or 1.1.
     pub http10: bool,
     /// Whether the client wants the connection kept after this request.
@@ -256,7 +260,9 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
                 "malformed header name (or whitespace before the colon)",
             ));
         }
-        let value = value.trim_ascii();
+        // RFC 9110 section 5.5: only SP and HTAB surround a field value; any other
+        // control character (a form feed among them) is refused, never trimmed.
+        let value = trim_ows(value);
         if !value
             .iter()
             .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
@@ -267,7 +273,12 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
         let value = std::str::from_utf8(value).map_err(|_| bad("malformed header value"))?;
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
-            "host" => hosts += 1,
+            "host" => {
+                hosts += 1;
+                if !valid_host(value.as_bytes()) {
+                    return Err(bad("invalid Host (RFC 3986 uri-host [\":\" port])"));
+                }
+            }
             "content-length" => {
                 lengths += 1;
                 if value.is_empty()
@@ -332,11 +343,119 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
         forward,
         target: target.to_string(),
         head_method: method == "HEAD",
+        method: method_index(method.as_bytes()),
         http10,
         keep_alive: if http10 { keep && !close } else { !close },
         body,
         expects_continue,
     })
+}
+
+/// `value` without the SP and HTAB around it (RFC 9110's optional whitespace).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
+}
+
+/// Whether a `Host` value is RFC 3986's `uri-host [":" port]` (RFC 9112 section 3.2):
+/// an IP literal in brackets or a reg-name (unreserved, percent-encoded and sub-delims
+/// characters; an IPv4 address is one too), then optionally a colon and digits.
+fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = if value.first() == Some(&b'[') {
+        let Some(close) = value.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        if !valid_ip_literal(&value[1..close]) {
+            return false;
+        }
+        (&[][..], &value[close + 1..])
+    } else {
+        let colon = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        (&value[..colon], &value[colon..])
+    };
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    port_ok && valid_reg_name(host)
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+fn is_sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
+}
+
+/// RFC 3986's `reg-name`: `*( unreserved / pct-encoded / sub-delims )`.
+fn valid_reg_name(name: &[u8]) -> bool {
+    let mut i = 0;
+    while i < name.len() {
+        match name[i] {
+            b'%' => {
+                let hex = |j: usize| name.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b if is_unreserved(b) || is_sub_delim(b) => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The inside of RFC 3986's `IP-literal`: an IPv6 address or `IPvFuture`
+/// (`"v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`).
+fn valid_ip_literal(inside: &[u8]) -> bool {
+    if let Some(rest) = inside.strip_prefix(b"v").or(inside.strip_prefix(b"V")) {
+        let dot = rest.iter().position(|&b| b == b'.').unwrap_or(0);
+        let (version, tail) = (&rest[..dot], rest.get(dot + 1..).unwrap_or(&[]));
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !tail.is_empty()
+            && tail
+                .iter()
+                .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+    }
+    std::str::from_utf8(inside).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// What the first line of a request says about it, as far as it got: the method as an
+/// index into the RED metrics' method values, and the target once the line is complete
+/// and valid (for the route of a request the gate refuses).
+pub fn request_line(input: &[u8]) -> (usize, Option<&str>) {
+    let line_end = input.windows(2).position(|w| w == b"\r\n");
+    let line = &input[..line_end.unwrap_or(input.len())];
+    let index = method_index(line.split(|&b| b == b' ').next().unwrap_or(b""));
+    let target = line_end.and_then(|_| {
+        let mut parts = line.split(|&b| b == b' ');
+        let (_, Some(target), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        if target.is_empty() || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+            return None;
+        }
+        origin_form(std::str::from_utf8(target).ok()?).ok()
+    });
+    (index, target)
+}
+
+/// The index of a method token in the RED metrics' method values, as tiny_http would
+/// name it (case-sensitive; anything else is `OTHER`, the last).
+fn method_index(method: &[u8]) -> usize {
+    let known = &METHODS[..METHODS.len() - 1];
+    known
+        .iter()
+        .position(|m| m.as_bytes() == method)
+        .unwrap_or(known.len())
 }
 
 /// The origin form of a target: itself, or the path and query of an absolute form.
@@ -447,6 +566,35 @@ mod tests {
             ("GET  /up HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("GET /u p HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             ("GET /up HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", 417),
+            // Only SP and HTAB surround a value: a form feed is refused, not trimmed.
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nContent-Length: \x0c0\r\n\r\n",
+                400,
+            ),
+            ("GET /up HTTP/1.1\r\nHost: \x0ca\x0c\r\n\r\n", 400),
+            (
+                "GET /up HTTP/1.1\r\nHost: a\r\nConnection: \x0cclose\r\n\r\n",
+                400,
+            ),
+            ("GET /up HTTP/1.1\r\nHost: a\r\nX: \x0b\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: \t a \t\r\n\r\n", 200),
+            // Host is RFC 3986 uri-host [":" port].
+            ("GET /up HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: [zz\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: a/b@c\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: %zz\r\n\r\n", 400),
+            ("GET /up HTTP/1.0\r\nHost: a@b\r\n\r\n", 400),
+            ("GET /up HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", 200),
+            ("GET /up HTTP/1.1\r\nHost: 127.0.0.1:\r\n\r\n", 200),
+            ("GET /up HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", 200),
+            ("GET /up HTTP/1.1\r\nHost: [v1.a:b]\r\n\r\n", 200),
+            (
+                "GET /up HTTP/1.1\r\nHost: a%20b!$&'()*+,;=-._~\r\n\r\n",
+                200,
+            ),
+            ("GET /up HTTP/1.1\r\nHost:\r\n\r\n", 200),
         ] {
             assert_eq!(status(head), want, "{head:?}");
         }

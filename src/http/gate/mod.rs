@@ -36,10 +36,12 @@
 //! Deadlines are checked by a sweep every [`TICK`], so they fall up to a tick late.
 
 mod conn;
+mod date;
 pub(crate) mod head;
 mod lane;
 mod metrics;
 mod poll;
+mod refusal;
 mod relay;
 mod upstream;
 
@@ -54,11 +56,14 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conn::{Advance, Conn, InFlight, Input};
+use conn::{Advance, Conn, Context, InFlight, Input};
+use date::HttpDate;
 use lane::Lane;
 use metrics::Closed;
-use relay::{own_response, rewrite};
+use refusal::Refusal;
+use relay::rewrite;
 
+use super::red::RedMetrics;
 use super::routes::Router;
 
 /// How often deadlines are swept (and a waiting request retried).
@@ -93,6 +98,9 @@ pub struct Gate {
     upstream: Arc<Upstream>,
     router: Arc<Router>,
     metrics: GateMetrics,
+    red: Arc<RedMetrics>,
+    /// The `Date` of the gate's own answers, renewed once per pass.
+    date: HttpDate,
     settings: Settings,
     poller: poll::Poller,
     conns: Vec<Option<Conn>>,
@@ -125,6 +133,7 @@ impl Gate {
         upstream: Arc<Upstream>,
         router: Arc<Router>,
         metrics: GateMetrics,
+        red: Arc<RedMetrics>,
         settings: Settings,
     ) -> io::Result<Gate> {
         listener.set_nonblocking(true)?;
@@ -135,6 +144,8 @@ impl Gate {
             upstream,
             router,
             metrics,
+            red,
+            date: HttpDate::new(),
             settings,
             poller,
             conns: Vec::new(),
@@ -165,6 +176,7 @@ impl Gate {
                 timeout = timeout.min(due.saturating_duration_since(Instant::now()));
             }
             self.poller.wait(timeout, &mut events)?;
+            self.date.refresh();
             for event in &events {
                 if event.token == LISTENER {
                     self.accept();
@@ -248,13 +260,37 @@ impl Gate {
     /// sends a reset instead of a FIN, and a reset may destroy the 503 before the
     /// client reads it. One read, so a newcomer costs the loop a bounded moment.
     fn turn_away(&mut self, stream: TcpStream) {
+        let received = Instant::now();
         if stream.set_nonblocking(true).is_ok() {
-            let _ = (&stream).read(&mut self.scratch);
-            let busy = own_response(503, "too many connections with requests in progress");
+            let n = (&stream).read(&mut self.scratch).unwrap_or(0);
+            let refusal = Refusal::of(&self.scratch[..n], 503, &self.router, received);
+            let mut busy = Vec::with_capacity(256);
+            refusal::write(
+                &mut busy,
+                503,
+                "too many connections with requests in progress",
+                refusal.head_method(),
+                self.date.text(),
+            );
             let _ = poll::send(stream.as_raw_fd(), &busy);
             let _ = stream.shutdown(Shutdown::Write);
+            self.observe(refusal);
         }
         self.metrics.rejected();
+    }
+
+    /// Records a request the gate answered itself, as tiny_http's workers record
+    /// theirs: in `http_request_duration_seconds` (so the availability SLI sees it) and
+    /// by status in `tinyprom_requests_refused_total`.
+    fn observe(&self, refusal: Refusal) {
+        self.red.start();
+        self.red.finish(
+            refusal.method,
+            refusal.route,
+            refusal.status,
+            refusal.received.elapsed(),
+        );
+        self.metrics.refused(refusal.status);
     }
 
     /// Closes the connection that has had nothing in progress for longest.
@@ -277,9 +313,13 @@ impl Gate {
     }
 
     fn close(&mut self, i: usize, why: Closed) {
-        let Some(conn) = self.conns.get_mut(i).and_then(Option::take) else {
+        let Some(mut conn) = self.conns.get_mut(i).and_then(Option::take) else {
             return;
         };
+        if let Some(refusal) = conn.refusal.take() {
+            // Answered, though the client did not take the whole answer.
+            self.observe(refusal);
+        }
         if let Some(flight) = &conn.in_flight {
             // The lane still reads the response (tiny_http is working on it), and
             // drops it.
@@ -315,16 +355,12 @@ impl Gate {
         }
         if ended {
             let Some(conn) = self.conn(i) else { return };
-            if conn.lingering || conn.drained() {
-                let why = if conn.lingering {
-                    Closed::Done
-                } else {
-                    Closed::Client
-                };
-                return self.close(i, why);
+            if conn.lingering {
+                return self.close(i, Closed::Done);
             }
-            // A half-closed client still gets the responses it is owed.
-            conn.close_after = true;
+            // A half-closed client still gets the answers to every request it sent
+            // before the FIN (`drive` closes once none is left).
+            conn.eof = true;
         }
         self.drive(i);
     }
@@ -332,20 +368,40 @@ impl Gate {
     /// Moves a connection on: the next request, writes, the close, the interest.
     fn drive(&mut self, i: usize) {
         let now = Instant::now();
-        let settings = self.settings.clone();
-        let router = Arc::clone(&self.router);
-        let Some(conn) = self.conn(i) else { return };
-        let advanced = conn.advance(&|t| router.body_limit(t), now, settings.read_timeout);
-        if conn.flush(now, settings.write_timeout).is_err() {
+        let (read_timeout, write_timeout) =
+            (self.settings.read_timeout, self.settings.write_timeout);
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        let cx = Context {
+            router: &self.router,
+            date: self.date.text(),
+            now,
+            read_timeout,
+        };
+        let advanced = conn.advance(&cx);
+        if conn.flush(now, write_timeout).is_err() {
             return self.close(i, Closed::Client);
         }
+        if conn.written()
+            && let Some(refusal) = conn.refusal.take()
+        {
+            self.observe(refusal);
+        }
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
         if conn.drained() && !conn.lingering {
+            if conn.eof && !conn.close_after && matches!(advanced, Advance::Idle) {
+                // Half-closed, and no complete request is left in what it sent: done.
+                return self.close(i, Closed::Client);
+            }
             if conn.close_after {
                 conn.start_linger(now);
             } else if conn.between_requests() {
-                conn.idle(now, settings.read_timeout);
+                conn.idle(now, read_timeout);
             } else if conn.evictable() {
-                conn.awaiting_head(now, settings.read_timeout);
+                conn.awaiting_head(now, read_timeout);
             }
         }
         let (fd, wants, interest) = (conn.fd(), conn.wants(), conn.interest);
@@ -355,10 +411,8 @@ impl Gate {
                 return self.close(i, Closed::Client);
             }
         }
-        match advanced {
-            Advance::Idle => {}
-            Advance::Refused(status) => self.metrics.refused(status),
-            Advance::Ready => self.schedule(i, now),
+        if let Advance::Ready = advanced {
+            self.schedule(i, now);
         }
     }
 
@@ -368,20 +422,21 @@ impl Gate {
     fn schedule(&mut self, i: usize, now: Instant) {
         let router = Arc::clone(&self.router);
         let held = self.held.len();
-        let Some(conn) = self.conn(i) else { return };
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
         let Some(ready) = conn.ready.as_mut() else {
             return;
         };
-        match router.hold(&ready.target) {
+        match router.hold(ready.route) {
             None => {
                 self.waiting.push_back(i);
                 self.dispatch();
             }
             Some(_) if held >= MAX_HELD => {
+                let refusal = ready.refusal(503);
                 conn.ready = None;
-                conn.queue(&own_response(503, "too many requests waiting"));
-                conn.close_after = true;
-                self.metrics.refused(503);
+                conn.answer(refusal, "too many requests waiting", self.date.text());
                 self.drive(i);
             }
             Some(delay) => {
@@ -442,7 +497,7 @@ impl Gate {
                 self.waiting.pop_front();
                 continue;
             }
-            let shared = router.shares_lane(&ready.target);
+            let shared = router.shares_lane(ready.route);
             let slot = match self.pick_lane(shared) {
                 Ok(Some(slot)) => slot,
                 // Nothing free, or tiny_http's backlog is full: retry when a lane
@@ -450,12 +505,13 @@ impl Gate {
                 Ok(None) => break,
                 Err(()) => {
                     self.waiting.pop_front();
-                    if let Some(conn) = self.conn(i) {
-                        conn.ready = None;
-                        conn.queue(&own_response(502, "the server could not take the request"));
-                        conn.close_after = true;
+                    if let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut)
+                        && let Some(ready) = conn.ready.take()
+                    {
+                        let refusal = ready.refusal(502);
+                        let why = "the server could not take the request";
+                        conn.answer(refusal, why, self.date.text());
                     }
-                    self.metrics.refused(502);
                     self.drive(i);
                     continue;
                 }
@@ -471,6 +527,9 @@ impl Gate {
                 slot,
                 keep_alive: ready.keep_alive,
                 http10: ready.http10,
+                method: ready.method,
+                route: ready.route,
+                received: ready.received,
             });
             conn.relaying(now);
             let Some(lane) = self.lanes[slot].as_mut() else {
@@ -622,9 +681,14 @@ impl Gate {
                 conn.close_after |= !keep_alive;
             }
             None => {
-                conn.queue(&own_response(502, "the server gave no valid response"));
-                conn.close_after = true;
-                self.metrics.refused(502);
+                let refusal = Refusal {
+                    method: flight.method,
+                    route: flight.route,
+                    status: 502,
+                    received: flight.received,
+                };
+                let why = "the server gave no valid response";
+                conn.answer(refusal, why, self.date.text());
             }
         }
         self.drive(i);

@@ -1,5 +1,5 @@
-//! Responses on their way back: tiny_http's answers rewritten for the client, and
-//! the gate's own answers.
+//! Responses on their way back: tiny_http's answers rewritten for the client (the
+//! gate's own answers are [`super::refusal`]'s).
 //!
 //! A response comes back from a [`super::lane::Lane`] as tiny_http wrote it: HTTP/1.0
 //! with a `Content-Length`. The gate rewrites its head for the client: the status line
@@ -59,29 +59,6 @@ pub fn rewrite(response: &[u8], keep_alive: bool, http10: bool) -> Option<(u16, 
     Some((status, out))
 }
 
-/// A response written by the gate itself (refusals, 502), always closing.
-pub fn own_response(status: u16, why: &str) -> Vec<u8> {
-    let reason = match status {
-        400 => "Bad Request",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        417 => "Expectation Failed",
-        431 => "Request Header Fields Too Large",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Error",
-    };
-    let body = format!("{status} {why}\n");
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,8 +92,5 @@ mod tests {
             framed_length(b"HTTP/1.0 200 OK\r\n\r\n", false),
             Some(Err(()))
         );
-        let own = String::from_utf8(own_response(431, "too big")).unwrap();
-        assert!(own.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
-        assert!(own.ends_with("Connection: close\r\n\r\n431 too big\n"));
     }
 }
