@@ -102,8 +102,10 @@ pub struct Context<'a> {
 pub enum Input {
     /// Bytes (or nothing yet).
     Open,
-    /// The client closed its sending side (or the connection failed).
+    /// The client closed its sending side.
     Ended,
+    /// The connection failed (a reset): nothing more can be written either.
+    Failed,
 }
 
 /// What [`Conn::advance`] produced.
@@ -242,7 +244,7 @@ impl Conn {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Input::Ended,
+                Err(_) => return Input::Failed,
             }
         }
     }

@@ -341,12 +341,15 @@ impl Gate {
             self.scratch = scratch;
             return;
         };
-        let mut ended = false;
+        let (mut ended, mut failed) = (false, false);
         if ready & poll::READ != 0 {
-            ended = matches!(conn.read(&mut scratch), Input::Ended);
+            match conn.read(&mut scratch) {
+                Input::Open => {}
+                Input::Ended => ended = true,
+                Input::Failed => failed = true,
+            }
         }
-        let mut failed = false;
-        if ready & poll::WRITE != 0 {
+        if !failed && ready & poll::WRITE != 0 {
             failed = conn.flush(now, write_timeout).is_err();
         }
         self.scratch = scratch;
