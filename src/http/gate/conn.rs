@@ -26,6 +26,7 @@ use super::head::{self, Body, MAX_HEAD, Reject, Scan, Scanner};
 use super::metrics::Closed;
 use super::poll;
 use super::refusal::{self, Refusal};
+use super::response::{Framed, MAX_PIECES, connection_line};
 use crate::http::routes::Router;
 
 /// Queued response bytes above which no further request is read.
@@ -251,21 +252,36 @@ impl Conn {
 
     /// Queues bytes for the client.
     pub fn queue(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
         if self.out.is_empty() {
             self.out.reserve_exact(bytes.len());
         }
         self.out.extend_from_slice(bytes);
     }
 
-    /// Queues a response the gate built for this client: taken as it is when nothing
-    /// else is queued (the common case), which saves an allocation and a copy of
-    /// every relayed response.
-    pub fn queue_owned(&mut self, bytes: Vec<u8>) {
-        if self.out.is_empty() {
-            self.out = bytes;
-            self.out_pos = 0;
-        } else {
-            self.out.extend_from_slice(&bytes);
+    /// Hands the response to its request to this client: `bytes` as `framed` reads
+    /// them, with the `Connection` line the connection now calls for. When nothing is
+    /// queued before it (the common case) the pieces go to the socket in one system
+    /// call, and only what it does not take is copied into the output.
+    pub fn forward(&mut self, bytes: &[u8], framed: &Framed, open: bool) {
+        let Some(flight) = self.in_flight.take() else {
+            return;
+        };
+        let keep_alive = flight.keep_alive && open && !self.close_after;
+        self.close_after |= !keep_alive;
+        let connection = connection_line(keep_alive, flight.http10);
+        let mut pieces = [&b""[..]; MAX_PIECES];
+        let count = framed.pieces(bytes, connection, &mut pieces);
+        let mut sent = 0;
+        if self.pending_out() == 0 {
+            sent = poll::send_pieces(self.fd(), &pieces[..count]).unwrap_or(0);
+        }
+        for piece in &pieces[..count] {
+            let skip = sent.min(piece.len());
+            sent -= skip;
+            self.queue(&piece[skip..]);
         }
     }
 

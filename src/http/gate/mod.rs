@@ -42,7 +42,7 @@ mod lane;
 mod metrics;
 mod poll;
 mod refusal;
-mod relay;
+mod response;
 mod upstream;
 
 pub(crate) use metrics::GateMetrics;
@@ -61,7 +61,6 @@ use date::HttpDate;
 use lane::Lane;
 use metrics::Closed;
 use refusal::Refusal;
-use relay::rewrite;
 
 use super::red::RedMetrics;
 use super::routes::Router;
@@ -116,6 +115,10 @@ pub struct Gate {
     stopping: Option<Instant>,
     accept_paused: Option<Instant>,
     scratch: Vec<u8>,
+    /// The lanes written to in this pass's dispatch (kept to reuse its allocation).
+    written: Vec<usize>,
+    /// The clients a lane delivered responses to, to move on after it (likewise).
+    delivered: Vec<usize>,
 }
 
 fn client_token(i: usize) -> u64 {
@@ -159,6 +162,8 @@ impl Gate {
             stopping: None,
             accept_paused: None,
             scratch: vec![0; 64 * 1024],
+            written: Vec::new(),
+            delivered: Vec::new(),
         })
     }
 
@@ -188,6 +193,13 @@ impl Gate {
             }
             let now = Instant::now();
             self.release_held(now);
+            if now.duration_since(last_sweep) >= TICK {
+                last_sweep = now;
+                self.sweep(now);
+            }
+            // Once per pass: the requests that became ready in it go down lanes
+            // together (see `dispatch`), and those still waiting are retried.
+            self.dispatch();
             if self.stopping.is_none() && stop() {
                 self.begin_shutdown(now);
             }
@@ -197,10 +209,6 @@ impl Gate {
             {
                 self.close_all();
                 return Ok(());
-            }
-            if now.duration_since(last_sweep) >= TICK {
-                last_sweep = now;
-                self.sweep(now);
             }
         }
     }
@@ -432,10 +440,7 @@ impl Gate {
             return;
         };
         match router.hold(ready.route) {
-            None => {
-                self.waiting.push_back(i);
-                self.dispatch();
-            }
+            None => self.waiting.push_back(i),
             Some(_) if held >= MAX_HELD => {
                 let refusal = ready.refusal(503);
                 conn.ready = None;
@@ -449,9 +454,8 @@ impl Gate {
         }
     }
 
-    /// Moves held requests that are due to the relay queue.
+    /// Moves held requests that are due to the queue for lanes.
     fn release_held(&mut self, now: Instant) {
-        let mut released = false;
         while let Some(&Reverse((due, i))) = self.held.peek() {
             if due > now {
                 break;
@@ -464,11 +468,7 @@ impl Gate {
             if ready.not_before.is_some_and(|t| t <= now) {
                 ready.not_before = None;
                 self.waiting.push_back(i);
-                released = true;
             }
-        }
-        if released {
-            self.dispatch();
         }
     }
 
@@ -490,7 +490,7 @@ impl Gate {
     fn dispatch(&mut self) {
         let now = Instant::now();
         let router = Arc::clone(&self.router);
-        let mut written: Vec<usize> = Vec::new();
+        let mut written = std::mem::take(&mut self.written);
         while let Some(&i) = self.waiting.front() {
             let Some(ready) = self.conn(i).and_then(|c| c.ready.as_ref()) else {
                 self.waiting.pop_front();
@@ -543,7 +543,7 @@ impl Gate {
                 written.push(slot);
             }
         }
-        for slot in written {
+        for &slot in &written {
             // Written at once: a lane that was already writable would not say so
             // again (edge-triggered). Only written: see `Lane::send` for why no read.
             let state = self.lanes[slot].as_mut().map(Lane::send);
@@ -551,6 +551,8 @@ impl Gate {
                 self.break_lane(slot);
             }
         }
+        written.clear();
+        self.written = written;
     }
 
     /// The lane for the next request (see [`Gate::dispatch`]): `Ok(None)` when it must
@@ -609,25 +611,32 @@ impl Gate {
         Ok(Some(slot))
     }
 
-    /// A lane's socket is ready: delivers the responses that are complete, and
-    /// retires the lane if tiny_http closed it.
+    /// A lane's socket is ready: forwards the responses that are complete to their
+    /// clients, and retires the lane if tiny_http closed it. The clients move on (their
+    /// next requests) only after the lane is done with, and their requests wait for
+    /// the pass's one dispatch: nothing re-enters a lane from inside its reading.
     fn on_upstream(&mut self, slot: usize) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let mut answers: Vec<(usize, Vec<u8>)> = Vec::new();
-        let Some(lane) = self.lanes.get_mut(slot).and_then(Option::as_mut) else {
-            self.scratch = scratch;
+        let Gate {
+            lanes,
+            conns,
+            scratch,
+            stopping,
+            delivered,
+            ..
+        } = self;
+        let Some(lane) = lanes.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
+        let open = stopping.is_none();
         let before = lane.depth();
-        let state = lane.pump(&mut scratch, &mut |client, response| {
-            if let Some(i) = client {
-                answers.push((i, response));
+        let state = lane.pump(scratch, &mut |client, bytes, framed| {
+            let Some(i) = client else { return };
+            if let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) {
+                conn.forward(bytes, framed, open);
+                delivered.push(i);
             }
         });
         let depth = lane.depth();
-        self.scratch = scratch;
-        // The lane's place first: delivering a response moves its client on, which
-        // may send that client's next request down a lane (this one included).
         if state == lane::State::Broken {
             self.break_lane(slot);
         } else if before > 0 && depth == 0 {
@@ -639,10 +648,12 @@ impl Gate {
                 self.retire_lane(slot);
             }
         }
-        for (i, response) in answers {
-            self.complete(i, Some(&response));
+        let mut delivered = std::mem::take(&mut self.delivered);
+        for &i in &delivered {
+            self.drive(i);
         }
-        self.dispatch();
+        delivered.clear();
+        self.delivered = delivered;
     }
 
     /// Closes a lane and frees its slot.
@@ -663,39 +674,32 @@ impl Gate {
         // Dropping the socket closes it, which also removes it from the poller.
         drop(lane);
         for i in clients {
-            self.complete(i, None);
+            self.fail(i);
         }
     }
 
-    /// A request is over: queues its response (or a 502 when `response` is `None` or
-    /// not valid) and moves the client connection on.
-    fn complete(&mut self, i: usize, response: Option<&[u8]>) {
-        let stopping = self.stopping.is_some();
+    /// A request's lane broke before its response came: the client gets a 502.
+    fn fail(&mut self, i: usize) {
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
         let Some(flight) = conn.in_flight.take() else {
             return;
         };
-        let keep_alive = flight.keep_alive && !stopping && !conn.close_after;
-        match response.and_then(|r| rewrite(r, keep_alive, flight.http10)) {
-            Some((_, bytes)) => {
-                conn.queue_owned(bytes);
-                conn.close_after |= !keep_alive;
-            }
-            None => {
-                let refusal = Refusal {
-                    method: flight.method,
-                    route: flight.route,
-                    status: 502,
-                    received: flight.received,
-                };
-                let why = "the server gave no valid response";
-                conn.answer(refusal, why, self.date.text());
-            }
-        }
+        let refusal = Refusal {
+            method: flight.method,
+            route: flight.route,
+            status: 502,
+            received: flight.received,
+        };
+        conn.answer(
+            refusal,
+            "the server gave no valid response",
+            self.date.text(),
+        );
         self.drive(i);
     }
+
     fn sweep(&mut self, now: Instant) {
         if self
             .accept_paused
@@ -715,7 +719,6 @@ impl Gate {
                 self.close(i, why);
             }
         }
-        self.dispatch();
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
