@@ -39,10 +39,9 @@ const IN_CAP: usize = MAX_HEAD + 1024;
 /// "No deadline": while tiny_http works on a request, the worker bounds it.
 const FAR: Duration = Duration::from_secs(86_400);
 
-/// A vetted request waiting for a relay slot.
+/// A vetted request waiting for a lane; its bytes for tiny_http are the connection's
+/// [`Conn::request`].
 pub struct Ready {
-    /// The head (and body) for tiny_http.
-    pub request: Vec<u8>,
     /// Whether the client connection stays open after the response.
     pub keep_alive: bool,
     /// Whether the client spoke HTTP/1.0.
@@ -130,7 +129,10 @@ pub struct Conn {
     body_wait: Option<(head::Head, usize, u64)>,
     out: Vec<u8>,
     out_pos: usize,
-    /// A request waiting for a relay slot.
+    /// The rewritten head and body of the request in [`Conn::ready`], for tiny_http;
+    /// kept from request to request, so a request allocates nothing.
+    pub request: Vec<u8>,
+    /// A request waiting for a lane.
     pub ready: Option<Ready>,
     /// The request in tiny_http.
     pub in_flight: Option<InFlight>,
@@ -163,6 +165,7 @@ impl Conn {
             body_wait: None,
             out: Vec::new(),
             out_pos: 0,
+            request: Vec::new(),
             ready: None,
             in_flight: None,
             close_after: false,
@@ -350,8 +353,14 @@ impl Conn {
         }
     }
 
-    /// A request is in tiny_http: no client deadline while the worker has it.
-    pub fn relaying(&mut self, now: Instant) {
+    /// The request went down a lane: [`Conn::request`] is free for the next one
+    /// (its allocation kept unless a body made it large), and no client deadline
+    /// runs while tiny_http has it.
+    pub fn sent(&mut self, now: Instant) {
+        self.request.clear();
+        if self.request.capacity() > 4096 {
+            self.request = Vec::new();
+        }
         self.deadline = now + FAR;
         self.deadline_kind = Closed::Done;
     }
@@ -377,6 +386,7 @@ impl Conn {
 
     fn refuse_as(&mut self, refusal: Refusal, why: &str, cx: &Context) -> Advance {
         self.input = Vec::new();
+        self.request = Vec::new();
         self.body_wait = None;
         self.answer(refusal, why, cx.date);
         Advance::Refused
@@ -399,8 +409,7 @@ impl Conn {
                 self.body_wait = Some((head, route, length));
                 return Advance::Idle;
             }
-            let body: Vec<u8> = self.input.drain(..length as usize).collect();
-            return self.make_ready(head, route, &body, now);
+            return self.make_ready(head, route, length as usize, now);
         }
         while self.input.starts_with(b"\r\n") {
             // RFC 9112 section 2.2: empty lines before a request line are ignored.
@@ -422,7 +431,7 @@ impl Conn {
             }
             Scan::Complete(length) => length,
         };
-        let parsed = head::parse(&self.input[..length], self.peer);
+        let parsed = head::parse(&self.input[..length], self.peer, &mut self.request);
         let head = match parsed {
             Ok(head) => head,
             Err(reject) => {
@@ -431,7 +440,8 @@ impl Conn {
             }
         };
         self.input.drain(..length);
-        let route = cx.router.find(&head.target);
+        let target = std::str::from_utf8(&self.request[head.target.clone()]).unwrap_or("");
+        let route = cx.router.find(target);
         let refusal = |status| Refusal {
             method: head.method,
             route,
@@ -439,7 +449,7 @@ impl Conn {
             received: now,
         };
         match head.body {
-            Body::None => self.make_ready(head, route, &[], now),
+            Body::None => self.make_ready(head, route, 0, now),
             Body::Chunked => self.refuse_as(
                 refusal(411),
                 "chunked request bodies are not accepted: send a Content-Length",
@@ -458,20 +468,21 @@ impl Conn {
         }
     }
 
+    /// Completes [`Conn::request`] with the receipt time and the body, the first
+    /// `length` bytes of the input.
     fn make_ready(
         &mut self,
         head: head::Head,
         route: usize,
-        body: &[u8],
+        length: usize,
         received: Instant,
     ) -> Advance {
         let (keep_alive, http10, head_method) = (head.keep_alive, head.http10, head.head_method);
         let method = head.method;
-        let length = body.len() as u64;
-        let mut request = head.forward(length, head::monotonic_micros());
-        request.extend_from_slice(body);
+        head::finish(&mut self.request, length as u64, head::monotonic_micros());
+        self.request.extend_from_slice(&self.input[..length]);
+        self.input.drain(..length);
         self.ready = Some(Ready {
-            request,
             keep_alive,
             http10,
             head_method,

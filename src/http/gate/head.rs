@@ -19,6 +19,7 @@
 //!   the next request), no hop-by-hop headers, and the gate's
 //!   [`PEER_HEADER`] and [`RECEIVED_HEADER`] in place of any copy the client sent.
 
+use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::http::routes::METHODS;
@@ -143,14 +144,11 @@ pub enum Body {
     Chunked,
 }
 
-/// A vetted request head.
+/// A vetted request head (its rewrite for tiny_http is in the buffer [`parse`] wrote).
 #[derive(Debug)]
 pub struct Head {
-    /// The head to send to tiny_http (see the module documentation), blank line
-    /// included; a body's `Content-Length` is added by [`Head::forward_with_length`].
-    forward: Vec<u8>,
-    /// The target in origin form (`/path?query`), as routed.
-    pub target: String,
+    /// Where the target in origin form (`/path?query`, as routed) lies in the rewrite.
+    pub target: std::ops::Range<usize>,
     /// Whether the method is HEAD (its response has no body).
     pub head_method: bool,
     /// The method as an index into the RED metrics' method values.
@@ -165,19 +163,16 @@ pub struct Head {
     pub expects_continue: bool,
 }
 
-impl Head {
-    /// The head for tiny_http, with the receipt time (see [`RECEIVED_HEADER`]) and,
-    /// when non-zero, a body of `length` bytes.
-    pub fn forward(mut self, length: u64, received: u64) -> Vec<u8> {
-        self.forward.truncate(self.forward.len() - 2);
-        let mut extra = format!("{RECEIVED_HEADER}: {received}\r\n");
-        if length > 0 {
-            extra.push_str(&format!("Content-Length: {length}\r\n"));
-        }
-        extra.push_str("\r\n");
-        self.forward.extend_from_slice(extra.as_bytes());
-        self.forward
+/// Ends the rewrite [`parse`] wrote into `forward`: the receipt time (see
+/// [`RECEIVED_HEADER`]), the `Content-Length` of a body of `length` bytes when there
+/// is one, and the blank line.
+pub fn finish(forward: &mut Vec<u8>, length: u64, received: u64) {
+    // Writing into a Vec cannot fail.
+    let _ = write!(forward, "{RECEIVED_HEADER}: {received}\r\n");
+    if length > 0 {
+        let _ = write!(forward, "Content-Length: {length}\r\n");
     }
+    forward.extend_from_slice(b"\r\n");
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -196,8 +191,9 @@ const HOP_BY_HOP: [&str; 8] = [
     "content-length",
 ];
 
-/// Reads a complete head (as found by [`Scanner`]) from a client at `peer`.
-pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
+/// Reads a complete head (as found by [`Scanner`]) from a client at `peer`, and
+/// writes its rewrite for tiny_http into `forward` (cleared first; see [`finish`]).
+pub fn parse(head: &[u8], peer: SocketAddr, forward: &mut Vec<u8>) -> Result<Head, Reject> {
     let text = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
     let mut lines = text
         .split(|&b| b == b'\n')
@@ -233,10 +229,12 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
     let target = std::str::from_utf8(target).map_err(|_| bad("malformed request target"))?;
     let target = origin_form(target)?;
 
-    let mut forward = Vec::with_capacity(head.len() + 48);
-    forward.extend_from_slice(
-        format!("{method} {target} HTTP/1.0\r\nConnection: keep-alive\r\n").as_bytes(),
-    );
+    forward.clear();
+    forward.extend_from_slice(method.as_bytes());
+    forward.push(b' ');
+    let target_at = forward.len()..forward.len() + target.len();
+    forward.extend_from_slice(target.as_bytes());
+    forward.extend_from_slice(b" HTTP/1.0\r\nConnection: keep-alive\r\n");
     let (mut hosts, mut lengths, mut encodings) = (0, 0, 0);
     let mut length = 0u64;
     let (mut close, mut keep) = (false, false);
@@ -271,51 +269,41 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
         }
         let name = std::str::from_utf8(name).map_err(|_| bad("malformed header name"))?;
         let value = std::str::from_utf8(value).map_err(|_| bad("malformed header value"))?;
-        let lower = name.to_ascii_lowercase();
-        match lower.as_str() {
-            "host" => {
-                hosts += 1;
-                if !valid_host(value.as_bytes()) {
-                    return Err(bad("invalid Host (RFC 3986 uri-host [\":\" port])"));
-                }
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if is("host") {
+            hosts += 1;
+            if !valid_host(value.as_bytes()) {
+                return Err(bad("invalid Host (RFC 3986 uri-host [\":\" port])"));
             }
-            "content-length" => {
-                lengths += 1;
-                if value.is_empty()
-                    || value.len() > 18
-                    || !value.bytes().all(|b| b.is_ascii_digit())
-                {
-                    return Err(bad("malformed Content-Length"));
-                }
-                length = value.parse().map_err(|_| bad("malformed Content-Length"))?;
+        } else if is("content-length") {
+            lengths += 1;
+            if value.is_empty() || value.len() > 18 || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("malformed Content-Length"));
             }
-            "transfer-encoding" => {
-                encodings += 1;
-                if !value.eq_ignore_ascii_case("chunked") {
-                    return Err(bad("Transfer-Encoding other than chunked"));
-                }
+            length = value.parse().map_err(|_| bad("malformed Content-Length"))?;
+        } else if is("transfer-encoding") {
+            encodings += 1;
+            if !value.eq_ignore_ascii_case("chunked") {
+                return Err(bad("Transfer-Encoding other than chunked"));
             }
-            "connection" => {
-                for token in value.split(',').map(str::trim) {
-                    close |= token.eq_ignore_ascii_case("close");
-                    keep |= token.eq_ignore_ascii_case("keep-alive");
-                }
+        } else if is("connection") {
+            for token in value.split(',').map(str::trim) {
+                close |= token.eq_ignore_ascii_case("close");
+                keep |= token.eq_ignore_ascii_case("keep-alive");
             }
-            "expect" => {
-                if !value.eq_ignore_ascii_case("100-continue") {
-                    return Err(Reject {
-                        status: 417,
-                        why: "only Expect: 100-continue is understood",
-                    });
-                }
-                expects_continue = true;
+        } else if is("expect") {
+            if !value.eq_ignore_ascii_case("100-continue") {
+                return Err(Reject {
+                    status: 417,
+                    why: "only Expect: 100-continue is understood",
+                });
             }
-            _ => {}
+            expects_continue = true;
         }
-        if lower == PEER_HEADER
-            || lower == RECEIVED_HEADER
-            || lower == PROBE_HEADER
-            || HOP_BY_HOP.contains(&lower.as_str())
+        if is(PEER_HEADER)
+            || is(RECEIVED_HEADER)
+            || is(PROBE_HEADER)
+            || HOP_BY_HOP.iter().any(|h| is(h))
         {
             continue;
         }
@@ -333,15 +321,14 @@ pub fn parse(head: &[u8], peer: SocketAddr) -> Result<Head, Reject> {
     if encodings > 1 || (encodings == 1 && (lengths > 0 || http10)) {
         return Err(bad("conflicting body framing"));
     }
-    forward.extend_from_slice(format!("{PEER_HEADER}: {peer}\r\n\r\n").as_bytes());
+    let _ = write!(forward, "{PEER_HEADER}: {peer}\r\n");
     let body = match (encodings, length) {
         (1, _) => Body::Chunked,
         (_, 0) => Body::None,
         (_, n) => Body::Length(n),
     };
     Ok(Head {
-        forward,
-        target: target.to_string(),
+        target: target_at,
         head_method: method == "HEAD",
         method: method_index(method.as_bytes()),
         http10,
@@ -463,10 +450,15 @@ fn origin_form(target: &str) -> Result<&str, Reject> {
     if target.starts_with('/') || target == "*" {
         return Ok(target);
     }
-    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
-    let rest = if lower.starts_with("http://") {
+    let scheme = |s: &str| {
+        target
+            .as_bytes()
+            .get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s.as_bytes()))
+    };
+    let rest = if scheme("http://") {
         &target[7..]
-    } else if lower.starts_with("https://") {
+    } else if scheme("https://") {
         &target[8..]
     } else {
         return Err(bad("request target is neither a path nor an absolute URL"));
@@ -491,7 +483,7 @@ mod tests {
     }
 
     fn status(head: &str) -> u16 {
-        match parse(head.as_bytes(), peer()) {
+        match parse(head.as_bytes(), peer(), &mut Vec::new()) {
             Ok(_) => 200,
             Err(r) => r.status,
         }
@@ -602,35 +594,36 @@ mod tests {
 
     #[test]
     fn rewrites_for_tiny_http() {
+        let mut forward = Vec::new();
         let h = parse(
             b"GET http://example:80/up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nTinyprom-Peer: 6.6.6.6:6\r\nTinyprom-Probe: 1\r\nAccept: */*\r\n\r\n",
             peer(),
+            &mut forward,
         )
         .unwrap();
-        assert_eq!(h.target, "/up?x=1");
+        assert_eq!(&forward[h.target.clone()], b"/up?x=1");
         assert!(h.http10 && h.keep_alive);
-        let forward = String::from_utf8(h.forward(0, 7)).unwrap();
+        finish(&mut forward, 0, 7);
         assert_eq!(
-            forward,
+            String::from_utf8(forward.clone()).unwrap(),
             "GET /up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nAccept: */*\r\ntinyprom-peer: 192.0.2.1:4242\r\ntinyprom-received: 7\r\n\r\n"
         );
         let h = parse(
             b"HEAD /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
             peer(),
+            &mut forward,
         )
         .unwrap();
         assert!(!h.keep_alive && !h.http10);
         let h = parse(
             b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
             peer(),
+            &mut forward,
         )
         .unwrap();
         assert_eq!(h.body, Body::Length(5));
-        assert!(
-            String::from_utf8(h.forward(5, 1))
-                .unwrap()
-                .ends_with("Content-Length: 5\r\n\r\n")
-        );
+        finish(&mut forward, 5, 1);
+        assert!(forward.ends_with(b"Content-Length: 5\r\n\r\n"));
         assert_eq!(origin_form("http://h").unwrap(), "/");
         assert_eq!(origin_form("HTTPS://h/a").unwrap(), "/a");
         assert!(origin_form("h:80").is_err());

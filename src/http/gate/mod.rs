@@ -534,11 +534,11 @@ impl Gate {
                 route: ready.route,
                 received: ready.received,
             });
-            conn.relaying(now);
             let Some(lane) = self.lanes[slot].as_mut() else {
                 continue;
             };
-            lane.push(&ready.request, ready.head_method, i, shared);
+            lane.push(&conn.request, ready.head_method, i, shared);
+            conn.sent(now);
             if !written.contains(&slot) {
                 written.push(slot);
             }
