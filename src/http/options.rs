@@ -8,8 +8,9 @@ use std::time::Duration;
 /// serves; an idle connection costs the gate a few hundred bytes and no thread.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
-/// The default worker count: handlers never block (the `/synthetic` delay runs on a
-/// timer thread), so a few workers keep two cores busy.
+/// The default worker count: handlers never block (the `/synthetic` delay is held in
+/// the gate's timer heap, before a worker sees the request), so a few workers keep
+/// two cores busy.
 pub const DEFAULT_MAX_WORKERS: usize = 4;
 
 /// A server's settings.

@@ -139,11 +139,7 @@ impl Reply {
 /// `None`; the gate passes the client's address in a header of its own after removing
 /// any copy the client sent, so the value cannot be forged.
 pub fn peer_addr(request: &tiny_http::Request) -> Option<std::net::SocketAddr> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv(super::gate::head::PEER_HEADER))
-        .and_then(|h| h.value.as_str().parse().ok())
+    super::protocol::decode::peer(request)
 }
 
 /// A handler for a custom route; called on a worker thread, so it must not block for

@@ -27,6 +27,7 @@ use super::metrics::Closed;
 use super::poll;
 use super::refusal::{self, Refusal};
 use super::response::{Framed, MAX_PIECES, connection_line};
+use crate::http::protocol::monotonic_micros;
 use crate::http::routes::Router;
 
 /// Queued response bytes above which no further request is read.
@@ -112,7 +113,7 @@ pub enum Input {
 pub enum Advance {
     /// Nothing new.
     Idle,
-    /// A request is ready for a relay ([`Conn::ready`]).
+    /// A request is ready for a lane ([`Conn::ready`]).
     Ready,
     /// The gate refused a request (its answer is queued; the connection closes).
     Refused,
@@ -479,7 +480,7 @@ impl Conn {
     ) -> Advance {
         let (keep_alive, http10, head_method) = (head.keep_alive, head.http10, head.head_method);
         let method = head.method;
-        head::finish(&mut self.request, length as u64, head::monotonic_micros());
+        head::finish(&mut self.request, length as u64, monotonic_micros());
         self.request.extend_from_slice(&self.input[..length]);
         self.input.drain(..length);
         self.ready = Some(Ready {

@@ -17,11 +17,12 @@
 //!   an origin-form target, HTTP/1.0 framing with `Connection: keep-alive` (so
 //!   tiny_http answers with a `Content-Length` and keeps the private connection for
 //!   the next request), no hop-by-hop headers, and the gate's
-//!   [`PEER_HEADER`] and [`RECEIVED_HEADER`] in place of any copy the client sent.
+//!   private headers (`crate::http::protocol`) in place of any copy the client sent.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
+use crate::http::protocol::encode;
 use crate::http::routes::METHODS;
 
 /// The longest request line accepted; a longer one gets 414.
@@ -30,34 +31,6 @@ pub const MAX_LINE: usize = 8 * 1024;
 pub const MAX_HEAD: usize = 16 * 1024;
 /// The most header lines accepted; more get 431.
 pub const MAX_HEADERS: usize = 100;
-/// The header the gate adds with the client's address (any copy a client sends is
-/// dropped, so handlers can trust it).
-pub const PEER_HEADER: &str = "tinyprom-peer";
-/// The header the gate adds with the moment the head was complete, in microseconds of
-/// the monotonic clock ([`monotonic_micros`]), so a request held by the gate is timed
-/// from its receipt (any copy a client sends is dropped).
-pub const RECEIVED_HEADER: &str = "tinyprom-received";
-/// The header that marks the gate's probe of a new lane (see [`PROBE`]); any copy a
-/// client sends is dropped, so no client request is taken for a probe.
-pub const PROBE_HEADER: &str = "tinyprom-probe";
-/// The first request on every new lane to tiny_http: answered by a worker with an
-/// empty 200 and counted nowhere, it tells the gate that tiny_http's thread for the
-/// lane is running (see `Gate::dispatch` for why that matters).
-pub const PROBE: &[u8] =
-    b"OPTIONS * HTTP/1.0\r\nConnection: keep-alive\r\ntinyprom-probe: 1\r\n\r\n";
-
-/// The monotonic clock (`CLOCK_MONOTONIC`, as `Instant` reads it on Linux) in
-/// microseconds, comparable across threads of the process.
-pub fn monotonic_micros() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
-}
-
 /// Why a request is refused: the status sent and a short reason for its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reject {
@@ -164,12 +137,12 @@ pub struct Head {
 }
 
 /// Ends the rewrite [`parse`] wrote into `forward`: the receipt time (see
-/// [`RECEIVED_HEADER`]), the `Content-Length` of a body of `length` bytes when there
+/// `protocol`), the `Content-Length` of a body of `length` bytes when there
 /// is one, and the blank line.
 pub fn finish(forward: &mut Vec<u8>, length: u64, received: u64) {
-    // Writing into a Vec cannot fail.
-    let _ = write!(forward, "{RECEIVED_HEADER}: {received}\r\n");
+    encode::received(forward, received);
     if length > 0 {
+        // Writing into a Vec cannot fail.
         let _ = write!(forward, "Content-Length: {length}\r\n");
     }
     forward.extend_from_slice(b"\r\n");
@@ -300,11 +273,7 @@ pub fn parse(head: &[u8], peer: SocketAddr, forward: &mut Vec<u8>) -> Result<Hea
             }
             expects_continue = true;
         }
-        if is(PEER_HEADER)
-            || is(RECEIVED_HEADER)
-            || is(PROBE_HEADER)
-            || HOP_BY_HOP.iter().any(|h| is(h))
-        {
+        if encode::reserved(name) || HOP_BY_HOP.iter().any(|h| is(h)) {
             continue;
         }
         forward.extend_from_slice(name.as_bytes());
@@ -321,7 +290,7 @@ pub fn parse(head: &[u8], peer: SocketAddr, forward: &mut Vec<u8>) -> Result<Hea
     if encodings > 1 || (encodings == 1 && (lengths > 0 || http10)) {
         return Err(bad("conflicting body framing"));
     }
-    let _ = write!(forward, "{PEER_HEADER}: {peer}\r\n");
+    encode::peer(forward, peer);
     let body = match (encodings, length) {
         (1, _) => Body::Chunked,
         (_, 0) => Body::None,

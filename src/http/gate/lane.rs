@@ -30,9 +30,9 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::head::PROBE;
 use super::poll;
 use super::response::{Framed, MAX_RESPONSE, frame};
+use crate::http::protocol::encode::PROBE;
 
 /// The most requests a lane carries at once.
 pub const DEPTH: usize = 16;
@@ -141,10 +141,10 @@ impl Lane {
     /// Writes what it can of the queued requests.
     ///
     /// This does not try a read as well: a response cannot be there yet, so the read
-    /// would only return `EAGAIN`, one wasted system call per write (measured with
-    /// `strace -c -f` under `wrk`: it was half of all reads of the private sockets).
-    /// The lane is registered edge-triggered, and every arrival of response bytes
-    /// raises an edge, so the read happens when [`Lane::pump`] is called for it.
+    /// would only return `EAGAIN`, a wasted system call per write (docs/performance.md,
+    /// "A relay starts with a write only"). The lane is registered edge-triggered, and
+    /// every arrival of response bytes raises an edge, so the read happens when
+    /// [`Lane::pump`] is called for it.
     pub fn send(&mut self) -> State {
         while self.sent < self.out.len() {
             match poll::send(self.fd(), &self.out[self.sent..]) {

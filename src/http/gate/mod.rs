@@ -3,7 +3,8 @@
 //!
 //! One thread (the one that calls [`crate::http::Server::run`]) runs an `epoll` loop
 //! over non-blocking sockets: the listener, every client connection ([`conn`]) and
-//! every request on its way through tiny_http ([`relay`]). An idle keep-alive client
+//! every lane to tiny_http ([`lane`]), with the responses on their way back
+//! ([`response`]). An idle keep-alive client
 //! costs one descriptor and a few hundred bytes, never a thread. The gate owns, on
 //! sockets it owns:
 //!
@@ -17,7 +18,7 @@
 //!   first displaces the connection that has had nothing in progress for longest (idle
 //!   between requests, or still sending an incomplete head: slowloris goes first);
 //!   when every connection has a request in progress the newcomer gets a 503 and is
-//!   closed. Requests go to tiny_http down at most `max_relays` busy lanes ([`lane`]:
+//!   closed. Requests go to tiny_http down at most `max_busy_lanes` busy lanes ([`lane`]:
 //!   a private connection, one tiny_http thread), the rest wait in the gate.
 //!   Requests of the built-in routes share lanes, up to [`lane::DEPTH`] on one, so
 //!   the requests of one pass of the loop reach tiny_http in one write per lane;
@@ -31,7 +32,7 @@
 //!
 //! Routes may ask the gate to hold a request before it goes on (`/synthetic`'s random
 //! delay): held requests wait in a timer heap of the loop, so the delay never occupies
-//! a thread, a tiny_http connection, or a relay slot.
+//! a thread, a tiny_http connection, or a lane.
 //!
 //! Deadlines are checked by a sweep every [`TICK`], so they fall up to a tick late.
 
@@ -83,7 +84,7 @@ pub struct Settings {
     /// The most client connections open at once.
     pub max_connections: usize,
     /// The most requests inside tiny_http at once.
-    pub max_relays: usize,
+    pub max_busy_lanes: usize,
     /// How long requests in progress may take to finish once stop is asked.
     pub shutdown_timeout: Duration,
 }
@@ -125,12 +126,12 @@ fn client_token(i: usize) -> u64 {
     (i as u64) << 1
 }
 
-fn relay_token(slot: usize) -> u64 {
+fn lane_token(slot: usize) -> u64 {
     ((slot as u64) << 1) | 1
 }
 
 impl Gate {
-    /// A gate over `listener` that relays to tiny_http at `upstream`.
+    /// A gate over `listener` that passes requests to tiny_http at `upstream`.
     pub fn new(
         listener: TcpListener,
         upstream: Arc<Upstream>,
@@ -427,7 +428,7 @@ impl Gate {
         }
     }
 
-    /// Queues a ready request for a relay, after its route's hold (the `/synthetic`
+    /// Queues a ready request for a lane, after its route's hold (the `/synthetic`
     /// delay) if it has one. Held requests wait here, in a timer heap of the loop,
     /// so nothing ever sleeps or blocks for them.
     fn schedule(&mut self, i: usize, now: Instant) {
@@ -475,7 +476,7 @@ impl Gate {
     /// Sends waiting requests down lanes (see [`lane`]), in arrival order.
     ///
     /// A request that may share a lane goes to an idle lane or a new one while fewer
-    /// than `max_relays` lanes are busy, else to the busy shared lane that owes the
+    /// than `max_busy_lanes` lanes are busy, else to the busy shared lane that owes the
     /// fewest responses (up to [`lane::DEPTH`]). One that must travel alone needs an
     /// idle or new lane. Every lane written to is sent once, after the loop, so the
     /// requests of one pass go to tiny_http in one write per lane.
@@ -565,7 +566,7 @@ impl Gate {
                 connecting || lane.fresh,
             )
         });
-        if busy < self.settings.max_relays {
+        if busy < self.settings.max_busy_lanes {
             if let Some(slot) = self.pool.pop() {
                 return Ok(Some(slot));
             }
@@ -601,7 +602,7 @@ impl Gate {
         let interest = poll::READ | poll::WRITE | poll::EDGE;
         if self
             .poller
-            .add(fd.as_raw_fd(), relay_token(slot), interest)
+            .add(fd.as_raw_fd(), lane_token(slot), interest)
             .is_err()
         {
             self.free_slots.push(slot);
