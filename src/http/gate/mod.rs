@@ -57,7 +57,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conn::{Advance, Conn, Context, InFlight, Input};
+use conn::{Advance, Conn, Context, Input, Phase};
 use date::HttpDate;
 use lane::Lane;
 use metrics::Closed;
@@ -241,7 +241,7 @@ impl Gate {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            let conn = Conn::new(stream, peer, now, self.settings.read_timeout);
+            let conn = Conn::new(stream, peer, now);
             let i = match self.free.pop() {
                 Some(i) => i,
                 None => {
@@ -329,10 +329,10 @@ impl Gate {
             // Answered, though the client did not take the whole answer.
             self.observe(refusal);
         }
-        if let Some(flight) = &conn.in_flight {
+        if let Some(slot) = conn.lane() {
             // The lane still reads the response (tiny_http is working on it), and
             // drops it.
-            if let Some(lane) = self.lanes.get_mut(flight.slot).and_then(Option::as_mut) {
+            if let Some(lane) = self.lanes.get_mut(slot).and_then(Option::as_mut) {
                 lane.forget(i);
             }
         }
@@ -344,7 +344,7 @@ impl Gate {
     }
 
     fn on_client(&mut self, i: usize, ready: u32) {
-        let (now, write_timeout) = (Instant::now(), self.settings.write_timeout);
+        let now = Instant::now();
         let mut scratch = std::mem::take(&mut self.scratch);
         let Some(conn) = self.conn(i) else {
             self.scratch = scratch;
@@ -359,7 +359,7 @@ impl Gate {
             }
         }
         if !failed && ready & poll::WRITE != 0 {
-            failed = conn.flush(now, write_timeout).is_err();
+            failed = conn.flush(now).is_err();
         }
         self.scratch = scratch;
         if failed {
@@ -367,7 +367,7 @@ impl Gate {
         }
         if ended {
             let Some(conn) = self.conn(i) else { return };
-            if conn.lingering {
+            if matches!(conn.phase, Phase::Lingering) {
                 return self.close(i, Closed::Done);
             }
             // A half-closed client still gets the answers to every request it sent
@@ -380,8 +380,6 @@ impl Gate {
     /// Moves a connection on: the next request, writes, the close, the interest.
     fn drive(&mut self, i: usize) {
         let now = Instant::now();
-        let (read_timeout, write_timeout) =
-            (self.settings.read_timeout, self.settings.write_timeout);
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
@@ -389,10 +387,9 @@ impl Gate {
             router: &self.router,
             date: self.date.text(),
             now,
-            read_timeout,
         };
         let advanced = conn.advance(&cx);
-        if conn.flush(now, write_timeout).is_err() {
+        if conn.flush(now).is_err() {
             return self.close(i, Closed::Client);
         }
         if conn.written()
@@ -403,17 +400,12 @@ impl Gate {
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        if conn.drained() && !conn.lingering {
-            if conn.eof && !conn.close_after && matches!(advanced, Advance::Idle) {
+        if conn.settled() {
+            if matches!(conn.phase, Phase::Closing) || !conn.keep {
+                conn.start_linger(now);
+            } else if conn.eof && matches!(advanced, Advance::Idle) {
                 // Half-closed, and no complete request is left in what it sent: done.
                 return self.close(i, Closed::Client);
-            }
-            if conn.close_after {
-                conn.start_linger(now);
-            } else if conn.between_requests() {
-                conn.idle(now, read_timeout);
-            } else if conn.evictable() {
-                conn.awaiting_head(now, read_timeout);
             }
         }
         let (fd, wants, interest) = (conn.fd(), conn.wants(), conn.interest);
@@ -437,15 +429,15 @@ impl Gate {
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        let Some(ready) = conn.ready.as_mut() else {
+        let Some(ready) = conn.waiting() else {
             return;
         };
         match router.hold(ready.route) {
             None => self.waiting.push_back(i),
             Some(_) if held >= MAX_HELD => {
                 let refusal = ready.refusal(503);
-                conn.ready = None;
-                conn.answer(refusal, "too many requests waiting", self.date.text());
+                let why = "too many requests waiting";
+                conn.answer(refusal, why, self.date.text(), now);
                 self.drive(i);
             }
             Some(delay) => {
@@ -463,7 +455,7 @@ impl Gate {
             }
             self.held.pop();
             // The slot may hold another connection by now: only its own due time counts.
-            let Some(ready) = self.conn(i).and_then(|c| c.ready.as_mut()) else {
+            let Some(ready) = self.conn(i).and_then(Conn::waiting) else {
                 continue;
             };
             if ready.not_before.is_some_and(|t| t <= now) {
@@ -493,7 +485,7 @@ impl Gate {
         let router = Arc::clone(&self.router);
         let mut written = std::mem::take(&mut self.written);
         while let Some(&i) = self.waiting.front() {
-            let Some(ready) = self.conn(i).and_then(|c| c.ready.as_ref()) else {
+            let Some(ready) = self.conn(i).and_then(Conn::waiting) else {
                 self.waiting.pop_front();
                 continue;
             };
@@ -510,11 +502,10 @@ impl Gate {
                 Err(()) => {
                     self.waiting.pop_front();
                     if let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut)
-                        && let Some(ready) = conn.ready.take()
+                        && let Some(refusal) = conn.refusal_of_current(502)
                     {
-                        let refusal = ready.refusal(502);
                         let why = "the server could not take the request";
-                        conn.answer(refusal, why, self.date.text());
+                        conn.answer(refusal, why, self.date.text(), now);
                     }
                     self.drive(i);
                     continue;
@@ -524,22 +515,14 @@ impl Gate {
             let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
                 continue;
             };
-            let Some(ready) = conn.ready.take() else {
+            let Some(head_method) = conn.send_down(slot, now) else {
                 continue;
             };
-            conn.in_flight = Some(InFlight {
-                slot,
-                keep_alive: ready.keep_alive,
-                http10: ready.http10,
-                method: ready.method,
-                route: ready.route,
-                received: ready.received,
-            });
             let Some(lane) = self.lanes[slot].as_mut() else {
                 continue;
             };
-            lane.push(&conn.request, ready.head_method, i, shared);
-            conn.sent(now);
+            lane.push(&conn.request, head_method, i, shared);
+            conn.sent();
             if !written.contains(&slot) {
                 written.push(slot);
             }
@@ -629,11 +612,12 @@ impl Gate {
             return;
         };
         let open = stopping.is_none();
+        let now = Instant::now();
         let before = lane.depth();
         let state = lane.pump(scratch, &mut |client, bytes, framed| {
             let Some(i) = client else { return };
             if let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) {
-                conn.forward(bytes, framed, open);
+                conn.forward(bytes, framed, open, now);
                 delivered.push(i);
             }
         });
@@ -684,20 +668,14 @@ impl Gate {
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        let Some(flight) = conn.in_flight.take() else {
+        if conn.lane().is_none() {
+            return;
+        }
+        let Some(refusal) = conn.refusal_of_current(502) else {
             return;
         };
-        let refusal = Refusal {
-            method: flight.method,
-            route: flight.route,
-            status: 502,
-            received: flight.received,
-        };
-        conn.answer(
-            refusal,
-            "the server gave no valid response",
-            self.date.text(),
-        );
+        let why = "the server gave no valid response";
+        conn.answer(refusal, why, self.date.text(), Instant::now());
         self.drive(i);
     }
 
@@ -711,11 +689,14 @@ impl Gate {
                 .poller
                 .modify(self.listener.as_raw_fd(), LISTENER, poll::READ);
         }
+        let (read_timeout, write_timeout) =
+            (self.settings.read_timeout, self.settings.write_timeout);
         for i in 0..self.conns.len() {
             let expired = self.conns[i]
                 .as_ref()
-                .filter(|c| now >= c.deadline)
-                .map(|c| c.deadline_kind);
+                .and_then(|c| c.deadline(read_timeout, write_timeout))
+                .filter(|(deadline, _)| now >= *deadline)
+                .map(|(_, why)| why);
             if let Some(why) = expired {
                 self.close(i, why);
             }
@@ -738,7 +719,7 @@ impl Gate {
             if conn.evictable() {
                 self.close(i, Closed::Shutdown);
             } else {
-                conn.close_after = true;
+                conn.keep = false;
             }
         }
     }
