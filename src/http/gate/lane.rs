@@ -196,6 +196,11 @@ impl Lane {
                 if self.input.is_empty() && self.input.capacity() > 64 * 1024 {
                     self.input = Vec::new();
                 }
+                if (n as usize) < scratch.len() {
+                    // A short read of a stream socket took all there was: bytes that
+                    // arrive later raise a new edge, so no read to `EAGAIN` is needed.
+                    return State::Open;
+                }
                 continue;
             }
             if n == 0 {

@@ -3,8 +3,9 @@
 //! Client sockets are level-triggered: one that still has bytes (or room) keeps being
 //! reported, so the loop never has to drain a client to stay correct, and interest is
 //! changed only when a connection's wants change. Private connections to tiny_http are
-//! edge-triggered ([`EDGE`]) and registered once for their whole life: the gate always
-//! reads them to `EAGAIN`, and a pooled connection needs no system call to be reused.
+//! edge-triggered ([`EDGE`]) and registered once for their whole life: the gate reads
+//! them until a short read or `EAGAIN` (later bytes raise a new edge), and a pooled
+//! connection needs no system call to be reused.
 
 use std::io;
 use std::os::fd::RawFd;
