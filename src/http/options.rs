@@ -1,5 +1,6 @@
 //! What a server is built from: the HTTP-side settings, independent of how they were
-//! given (the binary's `--web.*` flags are parsed into [`crate::config::Config::http`]).
+//! given (the binary's `--web.*` flags are parsed into the `http` field of its
+//! configuration, in `src/bin/tinyprom/config.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;

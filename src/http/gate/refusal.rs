@@ -1,6 +1,6 @@
 //! The gate's own answers: every request the gate answers itself instead of passing it
 //! to tiny_http (400, 411, 413, 414, 417, 431 and 505 for what it refuses, 502 when
-//! tiny_http gives no valid answer, 503 at a bound) is written by [`write`] alone, so
+//! tiny_http gives no valid answer, 503 at a bound) is written by [`write()`] alone, so
 //! nothing can differ among them: HTTP/1.1, a `Date`, `Connection: close`, and no body
 //! when the request was a HEAD (RFC 9110 section 9.3.2).
 //!
