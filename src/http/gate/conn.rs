@@ -361,9 +361,14 @@ impl Conn {
         self.pending_out() == 0
     }
 
-    /// Whether it is between requests or closing with everything owed written.
+    /// Whether everything owed is written and no request is in the gate or in
+    /// tiny_http: between requests, reading one, or closing.
     pub fn settled(&self) -> bool {
-        self.pending_out() == 0 && matches!(self.phase, Phase::Idle | Phase::Head | Phase::Closing)
+        self.pending_out() == 0
+            && matches!(
+                self.phase,
+                Phase::Idle | Phase::Head | Phase::Body(..) | Phase::Closing
+            )
     }
 
     /// Starts the linger (see the module documentation).
