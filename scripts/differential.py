@@ -18,6 +18,7 @@ printed), 1 otherwise (each offending vector is printed with what each side did)
 """
 
 import argparse
+import random
 import re
 import socket
 import sys
@@ -122,6 +123,36 @@ def corpus():
                  "0x1\r\nZ\r\n0\r\n\r\n", "1\nZ\n0\n\n", "-1\r\nZ\r\n0\r\n\r\n", "1 \r\nZ\r\n0\r\n\r\n",
                  "ffffffffffffffffff\r\n"]:
         add(f"chunked/{body!r}", f"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{body}" + SMUGGLED.decode())
+    # Seeded random mutations of well-formed pipelined streams (the same every run):
+    # a byte from the desync characters inserted or substituted, a byte dropped, a
+    # header line repeated, the case of a byte flipped; one to three of them each.
+    rng = random.Random(27)
+    bases = [
+        b"GET /up HTTP/1.1\r\nHost: t\r\n\r\n" + SMUGGLED,
+        b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello" + SMUGGLED,
+        b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + SMUGGLED,
+        b"GET /up HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + SMUGGLED,
+    ]
+    alphabet = b" \t\x0b\x0c\r\n\x00\x01\x7f\x80\xff,;:x0"
+    for n in range(400):
+        data = bytearray(rng.choice(bases))
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(data))
+            kind = rng.randrange(5)
+            if kind == 0:
+                data.insert(at, rng.choice(alphabet))
+            elif kind == 1:
+                data[at] = rng.choice(alphabet)
+            elif kind == 2 and len(data) > 1:
+                del data[at]
+            elif kind == 3:
+                start = data.rfind(b"\r\n", 0, at) + 2
+                end = data.find(b"\r\n", at)
+                if end > start:
+                    data[end + 2:end + 2] = data[start:end + 2]
+            else:
+                data[at] = data[at] ^ 0x20 if chr(data[at]).isalpha() else data[at]
+        add(f"mutation/{n}", bytes(data))
     # Well-formed controls, so a run shows the parsers accept what they should.
     add("ok/get", "GET /up HTTP/1.1\r\nHost: t\r\n\r\n" + SMUGGLED.decode())
     add("ok/post", "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello" + SMUGGLED.decode())
