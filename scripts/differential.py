@@ -7,7 +7,7 @@ routes (which would mean a malformed or smuggled request reached tiny_http).
 
 The corpus is built here from the public desync techniques: CL.TE and TE.CL, TE
 obfuscation (case, whitespace and control characters around names and values, lists,
-duplicates), duplicate and malformed Content-Length, obs-fold, bare CR and LF, NUL
+repeated lines), repeated and malformed Content-Length, obs-fold, bare CR and LF, NUL
 and other control characters, invalid Host, malformed request lines and versions.
 Each head is followed by a second, pipelined request for a path no route has, so a
 desync shows as an extra answer.
