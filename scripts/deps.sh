@@ -21,6 +21,7 @@
 #                         crates compile their .proto files with protoc when they are built)
 #   prometheus_client     (Python package, pip; 0.22 or later)
 #   pyyaml                (Python package, pip)
+#   h11, httptools        (Python packages, pip; the differential framing test)
 #   kubernetes-validate   (Python package, pip; ships the Kubernetes schemas, so it
 #                          validates deploy/kubernetes/ offline)
 # As root, missing packages are installed with apt-get; otherwise this prints
@@ -149,3 +150,7 @@ fi
 python_package yaml pyyaml python3-yaml
 # kubernetes-validate: Kubernetes schema validation of deploy/kubernetes/ (offline).
 python_package kubernetes_validate kubernetes-validate - # no Debian package
+# h11 and httptools (llhttp, Node's parser): the two strict HTTP/1.1 parsers the
+# differential framing test (scripts/differential.py) compares the gate with.
+python_package h11 h11 python3-h11
+python_package httptools httptools python3-httptools

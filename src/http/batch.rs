@@ -11,8 +11,8 @@
 //! before (their nice value is unchanged), but a woken batch thread does not preempt
 //! the running one; it runs on a free CPU or at the next scheduler tick. The gate
 //! finishes its batch of events (every ready response written, every ready request
-//! relayed) before tiny_http's threads take the CPU from it. Measured: gate
-//! preemptions per request went from about 0.9 to 0.2.
+//! passed on) before tiny_http's threads take the CPU from it (the measurement is in
+//! docs/performance.md, "Threads behind the gate run `SCHED_BATCH`").
 //!
 //! A custom route's handler runs on a worker, so a thread it starts is batch too.
 //!

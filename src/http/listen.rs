@@ -65,8 +65,8 @@ fn set_option<T>(
 /// The most client connections `fd_limit` open files can hold: one descriptor per
 /// client, three per request inside tiny_http (the gate's end, tiny_http's end and its
 /// duplicate), and a few of the process's own.
-pub fn connections_within(fd_limit: u64, relays: usize) -> usize {
-    fd_limit.saturating_sub(64 + 3 * relays as u64).max(16) as usize
+pub fn connections_within(fd_limit: u64, lanes: usize) -> usize {
+    fd_limit.saturating_sub(64 + 3 * lanes as u64).max(16) as usize
 }
 
 /// The soft limit on open files, if it can be read.

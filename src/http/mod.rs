@@ -5,7 +5,7 @@
 //! Blocking on purpose where it is simple: tiny_http's workers answer requests with
 //! `recv()`, no async runtime. The one place that must never block is the front door,
 //! so the gate (see `gate`) is a single poll loop over non-blocking sockets: it reads
-//! and vets every request, relays it to tiny_http over a private socket, and writes
+//! and vets every request, passes it to tiny_http over a private socket, and writes
 //! the responses back in order. See `server` for the lifecycle and the shutdown
 //! ordering, `request` for the request path.
 
@@ -16,6 +16,7 @@ mod landing;
 mod listen;
 mod options;
 mod own_metrics;
+mod protocol;
 mod red;
 mod request;
 mod routes;

@@ -1,5 +1,6 @@
 //! What a server is built from: the HTTP-side settings, independent of how they were
-//! given (the binary's `--web.*` flags are parsed into [`crate::config::Config::http`]).
+//! given (the binary's `--web.*` flags are parsed into the `http` field of its
+//! configuration, in `src/bin/tinyprom/config.rs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,8 +9,9 @@ use std::time::Duration;
 /// serves; an idle connection costs the gate a few hundred bytes and no thread.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
-/// The default worker count: handlers never block (the `/synthetic` delay runs on a
-/// timer thread), so a few workers keep two cores busy.
+/// The default worker count: handlers never block (the `/synthetic` delay is held in
+/// the gate's timer heap, before a worker sees the request), so a few workers keep
+/// two cores busy.
 pub const DEFAULT_MAX_WORKERS: usize = 4;
 
 /// A server's settings.

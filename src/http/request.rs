@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use tiny_http::{Header, Request, Response, StatusCode};
 
-use super::gate::head::{PROBE_HEADER, RECEIVED_HEADER, monotonic_micros};
 use super::landing;
 use super::own_metrics::OwnMetrics;
+use super::protocol::decode;
 use super::red::RedMetrics;
 use super::routes::{Endpoint, Reply, Router, method_index};
 use super::traceparent::TraceIds;
@@ -58,7 +58,7 @@ pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error>
     while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
             Ok(Some(request)) => {
-                let received = received_at(&request);
+                let received = decode::received_at(&request);
                 shared.busy.fetch_add(1, Ordering::SeqCst);
                 // A panic here (a tiny_http assertion, a bug of ours) costs one
                 // request (tiny_http answers a dropped request with 500), not the worker.
@@ -76,17 +76,6 @@ pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error>
     None
 }
 
-/// When the gate had the request's head (see [`RECEIVED_HEADER`]); now if unknown.
-fn received_at(request: &Request) -> Instant {
-    let now = Instant::now();
-    header(request, RECEIVED_HEADER)
-        .and_then(|v| v.parse::<u64>().ok())
-        .and_then(|at| {
-            now.checked_sub(Duration::from_micros(monotonic_micros().saturating_sub(at)))
-        })
-        .unwrap_or(now)
-}
-
 /// The buffers a worker keeps across requests, so a warm scrape allocates nothing.
 struct Buffers {
     /// A rendered page.
@@ -96,8 +85,7 @@ struct Buffers {
 }
 
 fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Buffers) {
-    // The URL first: one comparison on every request, the header scan only for `*`.
-    if request.url() == "*" && header(&request, PROBE_HEADER).is_some() {
+    if decode::is_probe(&request) {
         // The gate's probe of a new lane: not a client's request, so counted nowhere.
         let _ = request.respond(Response::empty(200));
         return;

@@ -155,11 +155,7 @@ impl Reply {
 /// `None`; the gate passes the client's address in a header of its own after removing
 /// any copy the client sent, so the value cannot be forged.
 pub fn peer_addr(request: &tiny_http::Request) -> Option<std::net::SocketAddr> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv(super::gate::head::PEER_HEADER))
-        .and_then(|h| h.value.as_str().parse().ok())
+    super::protocol::decode::peer(request)
 }
 
 /// A handler for a custom route; called on a worker thread, so it must not block for
@@ -236,21 +232,21 @@ impl Router {
         }
     }
 
-    /// Whether a request for `target` may share a lane to tiny_http with other
+    /// Whether a request for the route with index `route` may share a lane to tiny_http with other
     /// requests (see the gate's lanes): the built-in routes and unmatched targets
     /// (answered at once, never waiting for anything), but not the metrics scrape,
     /// whose time grows with the registry, nor an embedder's route.
-    pub fn shares_lane(&self, target: &str) -> bool {
+    pub fn shares_lane(&self, route: usize) -> bool {
         !matches!(
-            self.endpoint(self.find(target)),
+            self.endpoint(route),
             Some(Endpoint::Metrics | Endpoint::Custom(_))
         )
     }
 
-    /// How long the gate holds a request for `target` before passing it on: a random
-    /// 1–50 ms for `/synthetic`, nothing for every other route.
-    pub fn hold(&self, target: &str) -> Option<std::time::Duration> {
-        match self.endpoint(self.find(target)) {
+    /// How long the gate holds a request for the route with index `route` before
+    /// passing it on: a random 1–50 ms for `/synthetic`, nothing for every other route.
+    pub fn hold(&self, route: usize) -> Option<std::time::Duration> {
+        match self.endpoint(route) {
             Some(Endpoint::Synthetic) => {
                 Some(std::time::Duration::from_millis(fastrand::u64(1..=50)))
             }
@@ -258,11 +254,9 @@ impl Router {
         }
     }
 
-    /// The body limit of the route a target matches (0 when it matches none).
-    pub fn body_limit(&self, target: &str) -> u64 {
-        self.routes
-            .get(self.find(target))
-            .map_or(0, |r| r.body_limit)
+    /// The body limit of the route with index `route` (0 for the unmatched index).
+    pub fn body_limit(&self, route: usize) -> u64 {
+        self.routes.get(route).map_or(0, |r| r.body_limit)
     }
 
     /// The `url` label values: every route path, then [`UNMATCHED_ROUTE`].
@@ -294,7 +288,6 @@ impl Router {
     }
 
     /// The index used for unmatched paths.
-    #[cfg(test)]
     pub fn unmatched(&self) -> usize {
         self.routes.len()
     }

@@ -50,36 +50,22 @@ use super::routes::{Endpoint, Handler, Reply, Router};
 use crate::exposition::Scraper;
 use crate::metrics::{MetricError, Registry};
 
-/// The fewest requests inside tiny_http at once, whatever the workers: a scrape travels
+/// The fewest busy lanes at once, whatever the workers: a scrape travels
 /// down a lane of its own, so with 2 it never holds the only one.
-pub(crate) const MIN_RELAYS: usize = 2;
+pub(crate) const MIN_BUSY_LANES: usize = 2;
 
-/// The most requests inside tiny_http at once for `workers` worker threads: one per
-/// worker, at least [`MIN_RELAYS`]. Each holds one of tiny_http's connection threads
-/// (`/synthetic`'s delay is spent in the gate, so all of them are quick); more wait
-/// in the gate, in order. A request inside tiny_http beyond one per worker only
-/// waits there for a worker, holding a thread; and fewer would leave workers idle
-/// (with a fixed 8, workers beyond 8 could never all be busy).
-///
-/// With the default 4 workers, 4 against the earlier fixed 8, under `wrk -t2 -c64` on
-/// `/up` (2 CPUs, `make bench-http`'s script, same static control binary in both
-/// runs: 61,195 and 61,531 req/s): 65,488 against 60,135 req/s, p99 2.07 against
-/// 2.34 ms, peak RSS 4.43 against 4.73 MiB; in 7 interleaved 4 s pairs 0.90-1.19
-/// against 1.22-1.68 voluntary context switches per request, 10 against 14 threads.
-///
-/// The earlier history, measured under `wrk -t2 -c64` on `/up` (2 CPUs, 4 s
-/// runs, interleaved): 8, 12 and 16 give the same throughput and p99 within the noise
-/// (40-46k req/s, p99 2.4-3.2 ms on a quiet machine), while peak RSS is 4.4-4.5, 4.7
-/// and 5.0 MiB: each request inside tiny_http holds one of its connection threads
-/// and that thread's stack. More requests in flight do not keep the workers busier,
-/// because what paces tiny_http's queue is the gate and tiny_http's connection
-/// threads, not the number of requests waiting inside it. A request that waits in the
-/// gate instead costs a few hundred bytes and no thread.
-pub(crate) const fn max_relays(workers: usize) -> usize {
-    if workers > MIN_RELAYS {
+/// The most lanes busy at once for `workers` worker threads: one per worker, at least
+/// [`MIN_BUSY_LANES`]. Each holds one of tiny_http's connection threads
+/// (`/synthetic`'s delay is spent in the gate, so every request inside is quick); more
+/// requests wait in the gate, in order. A lane beyond one per worker only waits for a
+/// worker, holding a thread and its stack; fewer would leave workers idle. A request
+/// that waits in the gate costs a few hundred bytes and no thread. The measurements
+/// behind the choice are in docs/performance.md ("Relays: one per worker").
+pub(crate) const fn max_busy_lanes(workers: usize) -> usize {
+    if workers > MIN_BUSY_LANES {
         workers
     } else {
-        MIN_RELAYS
+        MIN_BUSY_LANES
     }
 }
 
@@ -289,20 +275,21 @@ impl ServerBuilder {
             droppable: upstream.has_path(),
         };
         let router = Arc::new(self.router);
-        let relays = max_relays(options.max_workers);
+        let lanes = max_busy_lanes(options.max_workers);
         let max_connections = options
             .max_connections
-            .min(listen::fd_limit().map_or(usize::MAX, |n| listen::connections_within(n, relays)));
+            .min(listen::fd_limit().map_or(usize::MAX, |n| listen::connections_within(n, lanes)));
         let gate = Gate::new(
             listener,
             upstream,
             Arc::clone(&router),
             gate_metrics,
+            Arc::clone(&red),
             gate::Settings {
                 read_timeout: options.read_timeout,
                 write_timeout: listen::write_timeout(options.read_timeout),
                 max_connections,
-                max_relays: relays,
+                max_busy_lanes: lanes,
                 shutdown_timeout: options.shutdown_timeout,
             },
         )
@@ -531,8 +518,8 @@ mod tests {
     #[test]
     fn every_worker_can_hold_a_busy_lane() {
         for workers in [1, 2, 4, 12] {
-            assert!(max_relays(workers) >= workers);
-            assert!(max_relays(workers) >= MIN_RELAYS);
+            assert!(max_busy_lanes(workers) >= workers);
+            assert!(max_busy_lanes(workers) >= MIN_BUSY_LANES);
         }
     }
 }

@@ -30,9 +30,9 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::head::PROBE;
 use super::poll;
-use super::relay::{MAX_RESPONSE, framed_length};
+use super::response::{Framed, MAX_RESPONSE, frame};
+use crate::http::protocol::encode::PROBE;
 
 /// The most requests a lane carries at once.
 pub const DEPTH: usize = 16;
@@ -141,10 +141,10 @@ impl Lane {
     /// Writes what it can of the queued requests.
     ///
     /// This does not try a read as well: a response cannot be there yet, so the read
-    /// would only return `EAGAIN`, one wasted system call per write (measured with
-    /// `strace -c -f` under `wrk`: it was half of all reads of the private sockets).
-    /// The lane is registered edge-triggered, and every arrival of response bytes
-    /// raises an edge, so the read happens when [`Lane::pump`] is called for it.
+    /// would only return `EAGAIN`, a wasted system call per write (docs/performance.md,
+    /// "A relay starts with a write only"). The lane is registered edge-triggered, and
+    /// every arrival of response bytes raises an edge, so the read happens when
+    /// [`Lane::pump`] is called for it.
     pub fn send(&mut self) -> State {
         while self.sent < self.out.len() {
             match poll::send(self.fd(), &self.out[self.sent..]) {
@@ -164,13 +164,10 @@ impl Lane {
 
     /// Writes what it can, then reads what it can. Each complete response is passed
     /// to `answer` with the client it is owed to (`None` if that client has gone), in
-    /// request order. A response that is all the lane has read (a scrape, on its lane
-    /// alone) is passed by move, not copied.
-    pub fn pump(
-        &mut self,
-        scratch: &mut [u8],
-        answer: &mut dyn FnMut(Option<usize>, Vec<u8>),
-    ) -> State {
+    /// request order, as the bytes tiny_http wrote and their [`Framed`] reading: read
+    /// once, and borrowed from the read buffer (only a response's incomplete tail is
+    /// copied, to wait in the lane for the rest).
+    pub fn pump(&mut self, scratch: &mut [u8], answer: &mut Answer) -> State {
         if self.send() == State::Broken {
             return State::Broken;
         }
@@ -178,9 +175,31 @@ impl Lane {
             // SAFETY: the pointer and length describe the live buffer `scratch`.
             let n = unsafe { libc::read(self.fd(), scratch.as_mut_ptr().cast(), scratch.len()) };
             if n > 0 {
-                self.input.extend_from_slice(&scratch[..n as usize]);
-                if self.take_responses(answer).is_err() {
+                let read = &scratch[..n as usize];
+                let taken = if self.input.is_empty() {
+                    let taken = take(&mut self.owed, &mut self.fresh, read, answer);
+                    if let Ok(used) = taken {
+                        self.input.extend_from_slice(&read[used..]);
+                    }
+                    taken
+                } else {
+                    self.input.extend_from_slice(read);
+                    let taken = take(&mut self.owed, &mut self.fresh, &self.input, answer);
+                    if let Ok(used) = taken {
+                        self.input.drain(..used);
+                    }
+                    taken
+                };
+                if taken.is_err() {
                     return State::Broken;
+                }
+                if self.input.is_empty() && self.input.capacity() > 64 * 1024 {
+                    self.input = Vec::new();
+                }
+                if (n as usize) < scratch.len() {
+                    // A short read of a stream socket took all there was: bytes that
+                    // arrive later raise a new edge, so no read to `EAGAIN` is needed.
+                    return State::Open;
                 }
                 continue;
             }
@@ -195,47 +214,41 @@ impl Lane {
             }
         }
     }
+}
 
-    /// Passes every complete response at the front of the input to `answer`; an error
-    /// when the input cannot be a response the lane owes.
-    fn take_responses(&mut self, answer: &mut dyn FnMut(Option<usize>, Vec<u8>)) -> Result<(), ()> {
-        let mut start = 0;
-        let result = loop {
-            let rest = &self.input[start..];
-            if rest.is_empty() {
-                break Ok(());
-            }
-            let Some(owed) = self.owed.front() else {
-                break Err(()); // bytes nobody asked for
-            };
-            match framed_length(rest, owed.head_method) {
-                None if rest.len() > MAX_RESPONSE => break Err(()),
-                None => break Ok(()),
-                Some(Err(())) => break Err(()),
-                Some(Ok(n)) if n > MAX_RESPONSE => break Err(()),
-                Some(Ok(n)) if rest.len() < n => break Ok(()),
-                Some(Ok(n)) => {
-                    let whole = start == 0 && n == rest.len();
-                    let response = if whole {
-                        std::mem::take(&mut self.input)
-                    } else {
-                        rest[..n].to_vec()
-                    };
-                    let owed = self.owed.pop_front().expect("checked above");
-                    self.fresh &= !owed.probe;
-                    answer(owed.client, response);
-                    if whole {
-                        break Ok(());
-                    }
-                    start += n;
-                }
-            }
-        };
-        self.input.drain(..start);
-        if self.input.is_empty() && self.input.capacity() > 64 * 1024 {
-            self.input = Vec::new();
+/// What receives a lane's complete responses (see [`Lane::pump`]).
+pub type Answer<'a> = dyn FnMut(Option<usize>, &[u8], &Framed) + 'a;
+
+/// Passes every complete response at the front of `bytes` to `answer`: how many bytes
+/// they took, or an error when the bytes cannot be a response the lane owes.
+fn take(
+    owed: &mut VecDeque<Owed>,
+    fresh: &mut bool,
+    bytes: &[u8],
+    answer: &mut Answer,
+) -> Result<usize, ()> {
+    let mut start = 0;
+    loop {
+        let rest = &bytes[start..];
+        if rest.is_empty() {
+            return Ok(start);
         }
-        result
+        let Some(front) = owed.front() else {
+            return Err(()); // bytes nobody asked for
+        };
+        match frame(rest, front.head_method) {
+            None if rest.len() > MAX_RESPONSE => return Err(()),
+            None => return Ok(start),
+            Some(Err(())) => return Err(()),
+            Some(Ok(framed)) if framed.len > MAX_RESPONSE => return Err(()),
+            Some(Ok(framed)) if rest.len() < framed.len => return Ok(start),
+            Some(Ok(framed)) => {
+                let done = owed.pop_front().expect("checked above");
+                *fresh &= !done.probe;
+                answer(done.client, &rest[..framed.len], &framed);
+                start += framed.len;
+            }
+        }
     }
 }
 
@@ -278,7 +291,7 @@ mod tests {
             .unwrap();
         let mut answers = Vec::new();
         let mut scratch = vec![0; 256];
-        let mut record = |c: Option<usize>, r: Vec<u8>| answers.push((c, r));
+        let mut record = |c: Option<usize>, r: &[u8], _: &Framed| answers.push((c, r.to_vec()));
         assert_eq!(lane.pump(&mut scratch, &mut record), State::Open);
         tiny.write_all(b"kHTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n")
             .unwrap();
@@ -302,8 +315,8 @@ mod tests {
         );
         assert_eq!(lane.depth(), 0);
         assert!(!lane.fresh);
-        // A response that is all the lane has read is handed over whole, and the lane
-        // reads on from an empty buffer.
+        // A response read whole is handed over from the read buffer, and the lane
+        // reads on from an empty input.
         for round in 0..2 {
             lane.push(b"GET /c HTTP/1.0\r\n\r\n", false, 11, true);
             assert_eq!(lane.send(), State::Open);
@@ -311,7 +324,7 @@ mod tests {
             let response = format!("HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\n{body}");
             tiny.write_all(response.as_bytes()).unwrap();
             let mut whole = Vec::new();
-            let mut take = |c: Option<usize>, r: Vec<u8>| whole.push((c, r));
+            let mut take = |c: Option<usize>, r: &[u8], _: &Framed| whole.push((c, r.to_vec()));
             assert_eq!(lane.pump(&mut scratch, &mut take), State::Open);
             assert_eq!(whole, vec![(Some(11), response.into_bytes())]);
             assert_eq!(lane.depth(), 0);
@@ -329,7 +342,7 @@ mod tests {
             .unwrap();
         let mut scratch = vec![0; 64];
         let mut n = 0;
-        let state = lane.pump(&mut scratch, &mut |_, _| n += 1);
+        let state = lane.pump(&mut scratch, &mut |_, _, _| n += 1);
         assert_eq!((state, n), (State::Broken, 2));
     }
 
@@ -340,7 +353,7 @@ mod tests {
         lane.push(b"GET /up HTTP/1.0\r\n\r\n", false, 3, true);
         drop(tiny);
         let mut scratch = vec![0; 64];
-        assert_eq!(lane.pump(&mut scratch, &mut |_, _| {}), State::Broken);
+        assert_eq!(lane.pump(&mut scratch, &mut |_, _, _| {}), State::Broken);
         assert_eq!(lane.clients().collect::<Vec<_>>(), vec![3]);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! One thread (the one that calls [`crate::http::Server::run`]) runs an `epoll` loop
 //! over non-blocking sockets: the listener, every client connection ([`conn`]) and
-//! every request on its way through tiny_http ([`relay`]). An idle keep-alive client
+//! every lane to tiny_http ([`lane`]), with the responses on their way back
+//! ([`response`]). An idle keep-alive client
 //! costs one descriptor and a few hundred bytes, never a thread. The gate owns, on
 //! sockets it owns:
 //!
@@ -17,7 +18,7 @@
 //!   first displaces the connection that has had nothing in progress for longest (idle
 //!   between requests, or still sending an incomplete head: slowloris goes first);
 //!   when every connection has a request in progress the newcomer gets a 503 and is
-//!   closed. Requests go to tiny_http down at most `max_relays` busy lanes ([`lane`]:
+//!   closed. Requests go to tiny_http down at most `max_busy_lanes` busy lanes ([`lane`]:
 //!   a private connection, one tiny_http thread), the rest wait in the gate.
 //!   Requests of the built-in routes share lanes, up to [`lane::DEPTH`] on one, so
 //!   the requests of one pass of the loop reach tiny_http in one write per lane;
@@ -31,16 +32,18 @@
 //!
 //! Routes may ask the gate to hold a request before it goes on (`/synthetic`'s random
 //! delay): held requests wait in a timer heap of the loop, so the delay never occupies
-//! a thread, a tiny_http connection, or a relay slot.
+//! a thread, a tiny_http connection, or a lane.
 //!
 //! Deadlines are checked by a sweep every [`TICK`], so they fall up to a tick late.
 
 mod conn;
+mod date;
 pub(crate) mod head;
 mod lane;
 mod metrics;
 mod poll;
-mod relay;
+mod refusal;
+mod response;
 mod upstream;
 
 pub(crate) use metrics::GateMetrics;
@@ -54,11 +57,13 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conn::{Advance, Conn, InFlight, Input};
+use conn::{Advance, Conn, Context, Input, Phase};
+use date::HttpDate;
 use lane::Lane;
 use metrics::Closed;
-use relay::{own_response, rewrite};
+use refusal::Refusal;
 
+use super::red::RedMetrics;
 use super::routes::Router;
 
 /// How often deadlines are swept (and a waiting request retried).
@@ -79,7 +84,7 @@ pub struct Settings {
     /// The most client connections open at once.
     pub max_connections: usize,
     /// The most requests inside tiny_http at once.
-    pub max_relays: usize,
+    pub max_busy_lanes: usize,
     /// How long requests in progress may take to finish once stop is asked.
     pub shutdown_timeout: Duration,
 }
@@ -93,6 +98,9 @@ pub struct Gate {
     upstream: Arc<Upstream>,
     router: Arc<Router>,
     metrics: GateMetrics,
+    red: Arc<RedMetrics>,
+    /// The `Date` of the gate's own answers, renewed once per pass.
+    date: HttpDate,
     settings: Settings,
     poller: poll::Poller,
     conns: Vec<Option<Conn>>,
@@ -108,23 +116,28 @@ pub struct Gate {
     stopping: Option<Instant>,
     accept_paused: Option<Instant>,
     scratch: Vec<u8>,
+    /// The lanes written to in this pass's dispatch (kept to reuse its allocation).
+    written: Vec<usize>,
+    /// The clients a lane delivered responses to, to move on after it (likewise).
+    delivered: Vec<usize>,
 }
 
 fn client_token(i: usize) -> u64 {
     (i as u64) << 1
 }
 
-fn relay_token(slot: usize) -> u64 {
+fn lane_token(slot: usize) -> u64 {
     ((slot as u64) << 1) | 1
 }
 
 impl Gate {
-    /// A gate over `listener` that relays to tiny_http at `upstream`.
+    /// A gate over `listener` that passes requests to tiny_http at `upstream`.
     pub fn new(
         listener: TcpListener,
         upstream: Arc<Upstream>,
         router: Arc<Router>,
         metrics: GateMetrics,
+        red: Arc<RedMetrics>,
         settings: Settings,
     ) -> io::Result<Gate> {
         listener.set_nonblocking(true)?;
@@ -135,6 +148,8 @@ impl Gate {
             upstream,
             router,
             metrics,
+            red,
+            date: HttpDate::new(),
             settings,
             poller,
             conns: Vec::new(),
@@ -148,6 +163,8 @@ impl Gate {
             stopping: None,
             accept_paused: None,
             scratch: vec![0; 64 * 1024],
+            written: Vec::new(),
+            delivered: Vec::new(),
         })
     }
 
@@ -165,6 +182,7 @@ impl Gate {
                 timeout = timeout.min(due.saturating_duration_since(Instant::now()));
             }
             self.poller.wait(timeout, &mut events)?;
+            self.date.refresh();
             for event in &events {
                 if event.token == LISTENER {
                     self.accept();
@@ -176,6 +194,13 @@ impl Gate {
             }
             let now = Instant::now();
             self.release_held(now);
+            if now.duration_since(last_sweep) >= TICK {
+                last_sweep = now;
+                self.sweep(now);
+            }
+            // Once per pass: the requests that became ready in it go down lanes
+            // together (see `dispatch`), and those still waiting are retried.
+            self.dispatch();
             if self.stopping.is_none() && stop() {
                 self.begin_shutdown(now);
             }
@@ -185,10 +210,6 @@ impl Gate {
             {
                 self.close_all();
                 return Ok(());
-            }
-            if now.duration_since(last_sweep) >= TICK {
-                last_sweep = now;
-                self.sweep(now);
             }
         }
     }
@@ -220,7 +241,7 @@ impl Gate {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            let conn = Conn::new(stream, peer, now, self.settings.read_timeout);
+            let conn = Conn::new(stream, peer, now);
             let i = match self.free.pop() {
                 Some(i) => i,
                 None => {
@@ -248,13 +269,39 @@ impl Gate {
     /// sends a reset instead of a FIN, and a reset may destroy the 503 before the
     /// client reads it. One read, so a newcomer costs the loop a bounded moment.
     fn turn_away(&mut self, stream: TcpStream) {
+        let received = Instant::now();
         if stream.set_nonblocking(true).is_ok() {
-            let _ = (&stream).read(&mut self.scratch);
-            let busy = own_response(503, "too many connections with requests in progress");
+            let n = (&stream).read(&mut self.scratch).unwrap_or(0);
+            let refusal = Refusal::of(&self.scratch[..n], 503, &self.router, received);
+            let mut busy = Vec::with_capacity(256);
+            refusal::write(
+                &mut busy,
+                503,
+                "too many connections with requests in progress",
+                refusal.head_method(),
+                self.date.text(),
+            );
             let _ = poll::send(stream.as_raw_fd(), &busy);
             let _ = stream.shutdown(Shutdown::Write);
+            self.observe(refusal);
         }
         self.metrics.rejected();
+    }
+
+    /// Records a request the gate answered itself, as tiny_http's workers record
+    /// theirs: in `http_request_duration_seconds` (so the availability SLI sees it) and
+    /// by status in `tinyprom_requests_refused_total`.
+    fn observe(&self, refusal: Refusal) {
+        self.red.start();
+        self.red.finish(
+            refusal.method,
+            refusal.route,
+            refusal.status,
+            refusal.received.elapsed(),
+            // No exemplar: a refused request never reached the code that reads its trace.
+            None,
+        );
+        self.metrics.refused(refusal.status);
     }
 
     /// Closes the connection that has had nothing in progress for longest.
@@ -277,13 +324,17 @@ impl Gate {
     }
 
     fn close(&mut self, i: usize, why: Closed) {
-        let Some(conn) = self.conns.get_mut(i).and_then(Option::take) else {
+        let Some(mut conn) = self.conns.get_mut(i).and_then(Option::take) else {
             return;
         };
-        if let Some(flight) = &conn.in_flight {
+        if let Some(refusal) = conn.refusal.take() {
+            // Answered, though the client did not take the whole answer.
+            self.observe(refusal);
+        }
+        if let Some(slot) = conn.lane() {
             // The lane still reads the response (tiny_http is working on it), and
             // drops it.
-            if let Some(lane) = self.lanes.get_mut(flight.slot).and_then(Option::as_mut) {
+            if let Some(lane) = self.lanes.get_mut(slot).and_then(Option::as_mut) {
                 lane.forget(i);
             }
         }
@@ -295,19 +346,22 @@ impl Gate {
     }
 
     fn on_client(&mut self, i: usize, ready: u32) {
-        let (now, write_timeout) = (Instant::now(), self.settings.write_timeout);
+        let now = Instant::now();
         let mut scratch = std::mem::take(&mut self.scratch);
         let Some(conn) = self.conn(i) else {
             self.scratch = scratch;
             return;
         };
-        let mut ended = false;
+        let (mut ended, mut failed) = (false, false);
         if ready & poll::READ != 0 {
-            ended = matches!(conn.read(&mut scratch), Input::Ended);
+            match conn.read(&mut scratch) {
+                Input::Open => {}
+                Input::Ended => ended = true,
+                Input::Failed => failed = true,
+            }
         }
-        let mut failed = false;
-        if ready & poll::WRITE != 0 {
-            failed = conn.flush(now, write_timeout).is_err();
+        if !failed && ready & poll::WRITE != 0 {
+            failed = conn.flush(now).is_err();
         }
         self.scratch = scratch;
         if failed {
@@ -315,16 +369,12 @@ impl Gate {
         }
         if ended {
             let Some(conn) = self.conn(i) else { return };
-            if conn.lingering || conn.drained() {
-                let why = if conn.lingering {
-                    Closed::Done
-                } else {
-                    Closed::Client
-                };
-                return self.close(i, why);
+            if matches!(conn.phase, Phase::Lingering) {
+                return self.close(i, Closed::Done);
             }
-            // A half-closed client still gets the responses it is owed.
-            conn.close_after = true;
+            // A half-closed client still gets the answers to every request it sent
+            // before the FIN (`drive` closes once none is left).
+            conn.eof = true;
         }
         self.drive(i);
     }
@@ -332,20 +382,32 @@ impl Gate {
     /// Moves a connection on: the next request, writes, the close, the interest.
     fn drive(&mut self, i: usize) {
         let now = Instant::now();
-        let settings = self.settings.clone();
-        let router = Arc::clone(&self.router);
-        let Some(conn) = self.conn(i) else { return };
-        let advanced = conn.advance(&|t| router.body_limit(t), now, settings.read_timeout);
-        if conn.flush(now, settings.write_timeout).is_err() {
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        let cx = Context {
+            router: &self.router,
+            date: self.date.text(),
+            now,
+        };
+        let advanced = conn.advance(&cx);
+        if conn.flush(now).is_err() {
             return self.close(i, Closed::Client);
         }
-        if conn.drained() && !conn.lingering {
-            if conn.close_after {
+        if conn.written()
+            && let Some(refusal) = conn.refusal.take()
+        {
+            self.observe(refusal);
+        }
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.settled() {
+            if matches!(conn.phase, Phase::Closing) || !conn.keep {
                 conn.start_linger(now);
-            } else if conn.between_requests() {
-                conn.idle(now, settings.read_timeout);
-            } else if conn.evictable() {
-                conn.awaiting_head(now, settings.read_timeout);
+            } else if conn.eof && matches!(advanced, Advance::Idle) {
+                // Half-closed, and no complete request is left in what it sent: done.
+                return self.close(i, Closed::Client);
             }
         }
         let (fd, wants, interest) = (conn.fd(), conn.wants(), conn.interest);
@@ -355,33 +417,29 @@ impl Gate {
                 return self.close(i, Closed::Client);
             }
         }
-        match advanced {
-            Advance::Idle => {}
-            Advance::Refused(status) => self.metrics.refused(status),
-            Advance::Ready => self.schedule(i, now),
+        if let Advance::Ready = advanced {
+            self.schedule(i, now);
         }
     }
 
-    /// Queues a ready request for a relay, after its route's hold (the `/synthetic`
+    /// Queues a ready request for a lane, after its route's hold (the `/synthetic`
     /// delay) if it has one. Held requests wait here, in a timer heap of the loop,
     /// so nothing ever sleeps or blocks for them.
     fn schedule(&mut self, i: usize, now: Instant) {
         let router = Arc::clone(&self.router);
         let held = self.held.len();
-        let Some(conn) = self.conn(i) else { return };
-        let Some(ready) = conn.ready.as_mut() else {
+        let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        match router.hold(&ready.target) {
-            None => {
-                self.waiting.push_back(i);
-                self.dispatch();
-            }
+        let Some(ready) = conn.waiting() else {
+            return;
+        };
+        match router.hold(ready.route) {
+            None => self.waiting.push_back(i),
             Some(_) if held >= MAX_HELD => {
-                conn.ready = None;
-                conn.queue(&own_response(503, "too many requests waiting"));
-                conn.close_after = true;
-                self.metrics.refused(503);
+                let refusal = ready.refusal(503);
+                let why = "too many requests waiting";
+                conn.answer(refusal, why, self.date.text(), now);
                 self.drive(i);
             }
             Some(delay) => {
@@ -391,33 +449,28 @@ impl Gate {
         }
     }
 
-    /// Moves held requests that are due to the relay queue.
+    /// Moves held requests that are due to the queue for lanes.
     fn release_held(&mut self, now: Instant) {
-        let mut released = false;
         while let Some(&Reverse((due, i))) = self.held.peek() {
             if due > now {
                 break;
             }
             self.held.pop();
             // The slot may hold another connection by now: only its own due time counts.
-            let Some(ready) = self.conn(i).and_then(|c| c.ready.as_mut()) else {
+            let Some(ready) = self.conn(i).and_then(Conn::waiting) else {
                 continue;
             };
             if ready.not_before.is_some_and(|t| t <= now) {
                 ready.not_before = None;
                 self.waiting.push_back(i);
-                released = true;
             }
-        }
-        if released {
-            self.dispatch();
         }
     }
 
     /// Sends waiting requests down lanes (see [`lane`]), in arrival order.
     ///
     /// A request that may share a lane goes to an idle lane or a new one while fewer
-    /// than `max_relays` lanes are busy, else to the busy shared lane that owes the
+    /// than `max_busy_lanes` lanes are busy, else to the busy shared lane that owes the
     /// fewest responses (up to [`lane::DEPTH`]). One that must travel alone needs an
     /// idle or new lane. Every lane written to is sent once, after the loop, so the
     /// requests of one pass go to tiny_http in one write per lane.
@@ -432,9 +485,9 @@ impl Gate {
     fn dispatch(&mut self) {
         let now = Instant::now();
         let router = Arc::clone(&self.router);
-        let mut written: Vec<usize> = Vec::new();
+        let mut written = std::mem::take(&mut self.written);
         while let Some(&i) = self.waiting.front() {
-            let Some(ready) = self.conn(i).and_then(|c| c.ready.as_ref()) else {
+            let Some(ready) = self.conn(i).and_then(Conn::waiting) else {
                 self.waiting.pop_front();
                 continue;
             };
@@ -442,7 +495,7 @@ impl Gate {
                 self.waiting.pop_front();
                 continue;
             }
-            let shared = router.shares_lane(&ready.target);
+            let shared = router.shares_lane(ready.route);
             let slot = match self.pick_lane(shared) {
                 Ok(Some(slot)) => slot,
                 // Nothing free, or tiny_http's backlog is full: retry when a lane
@@ -450,12 +503,12 @@ impl Gate {
                 Ok(None) => break,
                 Err(()) => {
                     self.waiting.pop_front();
-                    if let Some(conn) = self.conn(i) {
-                        conn.ready = None;
-                        conn.queue(&own_response(502, "the server could not take the request"));
-                        conn.close_after = true;
+                    if let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut)
+                        && let Some(refusal) = conn.refusal_of_current(502)
+                    {
+                        let why = "the server could not take the request";
+                        conn.answer(refusal, why, self.date.text(), now);
                     }
-                    self.metrics.refused(502);
                     self.drive(i);
                     continue;
                 }
@@ -464,24 +517,19 @@ impl Gate {
             let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
                 continue;
             };
-            let Some(ready) = conn.ready.take() else {
+            let Some(head_method) = conn.send_down(slot, now) else {
                 continue;
             };
-            conn.in_flight = Some(InFlight {
-                slot,
-                keep_alive: ready.keep_alive,
-                http10: ready.http10,
-            });
-            conn.relaying(now);
             let Some(lane) = self.lanes[slot].as_mut() else {
                 continue;
             };
-            lane.push(&ready.request, ready.head_method, i, shared);
+            lane.push(&conn.request, head_method, i, shared);
+            conn.sent();
             if !written.contains(&slot) {
                 written.push(slot);
             }
         }
-        for slot in written {
+        for &slot in &written {
             // Written at once: a lane that was already writable would not say so
             // again (edge-triggered). Only written: see `Lane::send` for why no read.
             let state = self.lanes[slot].as_mut().map(Lane::send);
@@ -489,6 +537,8 @@ impl Gate {
                 self.break_lane(slot);
             }
         }
+        written.clear();
+        self.written = written;
     }
 
     /// The lane for the next request (see [`Gate::dispatch`]): `Ok(None)` when it must
@@ -501,7 +551,7 @@ impl Gate {
                 connecting || lane.fresh,
             )
         });
-        if busy < self.settings.max_relays {
+        if busy < self.settings.max_busy_lanes {
             if let Some(slot) = self.pool.pop() {
                 return Ok(Some(slot));
             }
@@ -537,7 +587,7 @@ impl Gate {
         let interest = poll::READ | poll::WRITE | poll::EDGE;
         if self
             .poller
-            .add(fd.as_raw_fd(), relay_token(slot), interest)
+            .add(fd.as_raw_fd(), lane_token(slot), interest)
             .is_err()
         {
             self.free_slots.push(slot);
@@ -547,25 +597,33 @@ impl Gate {
         Ok(Some(slot))
     }
 
-    /// A lane's socket is ready: delivers the responses that are complete, and
-    /// retires the lane if tiny_http closed it.
+    /// A lane's socket is ready: forwards the responses that are complete to their
+    /// clients, and retires the lane if tiny_http closed it. The clients move on (their
+    /// next requests) only after the lane is done with, and their requests wait for
+    /// the pass's one dispatch: nothing re-enters a lane from inside its reading.
     fn on_upstream(&mut self, slot: usize) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let mut answers: Vec<(usize, Vec<u8>)> = Vec::new();
-        let Some(lane) = self.lanes.get_mut(slot).and_then(Option::as_mut) else {
-            self.scratch = scratch;
+        let Gate {
+            lanes,
+            conns,
+            scratch,
+            stopping,
+            delivered,
+            ..
+        } = self;
+        let Some(lane) = lanes.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
+        let open = stopping.is_none();
+        let now = Instant::now();
         let before = lane.depth();
-        let state = lane.pump(&mut scratch, &mut |client, response| {
-            if let Some(i) = client {
-                answers.push((i, response));
+        let state = lane.pump(scratch, &mut |client, bytes, framed| {
+            let Some(i) = client else { return };
+            if let Some(conn) = conns.get_mut(i).and_then(Option::as_mut) {
+                conn.forward(bytes, framed, open, now);
+                delivered.push(i);
             }
         });
         let depth = lane.depth();
-        self.scratch = scratch;
-        // The lane's place first: delivering a response moves its client on, which
-        // may send that client's next request down a lane (this one included).
         if state == lane::State::Broken {
             self.break_lane(slot);
         } else if before > 0 && depth == 0 {
@@ -577,10 +635,12 @@ impl Gate {
                 self.retire_lane(slot);
             }
         }
-        for (i, response) in answers {
-            self.complete(i, Some(&response));
+        let mut delivered = std::mem::take(&mut self.delivered);
+        for &i in &delivered {
+            self.drive(i);
         }
-        self.dispatch();
+        delivered.clear();
+        self.delivered = delivered;
     }
 
     /// Closes a lane and frees its slot.
@@ -601,34 +661,26 @@ impl Gate {
         // Dropping the socket closes it, which also removes it from the poller.
         drop(lane);
         for i in clients {
-            self.complete(i, None);
+            self.fail(i);
         }
     }
 
-    /// A request is over: queues its response (or a 502 when `response` is `None` or
-    /// not valid) and moves the client connection on.
-    fn complete(&mut self, i: usize, response: Option<&[u8]>) {
-        let stopping = self.stopping.is_some();
+    /// A request's lane broke before its response came: the client gets a 502.
+    fn fail(&mut self, i: usize) {
         let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        let Some(flight) = conn.in_flight.take() else {
+        if conn.lane().is_none() {
+            return;
+        }
+        let Some(refusal) = conn.refusal_of_current(502) else {
             return;
         };
-        let keep_alive = flight.keep_alive && !stopping && !conn.close_after;
-        match response.and_then(|r| rewrite(r, keep_alive, flight.http10)) {
-            Some((_, bytes)) => {
-                conn.queue_owned(bytes);
-                conn.close_after |= !keep_alive;
-            }
-            None => {
-                conn.queue(&own_response(502, "the server gave no valid response"));
-                conn.close_after = true;
-                self.metrics.refused(502);
-            }
-        }
+        let why = "the server gave no valid response";
+        conn.answer(refusal, why, self.date.text(), Instant::now());
         self.drive(i);
     }
+
     fn sweep(&mut self, now: Instant) {
         if self
             .accept_paused
@@ -639,16 +691,18 @@ impl Gate {
                 .poller
                 .modify(self.listener.as_raw_fd(), LISTENER, poll::READ);
         }
+        let (read_timeout, write_timeout) =
+            (self.settings.read_timeout, self.settings.write_timeout);
         for i in 0..self.conns.len() {
             let expired = self.conns[i]
                 .as_ref()
-                .filter(|c| now >= c.deadline)
-                .map(|c| c.deadline_kind);
+                .and_then(|c| c.deadline(read_timeout, write_timeout))
+                .filter(|(deadline, _)| now >= *deadline)
+                .map(|(_, why)| why);
             if let Some(why) = expired {
                 self.close(i, why);
             }
         }
-        self.dispatch();
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
@@ -667,7 +721,7 @@ impl Gate {
             if conn.evictable() {
                 self.close(i, Closed::Shutdown);
             } else {
-                conn.close_after = true;
+                conn.keep = false;
             }
         }
     }

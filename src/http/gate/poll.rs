@@ -3,8 +3,9 @@
 //! Client sockets are level-triggered: one that still has bytes (or room) keeps being
 //! reported, so the loop never has to drain a client to stay correct, and interest is
 //! changed only when a connection's wants change. Private connections to tiny_http are
-//! edge-triggered ([`EDGE`]) and registered once for their whole life: the gate always
-//! reads them to `EAGAIN`, and a pooled connection needs no system call to be reused.
+//! edge-triggered ([`EDGE`]) and registered once for their whole life: the gate reads
+//! them until a short read or `EAGAIN` (later bytes raise a new edge), and a pooled
+//! connection needs no system call to be reused.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -147,6 +148,32 @@ pub fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// Sends `pieces` in order with one system call (`sendmsg`, no SIGPIPE); the count
+/// written, which may end inside any piece.
+pub fn send_pieces(fd: RawFd, pieces: &[&[u8]]) -> io::Result<usize> {
+    const MAX: usize = 16;
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX];
+    let count = pieces.len().min(MAX);
+    for (v, piece) in iov.iter_mut().zip(&pieces[..count]) {
+        v.iov_base = piece.as_ptr() as *mut libc::c_void;
+        v.iov_len = piece.len();
+    }
+    // SAFETY: zeroed msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = count as _;
+    // SAFETY: `msg` points at `count` iovecs describing live slices, which sendmsg
+    // only reads.
+    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +199,9 @@ mod tests {
         assert!(events[0].ready & WRITE != 0);
         poller.remove(b.as_raw_fd()).unwrap();
         assert_eq!(send(b.as_raw_fd(), b"y").unwrap(), 1);
+        assert_eq!(send_pieces(b.as_raw_fd(), &[b"ab", b"", b"c"]).unwrap(), 3);
+        let mut got = [0u8; 4];
+        std::io::Read::read_exact(&mut a, &mut got).unwrap();
+        assert_eq!(&got, b"yabc");
     }
 }
