@@ -69,7 +69,7 @@ async fn main() -> ExitCode {
             Matcher::Full("http_request_duration_seconds".to_string()),
             &BUCKETS,
         )
-        .and_then(|b| Ok(b.install_recorder()?))
+        .and_then(|b| b.install_recorder())
     {
         Ok(handle) => handle,
         Err(e) => {
