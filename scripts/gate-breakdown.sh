@@ -22,7 +22,7 @@
 # warm and idle: accept (its accept thread) or anything else (a connection thread:
 # one per private connection from the gate, plus idle pool threads).
 # Defaults: 64 connections, 5 s (callgrind: 16 connections, 10 s). wrk -t2.
-# TINYPROM_BIN [target/release/tinyprom], SKIP_BUILD=1 to use it as it is.
+# TINYPROM_BIN [$CARGO_TARGET_DIR or target, then /release/tinyprom], SKIP_BUILD=1 to use it as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +32,7 @@ case $mode in
     callgrind) connections=${2:-16} seconds=${3:-10} ;;
     *) echo "usage: $0 threads|strace|callgrind [CONNECTIONS] [SECONDS]" >&2; exit 2 ;;
 esac
-bin=${TINYPROM_BIN:-target/release/tinyprom}
+bin=${TINYPROM_BIN:-${CARGO_TARGET_DIR:-target}/release/tinyprom}
 for tool in wrk python3 $([ "$mode" = threads ] || echo "$mode" | sed 's/callgrind/valgrind/'); do
     command -v "$tool" >/dev/null || { echo "gate-breakdown: $tool is missing" >&2; exit 1; }
 done
@@ -87,10 +87,10 @@ roles() {
     done
 }
 roles >"$tmp/roles"
-snapshot() { # tid utime+stime voluntary involuntary
+snapshot() { # tid utime stime voluntary involuntary
     local t
     for t in /proc/"$pid"/task/*; do
-        echo "${t##*/} $(sed 's/.*) //' "$t/stat" | awk '{ print $12 + $13 }') $(awk '$1 == "voluntary_ctxt_switches:" { v = $2 } $1 == "nonvoluntary_ctxt_switches:" { n = $2 } END { print v, n }' "$t/status")"
+        echo "${t##*/} $(sed 's/.*) //' "$t/stat" | awk '{ print $12, $13 }') $(awk '$1 == "voluntary_ctxt_switches:" { v = $2 } $1 == "nonvoluntary_ctxt_switches:" { n = $2 } END { print v, n }' "$t/status")"
     done
 }
 [ "$mode" != threads ] || { snapshot >"$tmp/before"; head -n1 /proc/stat >"$tmp/cpu-before"; }
@@ -117,23 +117,26 @@ if mode == "threads":
     def read(name):
         return {l.split()[0]: [int(x) for x in l.split()[1:]] for l in open(os.path.join(tmp, name))}
     before, after = read("before"), read("after")
-    sums = collections.defaultdict(lambda: [0, 0, 0])
+    sums = collections.defaultdict(lambda: [0, 0, 0, 0])
     for tid, a in after.items():
-        b = before.get(tid, [0, 0, 0])
+        b = before.get(tid, [0, 0, 0, 0])
         r = role.get(tid, "connection")
-        for i in range(3):
+        for i in range(4):
             sums[r][i] += a[i] - b[i]
     cpu = [[int(x) for x in open(os.path.join(tmp, f)).read().split()[1:]] for f in ("cpu-before", "cpu-after")]
     delta = [a - b for a, b in zip(cpu[1], cpu[0])]
     busy = 1 - (delta[3] + delta[4]) / sum(delta)
-    print("| role | threads | CPU µs/request | voluntary switches/request | involuntary switches/request |")
-    print("|---|---:|---:|---:|---:|")
-    total = [0, 0, 0]
-    for r in order:
-        s = sums[r]
-        total = [t + x for t, x in zip(total, s)]
-        print(f"| {r} | {count[r]} | {s[0] / hz * 1e6 / requests:.2f} | {s[1] / requests:.3f} | {s[2] / requests:.3f} |")
-    print(f"| all | {len(role)} | {total[0] / hz * 1e6 / requests:.2f} | {total[1] / requests:.3f} | {total[2] / requests:.3f} |")
+    print("| role | threads | CPU µs/request | of it user | of it system | voluntary switches/request | involuntary switches/request |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    us = lambda ticks: f"{ticks / hz * 1e6 / requests:.2f}"
+    total = [0, 0, 0, 0]
+    for r in order + ["all"]:
+        s = total if r == "all" else sums[r]
+        if r != "all":
+            total = [t + x for t, x in zip(total, s)]
+        threads = len(role) if r == "all" else count[r]
+        print(f"| {r} | {threads} | {us(s[0] + s[1])} | {us(s[0])} | {us(s[1])} | "
+              f"{s[2] / requests:.3f} | {s[3] / requests:.3f} |")
     print(f"\nThe machine's CPUs were {busy * 100:.0f}% busy during the run (wrk included).")
 elif mode == "strace":
     start, end = (int(open(os.path.join(tmp, f)).read()) for f in ("trace-start", "trace-end"))
