@@ -9,8 +9,8 @@
 //! listing; `getrlimit`; and `getpid`, to notice a fork. The three `/proc` files are
 //! kept open, because looking up a `/proc` path costs more than reading it. The boot
 //! time (`/proc/stat`, large and slow to generate), the clock tick and page sizes and
-//! the process's start time (from `/proc/self/stat`) are read once: the first three
-//! when the collector is made, the start time at the first scrape of each process. Where `/proc` is missing or unreadable (an empty `FROM
+//! the process's start time (from `/proc/self/stat`) are read once, when the collector
+//! is made (the start time again in a child forked after that, at its first scrape). Where `/proc` is missing or unreadable (an empty `FROM
 //! scratch` root, another OS), the families are simply left out: a scrape must not
 //! fail because a best-effort collector cannot see the kernel.
 
@@ -38,9 +38,9 @@ use crate::metrics::Collector;
 pub struct ProcessCollector {
     /// `None` when `/proc` or the system configuration could not be read at start.
     constants: Option<Constants>,
-    /// What the first scrape of a process reads once, with that process's id: a child
-    /// forked after the collector was made reads its own. The lock is taken once per
-    /// scrape, so it is never contended.
+    /// What is read once per process, with that process's id: a child forked after
+    /// the collector was made reads its own at its first scrape. The lock is taken
+    /// once per scrape, so it is never contended.
     held: Mutex<Option<Held>>,
 }
 
@@ -110,12 +110,15 @@ pub struct ProcessStats {
 }
 
 impl ProcessCollector {
-    /// A collector for the current process; reads the boot time and the system's
-    /// clock tick and page sizes now.
+    /// A collector for the current process; reads the boot time, the system's clock
+    /// tick and page sizes and the start time, and opens the `/proc` files it keeps,
+    /// now: the process's descriptor count does not change at its first scrape.
     pub fn new() -> Self {
+        let constants = Constants::read();
+        let held = constants.and_then(|c| Held::open(std::process::id(), &c));
         ProcessCollector {
-            constants: Constants::read(),
-            held: Mutex::new(None),
+            constants,
+            held: Mutex::new(held),
         }
     }
 
