@@ -10,9 +10,10 @@
 //! kept open, because looking up a `/proc` path costs more than reading it. The boot
 //! time (`/proc/stat`, large and slow to generate), the clock tick and page sizes and
 //! the process's start time (from `/proc/self/stat`) are read once, when the collector
-//! is made (the start time again in a child forked after that, at its first scrape). Where `/proc` is missing or unreadable (an empty `FROM
-//! scratch` root, another OS), the families are simply left out: a scrape must not
-//! fail because a best-effort collector cannot see the kernel.
+//! is made (the start time again in a child forked after that, at its first scrape).
+//! Where `/proc` is missing or unreadable (an empty `FROM scratch` root, another OS),
+//! the families are simply left out: a scrape must not fail because a best-effort
+//! collector cannot see the kernel.
 
 use std::fs::File;
 use std::io::Read;
