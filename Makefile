@@ -29,7 +29,7 @@ help:
 	@echo "make fmt | lint   cargo fmt | cargo fmt --check + clippy -D warnings + rustdoc -D warnings"
 	@echo "make bench        histogram benchmarks against the peer crates, the metrics macros through tinyprom and metrics-exporter-prometheus, gzip per scrape (markdown tables)"
 	@echo "make bench-instructions  instructions per labeled observe under valgrind (callgrind), tinyprom and prometheus-client"
-	@echo "make bench-http   wrk against tinyprom and a plain tiny_http server; RSS, threads, start-up, 5,000 idle connections"
+	@echo "make bench-http   wrk against tinyprom, plain tiny_http, axum and Go peers; CPU and switches per request, RSS, start-up, 5,000 idle connections"
 	@echo "make slow-test    slowhttptest (slowloris, slow body, slow read) against the release binary"
 	@echo "make static       statically linked, stripped binary at $(STATIC_BIN)"
 	@echo "make static-test  run $(STATIC_BIN) alone in an empty root as an unprivileged user (root only)"
@@ -106,7 +106,7 @@ bench-instructions:
 	$(CARGO) bench --bench instructions
 
 bench-http: static
-	TINYPROM_BIN=$(BIN) PLAIN_BIN=$(TARGET_DIR)/release/examples/plain_tiny_http scripts/bench-http.sh
+	TINYPROM_BIN=$(BIN) PLAIN_BIN=$(TARGET_DIR)/release/examples/plain_tiny_http PEER_TARGET_DIR=$(TARGET_DIR)/peers scripts/bench-http.sh
 
 slow-test: build
 	TINYPROM_BIN=$(BIN) scripts/slow-test.sh
