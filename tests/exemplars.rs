@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{Tinyprom, request};
+use common::{Tinyprom, protoc_decode_families, request};
 use tinyprom::http::{Options, Reply, Server};
 use tinyprom::metrics::{Counter, Registry};
 
@@ -89,32 +89,13 @@ fn parsed(body: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Every MetricFamily of a delimited protobuf body, decoded by `protoc`.
-fn protoc_decode(mut body: &[u8]) -> String {
-    let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
-    let proto_path = format!("--proto_path={support}");
-    let mut out = String::new();
-    while !body.is_empty() {
-        let (mut len, mut shift) = (0usize, 0);
-        loop {
-            let b = body[0];
-            body = &body[1..];
-            len |= usize::from(b & 0x7f) << shift;
-            shift += 7;
-            if b < 0x80 {
-                break;
-            }
-        }
-        let args = [
-            proto_path.as_str(),
-            "--decode=io.prometheus.client.MetricFamily",
-            "metrics.proto",
-        ];
-        out += &pipe("protoc", &args, &body[..len]);
-        out += "---\n";
-        body = &body[len..];
-    }
-    out
+/// Every MetricFamily of a delimited protobuf body, decoded by `protoc`, one after the
+/// other.
+fn protoc_decode(body: &[u8]) -> String {
+    protoc_decode_families(body)
+        .into_iter()
+        .map(|family| family + "---\n")
+        .collect()
 }
 
 /// protoc's text without its indentation.

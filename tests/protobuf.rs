@@ -13,71 +13,15 @@ mod common;
 #[path = "support/fixed_registry.rs"]
 mod fixed_registry;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
-use common::{Tinyprom, request};
+use common::{Tinyprom, protoc_decode_families, request};
 use fixed_registry::fixed_registry;
 use tinyprom::exposition::Format;
 use tinyprom::metrics::{Family, Histogram, NativeOptions, Registry};
 
 /// Prometheus 2.42 with `--enable-feature=native-histograms`.
 const NATIVE_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-
-/// Splits the delimited stream: each message's varint length, then the message.
-/// Panics on a truncated stream.
-fn frames(mut body: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while !body.is_empty() {
-        let mut len = 0usize;
-        let mut shift = 0;
-        loop {
-            let b = body[0];
-            body = &body[1..];
-            len |= usize::from(b & 0x7f) << shift;
-            shift += 7;
-            if b < 0x80 {
-                break;
-            }
-        }
-        assert!(
-            len <= body.len(),
-            "message of {len} bytes, {} left",
-            body.len()
-        );
-        out.push(&body[..len]);
-        body = &body[len..];
-    }
-    out
-}
-
-/// Decodes every MetricFamily with `protoc --decode`; one text block per family.
-fn protoc_decode(body: &[u8]) -> Vec<String> {
-    let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
-    frames(body)
-        .into_iter()
-        .map(|frame| {
-            let mut child = Command::new("protoc")
-                .arg(format!("--proto_path={support}"))
-                .arg("--decode=io.prometheus.client.MetricFamily")
-                .arg("metrics.proto")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("protoc (Debian package protobuf-compiler; run `make deps`)");
-            child.stdin.take().unwrap().write_all(frame).unwrap();
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "protoc rejected a family: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
-        })
-        .collect()
-}
 
 /// The fields of one decoded `Histogram` message that the native checks need.
 #[derive(Debug, Default)]
@@ -222,7 +166,7 @@ fn unix_now() -> u64 {
 fn golden_registry_decodes_with_protoc() {
     let from = unix_now();
     let body = registry_with_native().render_bytes(Format::Protobuf);
-    let decoded = protoc_decode(&body).join("---\n");
+    let decoded = protoc_decode_families(&body).join("---\n");
     let starts = decoded.matches("created_timestamp {").count();
     let decoded = pin_start_timestamps(&decoded, from, unix_now());
     // Every counter, histogram and summary series has one, but the callback counter
@@ -267,7 +211,7 @@ fn golden_registry_decodes_with_protoc() {
 #[test]
 fn native_buckets_decode_to_the_count() {
     let body = registry_with_native().render_bytes(Format::Protobuf);
-    let decoded = protoc_decode(&body);
+    let decoded = protoc_decode_families(&body);
     let native = decoded
         .iter()
         .find(|f| f.contains("golden_native_seconds"))
@@ -318,7 +262,7 @@ fn the_server_serves_protobuf_to_prometheus_native_accept() {
             r.header("Content-Type"),
             Some(format!("{}; escaping=underscores", Format::Protobuf.content_type()).as_str())
         );
-        let decoded = protoc_decode(&r.body);
+        let decoded = protoc_decode_families(&r.body);
         let duration = decoded
             .iter()
             .find(|f| f.contains("name: \"http_request_duration_seconds\""))
