@@ -38,6 +38,9 @@ fn browsers_get_the_page_others_the_index_and_both_are_counted_under_slash() {
         page.header("Content-Type"),
         Some("text/html; charset=utf-8")
     );
+    // The answer depends on `Accept`, and says so to caches.
+    assert_eq!(page.header("Vary"), Some("Accept"));
+    assert_eq!(index.header("Vary"), Some("Accept"));
     let html = page.text();
     assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>"));
     // The totals before the page itself: three /up, one / (the index).

@@ -141,7 +141,8 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Bu
             let rendered = &mut buf.rendered;
             let content_type =
                 landing::render(accept, shared.router.telemetry_path(), &totals, rendered);
-            respond(request, 200, content_type, rendered, &[])
+            // HTML or text by `Accept`: a shared cache must not hand one to the other.
+            respond(request, 200, content_type, rendered, &[("Vary", "Accept")])
         }
         Some(Endpoint::Synthetic) => {
             let code = SYNTHETIC_CODES[fastrand::usize(..SYNTHETIC_CODES.len())];
