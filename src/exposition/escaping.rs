@@ -127,11 +127,34 @@ pub fn is_legacy_label_name(name: &str) -> bool {
     legacy(name, false)
 }
 
+/// The classes of a legacy name's bytes, one table load per byte: bit 0, may start a
+/// label name; bit 1, may follow in one; bits 2 and 3, the same for a metric name
+/// (which also takes `:`).
+const LEGACY: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let letter = c.is_ascii_alphabetic() || c == b'_';
+        let digit = c.is_ascii_digit();
+        let colon = c == b':';
+        table[b] = (letter as u8)
+            | (((letter || digit) as u8) << 1)
+            | (((letter || colon) as u8) << 2)
+            | (((letter || digit || colon) as u8) << 3);
+        b += 1;
+    }
+    table
+};
+
 fn legacy(name: &str, colon: bool) -> bool {
-    let ok = |b: u8| b.is_ascii_alphabetic() || b == b'_' || (colon && b == b':');
+    let (first, rest) = if colon { (4, 8) } else { (1, 2) };
     match name.as_bytes().split_first() {
         None => false,
-        Some((first, rest)) => ok(*first) && rest.iter().all(|&b| ok(b) || b.is_ascii_digit()),
+        Some((b, tail)) => {
+            LEGACY[usize::from(*b)] & first != 0
+                && tail.iter().all(|&b| LEGACY[usize::from(b)] & rest != 0)
+        }
     }
 }
 
@@ -256,6 +279,28 @@ fn closing_quote(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legacy_names_are_the_data_models_patterns() {
+        for name in ["a", "_", "A_9", "http_requests_total", "Z"] {
+            assert!(
+                is_legacy_label_name(name) && is_legacy_metric_name(name),
+                "{name}"
+            );
+        }
+        for name in [":a", "a:b", "a:"] {
+            assert!(
+                is_legacy_metric_name(name) && !is_legacy_label_name(name),
+                "{name}"
+            );
+        }
+        for name in ["", "9a", "a-b", "a.b", "a b", "é", "a\u{0}", "a\u{7f}"] {
+            assert!(
+                !is_legacy_label_name(name) && !is_legacy_metric_name(name),
+                "{name:?}"
+            );
+        }
+    }
 
     /// The examples of the Prometheus documentation on escaping schemes, and Go's
     /// lowercase hex for `values`.

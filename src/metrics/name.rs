@@ -50,11 +50,20 @@ pub fn validate_metric_name(name: &str) -> Result<(), MetricError> {
 /// assert!(validate_label_name("le").is_err());
 /// ```
 pub fn validate_label_name(name: &str) -> Result<(), MetricError> {
-    if acceptable(name) && name != "le" && name != "quantile" {
-        if !is_legacy_label_name(name) {
+    check_label_name(name).map(|_| ())
+}
+
+/// [`validate_label_name`], telling whether the name is a legacy one.
+fn check_label_name(name: &str) -> Result<bool, MetricError> {
+    let reserved = name == "le" || name == "quantile";
+    // A legacy name (the usual case, and an exemplar's on every traced request) is
+    // acceptable but for the `__` prefix: no character-by-character UTF-8 scan.
+    let legacy = is_legacy_label_name(name);
+    if !reserved && ((legacy && !name.starts_with("__")) || (!legacy && acceptable(name))) {
+        if !legacy {
             note_utf8_label_name();
         }
-        Ok(())
+        Ok(legacy)
     } else {
         Err(MetricError::InvalidLabelName(name.to_string()))
     }
@@ -69,15 +78,27 @@ pub fn validate_label_name(name: &str) -> Result<(), MetricError> {
 /// assert!(validate_label_names(&["code", "code"]).is_err());
 /// ```
 pub fn validate_label_names(names: &[&str]) -> Result<(), MetricError> {
+    // Whether each name seen so far is legacy, for the first few (no allocation).
+    let mut seen_legacy = [false; 16];
     for (i, name) in names.iter().enumerate() {
-        validate_label_name(name)?;
-        let same = |other: &&str| {
+        let legacy = check_label_name(name)?;
+        if let Some(slot) = seen_legacy.get_mut(i) {
+            *slot = legacy;
+        }
+        // Legacy names escape to themselves, so two of them collide only when equal:
+        // the escapes (which build strings) are compared only when one is not legacy.
+        let same = |(j, other): (usize, &&str)| {
+            let other_legacy = seen_legacy
+                .get(j)
+                .copied()
+                .unwrap_or_else(|| is_legacy_label_name(other));
             other == name
-                || [Escaping::Underscores, Escaping::Dots]
-                    .into_iter()
-                    .any(|e| e.escape_label_name(other) == e.escape_label_name(name))
+                || (!(legacy && other_legacy)
+                    && [Escaping::Underscores, Escaping::Dots]
+                        .into_iter()
+                        .any(|e| e.escape_label_name(other) == e.escape_label_name(name)))
         };
-        if names[..i].iter().any(same) {
+        if names[..i].iter().enumerate().any(same) {
             return Err(MetricError::DuplicateLabelName(name.to_string()));
         }
     }
