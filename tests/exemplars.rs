@@ -16,12 +16,10 @@ mod common;
 #[allow(dead_code)]
 mod fixed_registry;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{Tinyprom, protoc_decode_families, request};
+use common::{Tinyprom, pipe, protoc_decode_families, request};
 use tinyprom::http::{Options, Reply, Server};
 use tinyprom::metrics::{Counter, Registry};
 
@@ -61,25 +59,6 @@ fn scrape_exemplars(addr: std::net::SocketAddr, want: usize) -> (String, Vec<ser
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-}
-
-fn pipe(program: &str, args: &[&str], input: &[u8]) -> String {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e} (run `make deps`)"));
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} failed: {}\n--- input ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(input)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn parsed(body: &[u8]) -> Vec<serde_json::Value> {

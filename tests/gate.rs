@@ -621,19 +621,7 @@ fn at_the_bound_with_every_connection_busy_a_newcomer_gets_503_and_a_close() {
     const NEWCOMERS: usize = 3;
     let mut server = Tinyprom::start(&["--web.max-connections=16"]);
     let addr = server.addr;
-    let burst = "GET /synthetic HTTP/1.1\r\nHost: t\r\n\r\n".repeat(PIPELINED);
-    let mut busy = Vec::new();
-    for _ in 0..16 {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(burst.as_bytes()).unwrap();
-        busy.push(s);
-    }
-    // A first answer shows the gate has the connection and is on its next request.
-    for s in &mut busy {
-        let mut buf = [0u8; 1];
-        assert_eq!(s.read(&mut buf).unwrap(), 1, "a first answer");
-    }
+    let mut busy = common::busy_connections(addr, 16, PIPELINED);
     for _ in 0..NEWCOMERS {
         let started = Instant::now();
         let mut s = TcpStream::connect(addr).unwrap();

@@ -320,18 +320,7 @@ fn row7_refusals_are_in_the_request_histogram_and_the_refused_counter() {
     assert_eq!((refused(400), refused(414)), (1.0, 1.0));
 
     // The reproducer: 16 busy connections, 20 newcomers.
-    let burst = "GET /synthetic HTTP/1.1\r\nHost: t\r\n\r\n".repeat(80);
-    let mut busy = Vec::new();
-    for _ in 0..16 {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(burst.as_bytes()).unwrap();
-        busy.push(s);
-    }
-    for s in &mut busy {
-        let mut buf = [0u8; 1];
-        assert_eq!(s.read(&mut buf).unwrap(), 1, "a first answer");
-    }
+    let busy = common::busy_connections(addr, 16, 80);
     for _ in 0..NEWCOMERS {
         let raw = exchange(addr, b"GET /up HTTP/1.1\r\nHost: t\r\n\r\n", limit);
         let text = String::from_utf8_lossy(&raw);

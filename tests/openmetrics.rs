@@ -16,7 +16,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::{Tinyprom, promtool_check, python_parse, request, samples};
+use common::{Tinyprom, pipe, promtool_check, python_parse, request, samples};
 use tinyprom::exposition::Format;
 use tinyprom::metrics::{Gauge, Registry};
 
@@ -165,26 +165,6 @@ fn help_texts_round_trip_through_both_parsers() {
         let out = pipe("python3", &["-c", script, name], body.as_bytes());
         assert_eq!(out, TRICKY, "{name}: {body}");
     }
-}
-
-fn pipe(program: &str, args: &[&str], input: &[u8]) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Parses an OpenMetrics exposition with Prometheus' own parser (the one scrapes use),

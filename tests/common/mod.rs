@@ -456,3 +456,44 @@ pub fn curl(args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Runs `program` with `input` on its stdin and returns its stdout; panics, with its
+/// stderr and the input, when it fails.
+pub fn pipe(program: &str, args: &[&str], input: &[u8]) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (run `make deps`)"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} failed: {}\n--- input ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(input)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Opens `n` connections to `addr`, each sending `pipelined` `GET /synthetic` requests
+/// at once, and returns them once each has its first answer: they are then busy for
+/// a while (each `/synthetic` waits 1-50 ms), as the connection bound's tests need.
+pub fn busy_connections(addr: SocketAddr, n: usize, pipelined: usize) -> Vec<TcpStream> {
+    let burst = "GET /synthetic HTTP/1.1\r\nHost: t\r\n\r\n".repeat(pipelined);
+    let mut busy = Vec::new();
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(burst.as_bytes()).unwrap();
+        busy.push(s);
+    }
+    // A first answer shows the gate has the connection and is on its next request.
+    for s in &mut busy {
+        let mut buf = [0u8; 1];
+        assert_eq!(s.read(&mut buf).unwrap(), 1, "a first answer");
+    }
+    busy
+}
