@@ -38,8 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scrape_test import (  # noqa: E402  (the scrape test's harness, reused)
+    built_binary,
     HOST,
-    START_CWD,
     Prom,
     check,
     free_ports,
@@ -77,12 +77,8 @@ def binary(env, names, hint):
 
 
 def example_binary():
-    path = Path(os.environ.get("PUSH_EXAMPLE_BIN", "target/release/examples/pushgateway"))
-    if not path.is_absolute():
-        path = (START_CWD / path).resolve()
-    check(path.is_file() and os.access(path, os.X_OK),
-          f"example not found at {path}; run `cargo build --release --example pushgateway` (or set PUSH_EXAMPLE_BIN)")
-    return path
+    return built_binary("PUSH_EXAMPLE_BIN", "target/release/examples/pushgateway",
+                        "cargo build --release --example pushgateway")
 
 
 def gateway_groups(base):

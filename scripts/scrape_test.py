@@ -760,14 +760,20 @@ def run_main(test_main, budget_seconds, log_line):
     sys.exit(rc)
 
 
+def built_binary(variable, default, build):
+    """The executable named by the environment `variable` (else `default`), resolved
+    against the start directory; `build` is the command that makes it."""
+    path = Path(os.environ.get(variable, default))
+    if not path.is_absolute():
+        path = (START_CWD / path).resolve()
+    check(path.is_file() and os.access(path, os.X_OK),
+          f"{path.name} not found at {path}; run `{build}` (or set {variable})")
+    return path
+
+
 def tinyprom_binary():
     """TINYPROM_BIN (default target/release/tinyprom), resolved against the start directory."""
-    tinyprom = Path(os.environ.get("TINYPROM_BIN", "target/release/tinyprom"))
-    if not tinyprom.is_absolute():
-        tinyprom = (START_CWD / tinyprom).resolve()
-    check(tinyprom.is_file() and os.access(tinyprom, os.X_OK),
-          f"tinyprom binary not found at {tinyprom}; run `cargo build --release` (or set TINYPROM_BIN)")
-    return tinyprom
+    return built_binary("TINYPROM_BIN", "target/release/tinyprom", "cargo build --release")
 
 
 if __name__ == "__main__":
