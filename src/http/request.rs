@@ -10,7 +10,7 @@
 //! buffer each worker keeps, so a warm scrape allocates nothing for the body.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -45,10 +45,22 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Set when the workers are to exit.
     pub finished: AtomicBool,
+    /// The turn to take requests from tiny_http's queue: see [`work`].
+    pub turn: Mutex<()>,
 }
 
 /// A worker: takes requests until shutdown is finished. Returns tiny_http's error if
 /// its accept loop died while the server was meant to be running.
+///
+/// One worker at a time has the turn: it alone waits on tiny_http's queue, and it
+/// answers the requests of lane-sharing routes itself, one after the other. Those are
+/// quick (`/synthetic`'s delay was spent in the gate), and they are the requests that
+/// share a private connection, whose responses tiny_http writes in order: answered by
+/// one thread, none waits for another's. Before it answers a request of a route that
+/// travels alone (the scrape, an embedder's route), the worker hands the turn on, so a
+/// slow handler holds only its own thread. tiny_http wakes a sleeping worker for
+/// every request it queues; with one waiter, a request that arrives while the taker
+/// is busy wakes nobody, and it takes the next request without sleeping.
 pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error> {
     let mut buf = Buffers {
         rendered: Vec::with_capacity(16 * 1024),
@@ -56,16 +68,47 @@ pub fn work(http: &tiny_http::Server, shared: &Shared) -> Option<std::io::Error>
     };
     // SeqCst here and below: see the shutdown ordering in `super::server`.
     while !shared.finished.load(Ordering::SeqCst) {
+        let turn = take_turn(shared);
+        if let Some(e) = take_requests(http, shared, &mut buf, turn) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+fn take_turn(shared: &Shared) -> MutexGuard<'_, ()> {
+    // Handlers run under `catch_unwind`, so a poisoned turn carries no broken state.
+    shared.turn.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes requests while this worker has the turn: until shutdown is finished, or
+/// until it hands the turn on to answer a route that travels alone.
+fn take_requests(
+    http: &tiny_http::Server,
+    shared: &Shared,
+    buf: &mut Buffers,
+    turn: MutexGuard<'_, ()>,
+) -> Option<std::io::Error> {
+    let mut turn = Some(turn);
+    while !shared.finished.load(Ordering::SeqCst) {
         match http.recv_timeout(Duration::from_millis(10)) {
             Ok(Some(request)) => {
                 let received = decode::received_at(&request);
                 shared.busy.fetch_add(1, Ordering::SeqCst);
+                let route = shared.router.find(request.url());
+                let alone = !decode::is_probe(&request) && !shared.router.shares_lane(route);
+                if alone {
+                    turn.take();
+                }
                 // A panic here (a tiny_http assertion, a bug of ours) costs one
                 // request (tiny_http answers a dropped request with 500), not the worker.
                 let _ = catch_unwind(AssertUnwindSafe(|| {
-                    handle(request, received, shared, &mut buf)
+                    handle(request, route, received, shared, buf)
                 }));
                 shared.busy.fetch_sub(1, Ordering::SeqCst);
+                if alone {
+                    return None;
+                }
             }
             Ok(None) => {}
             // The accept loop ending is how shutdown closes the private listener.
@@ -84,7 +127,7 @@ struct Buffers {
     scrape: ScrapeBuffers,
 }
 
-fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Buffers) {
+fn handle(mut request: Request, route: usize, received: Instant, shared: &Shared, buf: &mut Buffers) {
     if decode::is_probe(&request) {
         // The gate's probe of a new lane: not a client's request, so counted nowhere.
         let _ = request.respond(Response::empty(200));
@@ -94,7 +137,6 @@ fn handle(mut request: Request, received: Instant, shared: &Shared, buf: &mut Bu
     // Read before the request is answered (answering consumes it).
     let trace = header(&request, "traceparent").and_then(TraceIds::parse);
     let method = method_index(request.method());
-    let route = shared.router.find(request.url());
     let get_or_head = method <= 1;
     let code = match shared.router.endpoint(route) {
         None => respond_text(request, 404, "404 page not found\n"),

@@ -310,6 +310,7 @@ impl ServerBuilder {
                 busy: AtomicUsize::new(0),
                 stopping: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
+                turn: Mutex::new(()),
             }),
             workers: options.max_workers,
             shutdown_timeout: options.shutdown_timeout,
