@@ -10,8 +10,8 @@
 //! buffer each worker keeps, so a warm scrape allocates nothing for the body.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tiny_http::{Header, Request, Response, StatusCode};
@@ -127,7 +127,13 @@ struct Buffers {
     scrape: ScrapeBuffers,
 }
 
-fn handle(mut request: Request, route: usize, received: Instant, shared: &Shared, buf: &mut Buffers) {
+fn handle(
+    mut request: Request,
+    route: usize,
+    received: Instant,
+    shared: &Shared,
+    buf: &mut Buffers,
+) {
     if decode::is_probe(&request) {
         // The gate's probe of a new lane: not a client's request, so counted nowhere.
         let _ = request.respond(Response::empty(200));
