@@ -11,7 +11,10 @@
 //! of a worker, and context switches were most of the CPU time under `wrk -c64` on two
 //! CPUs. Requests that are ready together (one pass of the gate's loop) go down a lane
 //! in one write, are parsed by one wake of its thread, and their responses come back in
-//! as few reads as they were written in.
+//! as few reads as they were written in. The gate fills a busy lane before it wakes
+//! another (see `Gate::dispatch`), and the worker that has the turn (see
+//! `http::request::work`) answers every shared lane's requests itself, in the order
+//! tiny_http queued them, so no response waits for another worker's.
 //!
 //! **Why only quick requests share a lane.** A response waits for every earlier one on
 //! its lane, and a worker holding a later response waits for the earlier one to be

@@ -20,9 +20,10 @@
 //!   when every connection has a request in progress the newcomer gets a 503 and is
 //!   closed. Requests go to tiny_http down at most `max_busy_lanes` busy lanes ([`lane`]:
 //!   a private connection, one tiny_http thread), the rest wait in the gate.
-//!   Requests of the built-in routes share lanes, up to [`lane::DEPTH`] on one, so
-//!   the requests of one pass of the loop reach tiny_http in one write per lane;
-//!   an embedder's route and the scrape travel alone. Idle lanes are kept (at most
+//!   Requests of the built-in routes share lanes, up to [`lane::DEPTH`] on one, a
+//!   lane filled before another is woken, so the requests of one pass of the loop
+//!   reach tiny_http in one write per lane and on as few lanes as fit them; an
+//!   embedder's route and the scrape travel alone. Idle lanes are kept (at most
 //!   [`POOL_IDLE`]), so the common request costs no connect and no new thread.
 //! * **Shutdown**: when stop is asked, the listener is shut (new connections are
 //!   refused by the kernel), what clients have already sent is read once more, idle
@@ -469,11 +470,13 @@ impl Gate {
 
     /// Sends waiting requests down lanes (see [`lane`]), in arrival order.
     ///
-    /// A request that may share a lane goes to an idle lane or a new one while fewer
-    /// than `max_busy_lanes` lanes are busy, else to the busy shared lane that owes the
-    /// fewest responses (up to [`lane::DEPTH`]). One that must travel alone needs an
-    /// idle or new lane. Every lane written to is sent once, after the loop, so the
-    /// requests of one pass go to tiny_http in one write per lane.
+    /// A request that may share a lane goes to the busy shared lane that owes the most
+    /// responses and still has room (up to [`lane::DEPTH`]), so the requests of a pass
+    /// wake as few of tiny_http's threads as they can; when none has room, to an idle
+    /// lane or a new one while fewer than `max_busy_lanes` lanes are busy. One that
+    /// must travel alone needs an idle or new lane. Every lane written to is sent once,
+    /// after the loop, so the requests of one pass go to tiny_http in one write per
+    /// lane.
     ///
     /// A new private connection is opened only when no other new one is still
     /// unanswered. tiny_http 0.12 hands each connection to a thread of its `TaskPool`,
@@ -544,6 +547,9 @@ impl Gate {
     /// The lane for the next request (see [`Gate::dispatch`]): `Ok(None)` when it must
     /// wait, `Err` when no private connection can be made.
     fn pick_lane(&mut self, shared: bool) -> Result<Option<usize>, ()> {
+        if shared && let Some(slot) = self.fullest_shared_lane() {
+            return Ok(Some(slot));
+        }
         let lanes = self.lanes.iter().flatten();
         let (busy, connecting) = lanes.fold((0, false), |(busy, connecting), lane| {
             (
@@ -559,18 +565,20 @@ impl Gate {
                 return self.open_lane();
             }
         }
-        if !shared {
-            return Ok(None);
-        }
-        let least = self
-            .lanes
+        Ok(None)
+    }
+
+    /// Of the busy lanes that take one more shared request, the one that owes the most
+    /// responses: each lane written in a pass wakes one tiny_http thread, so a pass's
+    /// requests go down as few lanes as there is room for.
+    fn fullest_shared_lane(&self) -> Option<usize> {
+        self.lanes
             .iter()
             .enumerate()
             .filter_map(|(slot, lane)| lane.as_ref().map(|l| (slot, l)))
             .filter(|(_, lane)| lane.depth() > 0 && lane.takes_shared())
-            .min_by_key(|(_, lane)| lane.depth())
-            .map(|(slot, _)| slot);
-        Ok(least)
+            .max_by_key(|(_, lane)| lane.depth())
+            .map(|(slot, _)| slot)
     }
 
     /// Opens a new lane: its slot, `Ok(None)` if tiny_http's backlog is full.
