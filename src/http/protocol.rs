@@ -5,7 +5,8 @@
 //! Three header names carry it. The gate drops any copy a client sends of any of them
 //! (see `gate::head`), so a worker can trust what it reads:
 //! * the client's address ([`PEER_HEADER`]), since tiny_http sees only the private
-//!   socket;
+//!   socket; only on requests for an embedder's route, the only handlers that read
+//!   it;
 //! * the moment the gate had the head ([`RECEIVED_HEADER`], on the monotonic clock),
 //!   so a request held by the gate is timed from its receipt;
 //! * the probe mark ([`PROBE_HEADER`]) of the first request on every new lane, which a

@@ -1,8 +1,8 @@
 //! The request path inside tiny_http: a worker takes a vetted request, routes it,
 //! answers, and records the RED metrics.
 //!
-//! Requests come only from the gate, one at a time per private connection, already
-//! framed and checked, so nothing here deals with hostile framing or bodies.
+//! Requests come only from the gate, already framed and checked, so nothing here
+//! deals with hostile framing or bodies.
 //! `/synthetic`'s delay was spent in the gate before the request got here (so a slow
 //! endpoint never holds a worker); every request is timed from the moment the gate
 //! had its head, which the gate passes along. Responses go into a private socket the

@@ -153,7 +153,9 @@ impl Reply {
 ///
 /// tiny_http serves the gate over a private socket, so `request.remote_addr()` is
 /// `None`; the gate passes the client's address in a header of its own after removing
-/// any copy the client sent, so the value cannot be forged.
+/// any copy the client sent, so the value cannot be forged. It passes it on requests for
+/// routes added with [`ServerBuilder::route`](super::ServerBuilder::route) (and
+/// `route_with_body`), the ones whose handlers see the request.
 pub fn peer_addr(request: &tiny_http::Request) -> Option<std::net::SocketAddr> {
     super::protocol::decode::peer(request)
 }
@@ -241,6 +243,13 @@ impl Router {
             self.endpoint(route),
             Some(Endpoint::Metrics | Endpoint::Custom(_))
         )
+    }
+
+    /// Whether requests for the route with index `route` carry the client's address
+    /// to the worker: only an embedder's route, whose handler may ask for it
+    /// ([`peer_addr`]); the built-in routes never read it.
+    pub fn passes_peer(&self, route: usize) -> bool {
+        matches!(self.endpoint(route), Some(Endpoint::Custom(_)))
     }
 
     /// How long the gate holds a request for the route with index `route` before

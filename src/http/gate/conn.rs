@@ -453,7 +453,7 @@ impl Conn {
             else {
                 return Advance::Idle;
             };
-            return self.make_ready(head, route, length as usize, now);
+            return self.make_ready(head, route, length as usize, cx);
         }
         while self.input.starts_with(b"\r\n") {
             // RFC 9112 section 2.2: empty lines before a request line are ignored.
@@ -473,7 +473,7 @@ impl Conn {
             }
             Scan::Complete(length) => length,
         };
-        let parsed = head::parse(&self.input[..length], self.peer, &mut self.request);
+        let parsed = head::parse(&self.input[..length], &mut self.request);
         let head = match parsed {
             Ok(head) => head,
             Err(reject) => {
@@ -491,7 +491,7 @@ impl Conn {
             received: now,
         };
         match head.body {
-            Body::None => self.make_ready(head, route, 0, now),
+            Body::None => self.make_ready(head, route, 0, cx),
             Body::Chunked => self.refuse_as(
                 refusal(411),
                 "chunked request bodies are not accepted: send a Content-Length",
@@ -518,11 +518,13 @@ impl Conn {
         head: head::Head,
         route: usize,
         length: usize,
-        received: Instant,
+        cx: &Context,
     ) -> Advance {
+        let received = cx.now;
         let (keep_alive, http10, head_method) = (head.keep_alive, head.http10, head.head_method);
         let method = head.method;
-        head::finish(&mut self.request, length as u64, monotonic_micros());
+        let peer = cx.router.passes_peer(route).then_some(self.peer);
+        head::finish(&mut self.request, peer, length as u64, monotonic_micros());
         self.request.extend_from_slice(&self.input[..length]);
         self.input.drain(..length);
         self.phase = Phase::Waiting(Ready {

@@ -136,10 +136,14 @@ pub struct Head {
     pub expects_continue: bool,
 }
 
-/// Ends the rewrite [`parse`] wrote into `forward`: the receipt time (see
-/// `protocol`), the `Content-Length` of a body of `length` bytes when there
-/// is one, and the blank line.
-pub fn finish(forward: &mut Vec<u8>, length: u64, received: u64) {
+/// Ends the rewrite [`parse`] wrote into `forward`: the client's address when the
+/// route's handler may ask for it (`peer`: an embedder's route, see
+/// `Router::passes_peer`), the receipt time (see `protocol`), the `Content-Length`
+/// of a body of `length` bytes when there is one, and the blank line.
+pub fn finish(forward: &mut Vec<u8>, peer: Option<SocketAddr>, length: u64, received: u64) {
+    if let Some(peer) = peer {
+        encode::peer(forward, peer);
+    }
     encode::received(forward, received);
     if length > 0 {
         // Writing into a Vec cannot fail.
@@ -164,9 +168,9 @@ const HOP_BY_HOP: [&str; 8] = [
     "content-length",
 ];
 
-/// Reads a complete head (as found by [`Scanner`]) from a client at `peer`, and
-/// writes its rewrite for tiny_http into `forward` (cleared first; see [`finish`]).
-pub fn parse(head: &[u8], peer: SocketAddr, forward: &mut Vec<u8>) -> Result<Head, Reject> {
+/// Reads a complete head (as found by [`Scanner`]) and writes its rewrite for
+/// tiny_http into `forward` (cleared first; see [`finish`]).
+pub fn parse(head: &[u8], forward: &mut Vec<u8>) -> Result<Head, Reject> {
     let text = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
     let mut lines = text
         .split(|&b| b == b'\n')
@@ -290,7 +294,6 @@ pub fn parse(head: &[u8], peer: SocketAddr, forward: &mut Vec<u8>) -> Result<Hea
     if encodings > 1 || (encodings == 1 && (lengths > 0 || http10)) {
         return Err(bad("conflicting body framing"));
     }
-    encode::peer(forward, peer);
     let body = match (encodings, length) {
         (1, _) => Body::Chunked,
         (_, 0) => Body::None,
@@ -452,7 +455,7 @@ mod tests {
     }
 
     fn status(head: &str) -> u16 {
-        match parse(head.as_bytes(), peer(), &mut Vec::new()) {
+        match parse(head.as_bytes(), &mut Vec::new()) {
             Ok(_) => 200,
             Err(r) => r.status,
         }
@@ -566,32 +569,29 @@ mod tests {
         let mut forward = Vec::new();
         let h = parse(
             b"GET http://example:80/up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nTinyprom-Peer: 6.6.6.6:6\r\nTinyprom-Probe: 1\r\nAccept: */*\r\n\r\n",
-            peer(),
             &mut forward,
         )
         .unwrap();
         assert_eq!(&forward[h.target.clone()], b"/up?x=1");
         assert!(h.http10 && h.keep_alive);
-        finish(&mut forward, 0, 7);
+        finish(&mut forward, Some(peer()), 0, 7);
         assert_eq!(
             String::from_utf8(forward.clone()).unwrap(),
             "GET /up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nAccept: */*\r\ntinyprom-peer: 192.0.2.1:4242\r\ntinyprom-received: 7\r\n\r\n"
         );
         let h = parse(
             b"HEAD /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-            peer(),
             &mut forward,
         )
         .unwrap();
         assert!(!h.keep_alive && !h.http10);
         let h = parse(
             b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
-            peer(),
             &mut forward,
         )
         .unwrap();
         assert_eq!(h.body, Body::Length(5));
-        finish(&mut forward, 5, 1);
+        finish(&mut forward, None, 5, 1);
         assert!(forward.ends_with(b"Content-Length: 5\r\n\r\n"));
         assert_eq!(origin_form("http://h").unwrap(), "/");
         assert_eq!(origin_form("HTTPS://h/a").unwrap(), "/a");
