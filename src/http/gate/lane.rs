@@ -37,8 +37,13 @@ use super::poll;
 use super::response::{Framed, MAX_RESPONSE, frame};
 use crate::http::protocol::encode::PROBE;
 
-/// The most requests a lane carries at once.
-pub const DEPTH: usize = 16;
+/// The most requests a lane carries at once. One worker answers every shared lane's
+/// requests in turn, so spreading a pass's requests over more lanes buys no
+/// parallelism, only more wakes of tiny_http's threads: the depth is as large as the
+/// requests in flight of a busy server, and bounds what one lane holds in the gate and
+/// in tiny_http (a few hundred bytes a request). Measured in docs/performance.md
+/// ("A turn for the workers").
+pub const DEPTH: usize = 64;
 
 /// A response a lane owes.
 #[derive(Debug)]
