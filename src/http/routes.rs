@@ -165,6 +165,11 @@ pub fn peer_addr(request: &tiny_http::Request) -> Option<std::net::SocketAddr> {
 /// declared with a body limit can read the body (`request.as_reader()`).
 pub type Handler = Arc<dyn Fn(&mut tiny_http::Request) -> Reply + Send + Sync>;
 
+/// The request headers the built-in routes' answers read (the scrape's negotiation,
+/// the landing page's format, the exemplar's trace): a request for a built-in route
+/// reaches tiny_http with these alone, so tiny_http parses nothing else.
+pub const BUILT_IN_READS: [&str; 3] = ["accept", "accept-encoding", "traceparent"];
+
 /// What a route does.
 #[derive(Clone)]
 pub enum Endpoint {
@@ -245,10 +250,12 @@ impl Router {
         )
     }
 
-    /// Whether requests for the route with index `route` carry the client's address
-    /// to the worker: only an embedder's route, whose handler may ask for it
-    /// ([`peer_addr`]); the built-in routes never read it.
-    pub fn passes_peer(&self, route: usize) -> bool {
+    /// Whether the route with index `route` is an embedder's (added with
+    /// [`ServerBuilder::route`](super::ServerBuilder::route)): its handler sees the
+    /// request, so the gate passes on every header and the client's address
+    /// ([`peer_addr`]). A request for a built-in route carries only the headers its
+    /// answer reads ([`BUILT_IN_READS`]).
+    pub fn is_embedders(&self, route: usize) -> bool {
         matches!(self.endpoint(route), Some(Endpoint::Custom(_)))
     }
 

@@ -473,7 +473,7 @@ impl Conn {
             }
             Scan::Complete(length) => length,
         };
-        let parsed = head::parse(&self.input[..length], &mut self.request);
+        let parsed = head::parse(&self.input[..length], cx.router, &mut self.request);
         let head = match parsed {
             Ok(head) => head,
             Err(reject) => {
@@ -482,8 +482,7 @@ impl Conn {
             }
         };
         self.input.drain(..length);
-        let target = std::str::from_utf8(&self.request[head.target.clone()]).unwrap_or("");
-        let route = cx.router.find(target);
+        let route = head.route;
         let refusal = |status| Refusal {
             method: head.method,
             route,
@@ -523,7 +522,7 @@ impl Conn {
         let received = cx.now;
         let (keep_alive, http10, head_method) = (head.keep_alive, head.http10, head.head_method);
         let method = head.method;
-        let peer = cx.router.passes_peer(route).then_some(self.peer);
+        let peer = cx.router.is_embedders(route).then_some(self.peer);
         head::finish(&mut self.request, peer, length as u64, monotonic_micros());
         self.request.extend_from_slice(&self.input[..length]);
         self.input.drain(..length);

@@ -23,7 +23,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::http::protocol::encode;
-use crate::http::routes::METHODS;
+use crate::http::routes::{BUILT_IN_READS, METHODS, Router};
 
 /// The longest request line accepted; a longer one gets 414.
 pub const MAX_LINE: usize = 8 * 1024;
@@ -120,8 +120,8 @@ pub enum Body {
 /// A vetted request head (its rewrite for tiny_http is in the buffer [`parse`] wrote).
 #[derive(Debug)]
 pub struct Head {
-    /// Where the target in origin form (`/path?query`, as routed) lies in the rewrite.
-    pub target: std::ops::Range<usize>,
+    /// The route the target resolved to.
+    pub route: usize,
     /// Whether the method is HEAD (its response has no body).
     pub head_method: bool,
     /// The method as an index into the RED metrics' method values.
@@ -138,7 +138,7 @@ pub struct Head {
 
 /// Ends the rewrite [`parse`] wrote into `forward`: the client's address when the
 /// route's handler may ask for it (`peer`: an embedder's route, see
-/// `Router::passes_peer`), the receipt time (see `protocol`), the `Content-Length`
+/// `Router::is_embedders`), the receipt time (see `protocol`), the `Content-Length`
 /// of a body of `length` bytes when there is one, and the blank line.
 pub fn finish(forward: &mut Vec<u8>, peer: Option<SocketAddr>, length: u64, received: u64) {
     if let Some(peer) = peer {
@@ -168,9 +168,11 @@ const HOP_BY_HOP: [&str; 8] = [
     "content-length",
 ];
 
-/// Reads a complete head (as found by [`Scanner`]) and writes its rewrite for
-/// tiny_http into `forward` (cleared first; see [`finish`]).
-pub fn parse(head: &[u8], forward: &mut Vec<u8>) -> Result<Head, Reject> {
+/// Reads a complete head (as found by [`Scanner`]), resolves its route, and writes
+/// its rewrite for tiny_http into `forward` (cleared first; see [`finish`]): every
+/// header but the hop-by-hop ones for an embedder's route, only those in
+/// [`BUILT_IN_READS`] for a built-in one.
+pub fn parse(head: &[u8], router: &Router, forward: &mut Vec<u8>) -> Result<Head, Reject> {
     let text = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
     let mut lines = text
         .split(|&b| b == b'\n')
@@ -205,11 +207,12 @@ pub fn parse(head: &[u8], forward: &mut Vec<u8>) -> Result<Head, Reject> {
     let method = std::str::from_utf8(method).map_err(|_| bad("malformed method"))?;
     let target = std::str::from_utf8(target).map_err(|_| bad("malformed request target"))?;
     let target = origin_form(target)?;
+    let route = router.find(target);
+    let every_header = router.is_embedders(route);
 
     forward.clear();
     forward.extend_from_slice(method.as_bytes());
     forward.push(b' ');
-    let target_at = forward.len()..forward.len() + target.len();
     forward.extend_from_slice(target.as_bytes());
     forward.extend_from_slice(b" HTTP/1.0\r\nConnection: keep-alive\r\n");
     let (mut hosts, mut lengths, mut encodings) = (0, 0, 0);
@@ -277,7 +280,10 @@ pub fn parse(head: &[u8], forward: &mut Vec<u8>) -> Result<Head, Reject> {
             }
             expects_continue = true;
         }
-        if encode::reserved(name) || HOP_BY_HOP.iter().any(|h| is(h)) {
+        if encode::reserved(name)
+            || HOP_BY_HOP.iter().any(|h| is(h))
+            || !(every_header || BUILT_IN_READS.iter().any(|h| is(h)))
+        {
             continue;
         }
         forward.extend_from_slice(name.as_bytes());
@@ -300,7 +306,7 @@ pub fn parse(head: &[u8], forward: &mut Vec<u8>) -> Result<Head, Reject> {
         (_, n) => Body::Length(n),
     };
     Ok(Head {
-        target: target_at,
+        route,
         head_method: method == "HEAD",
         method: method_index(method.as_bytes()),
         http10,
@@ -450,12 +456,25 @@ mod tests {
         "192.0.2.1:4242".parse().unwrap()
     }
 
+    /// The built-in routes and an embedder's `/x`.
+    fn router() -> Router {
+        use crate::http::Reply;
+        use crate::http::routes::Endpoint;
+        let mut router = Router::new("/metrics");
+        router.add(
+            "/x",
+            Endpoint::Custom(std::sync::Arc::new(|_| Reply::text(200, ""))),
+            5,
+        );
+        router
+    }
+
     fn scan_all(bytes: &[u8]) -> Scan {
         Scanner::default().advance(bytes)
     }
 
     fn status(head: &str) -> u16 {
-        match parse(head.as_bytes(), &mut Vec::new()) {
+        match parse(head.as_bytes(), &router(), &mut Vec::new()) {
             Ok(_) => 200,
             Err(r) => r.status,
         }
@@ -565,14 +584,47 @@ mod tests {
     }
 
     #[test]
+    fn a_built_in_route_gets_only_the_headers_its_answer_reads() {
+        let request = |target: &str| {
+            format!(
+                "GET {target} HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nACCEPT: text/plain\r\n\
+                 Accept-Encoding: gzip\r\ntraceparent: t\r\nX-Other: o\r\n\r\n"
+            )
+        };
+        let mut forward = Vec::new();
+        for target in ["/up", "/metrics", "/", "/synthetic", "/no-such-page"] {
+            parse(request(target).as_bytes(), &router(), &mut forward).unwrap();
+            let text = String::from_utf8(forward.clone()).unwrap();
+            assert_eq!(
+                text,
+                format!(
+                    "GET {target} HTTP/1.0\r\nConnection: keep-alive\r\nACCEPT: text/plain\r\n\
+                     Accept-Encoding: gzip\r\ntraceparent: t\r\n"
+                )
+            );
+        }
+        parse(request("/x").as_bytes(), &router(), &mut forward).unwrap();
+        let text = String::from_utf8(forward.clone()).unwrap();
+        for kept in [
+            "Host: a\r\n",
+            "User-Agent: u\r\n",
+            "X-Other: o\r\n",
+            "traceparent: t\r\n",
+        ] {
+            assert!(text.contains(kept), "{kept:?} missing from {text:?}");
+        }
+    }
+
+    #[test]
     fn rewrites_for_tiny_http() {
         let mut forward = Vec::new();
         let h = parse(
             b"GET http://example:80/up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nTinyprom-Peer: 6.6.6.6:6\r\nTinyprom-Probe: 1\r\nAccept: */*\r\n\r\n",
+            &router(),
             &mut forward,
         )
         .unwrap();
-        assert_eq!(&forward[h.target.clone()], b"/up?x=1");
+        assert_eq!(h.route, router().find("/up"));
         assert!(h.http10 && h.keep_alive);
         finish(&mut forward, Some(peer()), 0, 7);
         assert_eq!(
@@ -581,12 +633,14 @@ mod tests {
         );
         let h = parse(
             b"HEAD /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            &router(),
             &mut forward,
         )
         .unwrap();
         assert!(!h.keep_alive && !h.http10);
         let h = parse(
             b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+            &router(),
             &mut forward,
         )
         .unwrap();
