@@ -268,7 +268,10 @@ fn respond_sized(
             headers.push(h);
         }
     }
-    let response = Response::new(StatusCode(code), headers, body, Some(content_length), None);
+    // The gate reads responses framed by `Content-Length` only: with the length known
+    // and no threshold, tiny_http never chunks an HTTP/1.1 answer.
+    let response = Response::new(StatusCode(code), headers, body, Some(content_length), None)
+        .with_chunked_threshold(usize::MAX);
     let _ = request.respond(response);
     code
 }

@@ -14,10 +14,12 @@
 //!   `Content-Length`, digits only; `Transfer-Encoding` only as exactly `chunked` and
 //!   never with `Content-Length`; no whitespace before a colon, no obs-fold, no control
 //!   characters or non-ASCII bytes anywhere. It also rewrites the head for tiny_http:
-//!   an origin-form target, HTTP/1.0 framing with `Connection: keep-alive` (so
-//!   tiny_http answers with a `Content-Length` and keeps the private connection for
-//!   the next request), no hop-by-hop headers, and the gate's
-//!   private headers (`crate::http::protocol`) in place of any copy the client sent.
+//!   an origin-form target, HTTP/1.1 with no `Connection` header (so tiny_http
+//!   keeps the private connection for the next request; the workers' responses carry
+//!   a length and no chunking threshold, so tiny_http answers with a
+//!   `Content-Length`), no hop-by-hop headers, for a built-in route only the headers
+//!   its answer reads, and the gate's private headers (`crate::http::protocol`) in
+//!   place of any copy the client sent.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -214,7 +216,7 @@ pub fn parse(head: &[u8], router: &Router, forward: &mut Vec<u8>) -> Result<Head
     forward.extend_from_slice(method.as_bytes());
     forward.push(b' ');
     forward.extend_from_slice(target.as_bytes());
-    forward.extend_from_slice(b" HTTP/1.0\r\nConnection: keep-alive\r\n");
+    forward.extend_from_slice(b" HTTP/1.1\r\n");
     let (mut hosts, mut lengths, mut encodings) = (0, 0, 0);
     let mut length = 0u64;
     let (mut close, mut keep) = (false, false);
@@ -598,7 +600,7 @@ mod tests {
             assert_eq!(
                 text,
                 format!(
-                    "GET {target} HTTP/1.0\r\nConnection: keep-alive\r\nACCEPT: text/plain\r\n\
+                    "GET {target} HTTP/1.1\r\nACCEPT: text/plain\r\n\
                      Accept-Encoding: gzip\r\ntraceparent: t\r\n"
                 )
             );
@@ -629,7 +631,7 @@ mod tests {
         finish(&mut forward, Some(peer()), 0, 7);
         assert_eq!(
             String::from_utf8(forward.clone()).unwrap(),
-            "GET /up?x=1 HTTP/1.0\r\nConnection: keep-alive\r\nAccept: */*\r\ntinyprom-peer: 192.0.2.1:4242\r\ntinyprom-received: 7\r\n\r\n"
+            "GET /up?x=1 HTTP/1.1\r\nAccept: */*\r\ntinyprom-peer: 192.0.2.1:4242\r\ntinyprom-received: 7\r\n\r\n"
         );
         let h = parse(
             b"HEAD /up HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",

@@ -1,8 +1,9 @@
 //! A lane: one private connection to tiny_http and the requests it carries, in order.
 //!
-//! The gate writes each request's rewritten head on a lane (HTTP/1.0 with
-//! `Connection: keep-alive`, so tiny_http always answers with a `Content-Length`, never
-//! chunked, and keeps the connection) and reads the responses back in the order the
+//! The gate writes each request's rewritten head on a lane (HTTP/1.1 without a
+//! `Connection` header, so tiny_http keeps the connection; the workers give every
+//! response its length and no chunking threshold, so tiny_http always answers with a
+//! `Content-Length`, never chunked) and reads the responses back in the order the
 //! requests went in; tiny_http's in-order writer guarantees that order.
 //!
 //! **Why several requests share a lane.** Every lane is a tiny_http connection thread,

@@ -2,8 +2,8 @@
 //! as pieces of the bytes tiny_http wrote, without a copy (the gate's own answers are
 //! [`super::refusal`]'s).
 //!
-//! A response comes back from a [`super::lane::Lane`] as tiny_http wrote it: HTTP/1.0
-//! with a `Content-Length`. [`frame`] reads its head once: where it ends, how long the
+//! A response comes back from a [`super::lane::Lane`] as tiny_http wrote it: HTTP/1.1
+//! (HTTP/1.0 for the lane's probe) with a `Content-Length`. [`frame`] reads its head once: where it ends, how long the
 //! body is, and which `Connection` and `Keep-Alive` lines it has. The client gets the
 //! same bytes with three changes, made by choosing pieces rather than by rewriting: the
 //! status line says HTTP/1.1, those lines are left out, and the `Connection` line the
