@@ -689,7 +689,14 @@ fn read_one(s: &mut TcpStream, pending: &mut Vec<u8>, head: bool) -> (u16, Vec<u
                     k.eq_ignore_ascii_case("content-length")
                         .then(|| v.trim().parse().ok())?
                 })
-                .expect("a Content-Length");
+                .unwrap_or_else(|| {
+                    // RFC 9110: a 204 or 304 has no content, and a 204 no Content-Length.
+                    assert!(
+                        matches!(status, 204 | 304),
+                        "{status} without a Content-Length"
+                    );
+                    0
+                });
             let length = if head { 0 } else { length };
             if pending.len() >= end + 4 + length {
                 let body = pending[end + 4..end + 4 + length].to_vec();
@@ -833,4 +840,67 @@ fn as_many_slow_requests_as_workers_run_at_once() {
         took < SLOW * 3 / 2,
         "{WORKERS} slow requests on {WORKERS} workers took {took:?}, more than one handler's {SLOW:?} and a half"
     );
+}
+
+/// A handler's status that forbids a body (204, 304) gets its answer without one, and
+/// the connection goes on; a 1xx, which is no final answer, becomes a 500. Before,
+/// tiny_http announced the body's length and left the body out, so the gate waited
+/// for bytes that never came and the client got nothing.
+#[test]
+fn bodiless_statuses_from_a_handler_are_answered_and_the_connection_goes_on() {
+    use tinyprom::http::{Options, Reply, Server};
+    let options = Options {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        process_metrics: false,
+        ..Options::default()
+    };
+    let server = Server::builder(options)
+        .route("/status", |request| {
+            let code = request.url().rsplit('=').next().unwrap().parse().unwrap();
+            Reply::text(code, "a body the status forbids")
+        })
+        .bind()
+        .unwrap();
+    let addr = server.local_addr();
+    let running = server.spawn().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut pending = Vec::new();
+    for (asked, expected) in [(204, 204), (304, 304), (100, 500), (199, 500), (200, 200)] {
+        write!(s, "GET /status?code={asked} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let (status, body) = read_one(&mut s, &mut pending, false);
+        assert_eq!(status, expected, "asked for {asked}");
+        if expected == 204 || expected == 304 {
+            assert!(body.is_empty(), "{asked} came with a body: {body:?}");
+        }
+    }
+    write!(s, "GET /up HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(
+        read_one(&mut s, &mut pending, false),
+        (200, b"I am running!".to_vec())
+    );
+    if have("curl") {
+        // A client nobody here wrote: both on one connection, answered at once.
+        let url = |code: u16| format!("http://{addr}/status?code={code}");
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} ",
+            ])
+            .args([url(204), url(304)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "204 304 ");
+    }
+    running.stop().unwrap();
 }

@@ -227,17 +227,25 @@ fn respond_text(request: Request, code: u16, body: &str) -> u16 {
 }
 
 fn respond_reply(request: Request, reply: &Reply) -> u16 {
-    let status = if (100..=599).contains(&reply.status) {
+    // A 1xx is an interim response, never the answer (tiny_http would send it without
+    // a body and the client would wait for one that never comes).
+    let status = if (200..=599).contains(&reply.status) {
         reply.status
     } else {
         500
+    };
+    // RFC 9110 sections 15.3.5 and 15.4.5: no content follows a 204 or a 304.
+    let body: &[u8] = if status == 204 || status == 304 {
+        b""
+    } else {
+        &reply.body
     };
     let extra: Vec<(&str, &str)> = reply
         .headers()
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    respond(request, status, reply.content_type(), &reply.body, &extra)
+    respond(request, status, reply.content_type(), body, &extra)
 }
 
 /// Writes a response and returns its status code. Every header here is either ours or

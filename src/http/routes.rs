@@ -49,7 +49,8 @@ pub fn method_index(method: &tiny_http::Method) -> usize {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    /// The status code (100–599; anything else is sent as 500).
+    /// The status code (200–599; anything else is sent as 500, since an interim 1xx is
+    /// no answer). A 204 or 304 is sent without the body, as HTTP requires.
     pub status: u16,
     content_type: String,
     headers: Vec<(String, String)>,

@@ -13,8 +13,9 @@
 /// one is answered 502.
 pub const MAX_RESPONSE: usize = 64 << 20;
 
-/// The most `Connection`/`Keep-Alive` lines a response may have (tiny_http writes at
-/// most one; more, from an embedder's headers, make the response invalid: 502).
+/// The most lines left out of a response (`Connection`/`Keep-Alive`: tiny_http writes
+/// at most one; a 204's or 304's `Content-Length`); more, from an embedder's headers,
+/// make the response invalid: 502.
 const MAX_SKIPPED: usize = 4;
 
 /// The most pieces a forwarded response has: the status line's version, the spans
@@ -29,15 +30,18 @@ pub struct Framed {
     /// The head, up to and including its last header line's CRLF (the blank line
     /// follows).
     head: usize,
-    /// The `Connection` and `Keep-Alive` lines, CRLF included.
+    /// The lines left out: `Connection` and `Keep-Alive`, and a 204's or 304's
+    /// `Content-Length`, CRLF included.
     skipped: [(usize, usize); MAX_SKIPPED],
     skips: usize,
 }
 
 /// Reads a response's head: `None` until the head is complete, an error when it is
-/// not a response the gate can forward (no HTTP/1.x status line, no `Content-Length`,
-/// too many `Connection` lines). `head_method`: the request was HEAD (no body follows,
-/// whatever the `Content-Length`).
+/// not a response the gate can forward (no HTTP/1.x status line, an interim 1xx
+/// status, no `Content-Length`, too many `Connection` lines). No body follows when
+/// `head_method` (the request was HEAD) or the status is 204 or 304, whatever the
+/// `Content-Length` says (RFC 9112 section 6.3); a 204's or 304's `Content-Length`
+/// line, which tiny_http always writes, is left out of what the client gets.
 pub fn frame(bytes: &[u8], head_method: bool) -> Option<Result<Framed, ()>> {
     let mut framed = Framed {
         len: 0,
@@ -46,6 +50,7 @@ pub fn frame(bytes: &[u8], head_method: bool) -> Option<Result<Framed, ()>> {
         skips: 0,
     };
     let mut length = None;
+    let mut no_content = false;
     let mut start = 0;
     loop {
         let end = start + bytes[start..].iter().position(|&b| b == b'\n')? + 1;
@@ -59,19 +64,24 @@ pub fn frame(bytes: &[u8], head_method: bool) -> Option<Result<Framed, ()>> {
                 && line[7].is_ascii_digit()
                 && line[8] == b' '
                 && line[9..12].iter().all(u8::is_ascii_digit);
-            if !status_ok {
+            if !status_ok || line[9] == b'1' {
                 return Some(Err(()));
             }
+            let status = &line[9..12];
+            no_content = status == b"204" || status == b"304";
         } else if line.is_empty() {
             framed.head = start;
             break;
         } else {
             let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
             let (name, value) = (&line[..colon], line.get(colon + 1..).unwrap_or(&[]));
-            if name.eq_ignore_ascii_case(b"content-length") {
+            let content_length = name.eq_ignore_ascii_case(b"content-length");
+            if content_length {
                 let value = std::str::from_utf8(value).map_err(|_| ());
                 length = value.ok().and_then(|v| v.trim().parse::<usize>().ok());
-            } else if name.eq_ignore_ascii_case(b"connection")
+            }
+            if (content_length && no_content)
+                || name.eq_ignore_ascii_case(b"connection")
                 || name.eq_ignore_ascii_case(b"keep-alive")
             {
                 if framed.skips == MAX_SKIPPED {
@@ -87,7 +97,7 @@ pub fn frame(bytes: &[u8], head_method: bool) -> Option<Result<Framed, ()>> {
         return Some(Err(()));
     };
     let head_end = framed.head + 2;
-    framed.len = if head_method {
+    framed.len = if head_method || no_content {
         head_end
     } else {
         head_end + length
@@ -146,6 +156,32 @@ mod tests {
         let mut pieces = [&b""[..]; MAX_PIECES];
         let n = framed.pieces(bytes, connection_line(keep_alive, http10), &mut pieces);
         String::from_utf8(pieces[..n].concat()).unwrap()
+    }
+
+    #[test]
+    fn no_content_follows_a_204_or_304_and_an_interim_status_is_refused() {
+        for status in ["204 No Content", "304 Not Modified"] {
+            let from_tiny =
+                format!("HTTP/1.1 {status}\r\nServer: x\r\nContent-Length: 5\r\n\r\nNEXT");
+            let bytes = from_tiny.as_bytes();
+            let framed = frame(bytes, false).unwrap().unwrap();
+            assert_eq!(
+                &bytes[framed.len..],
+                b"NEXT",
+                "{status}: the body ends with the head"
+            );
+            assert_eq!(
+                forwarded(bytes, false, true, false),
+                format!("HTTP/1.1 {status}\r\nServer: x\r\n\r\n"),
+                "{status}: no Content-Length is forwarded"
+            );
+        }
+        for interim in [
+            &b"HTTP/1.1 100 Continue\r\n\r\n"[..],
+            b"HTTP/1.1 103 Early Hints\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            assert_eq!(frame(interim, false), Some(Err(())), "{interim:?}");
+        }
     }
 
     #[test]
