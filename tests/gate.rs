@@ -904,3 +904,42 @@ fn bodiless_statuses_from_a_handler_are_answered_and_the_connection_goes_on() {
     }
     running.stop().unwrap();
 }
+
+/// A handler that sets its own `Content-Length` cannot desynchronise the response: the
+/// length sent is always the body's. tiny_http takes such a header as the body's
+/// length, so a larger one left the gate waiting for bytes that never came, and a
+/// smaller one cut the body and left the rest to be read as the next response.
+#[test]
+fn a_handlers_own_content_length_is_ignored() {
+    use tinyprom::http::{Options, Reply, Server};
+    let options = Options {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        process_metrics: false,
+        ..Options::default()
+    };
+    let server = Server::builder(options)
+        .route("/length", |request| {
+            let claimed = request.url().rsplit('=').next().unwrap().to_string();
+            Reply::text(200, "hello")
+                .header("Content-Length", &claimed)
+                .unwrap()
+        })
+        .bind()
+        .unwrap();
+    let addr = server.local_addr();
+    let running = server.spawn().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut pending = Vec::new();
+    for claimed in ["100", "2", "0", "5"] {
+        write!(s, "GET /length?n={claimed} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let answer = read_one(&mut s, &mut pending, false);
+        assert_eq!(answer, (200, b"hello".to_vec()), "claimed {claimed}");
+    }
+    write!(s, "GET /up HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(
+        read_one(&mut s, &mut pending, false),
+        (200, b"I am running!".to_vec())
+    );
+    running.stop().unwrap();
+}

@@ -240,9 +240,13 @@ fn respond_reply(request: Request, reply: &Reply) -> u16 {
     } else {
         &reply.body
     };
+    // tiny_http would take a handler's `Content-Length` as the body's length: one that
+    // disagrees with the body desynchronises the private connection, so the length
+    // sent is always the body's.
     let extra: Vec<(&str, &str)> = reply
         .headers()
         .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("content-length"))
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     respond(request, status, reply.content_type(), body, &extra)

@@ -122,7 +122,9 @@ impl Reply {
     }
 
     /// Adds a header; refuses names that are not tokens and values with control
-    /// characters (CR and LF among them).
+    /// characters (CR and LF among them). The server decides the framing: a
+    /// `Content-Length` is not sent (the body's own length is), nor are `Connection`,
+    /// `Transfer-Encoding`, `Trailer` and `Upgrade`.
     ///
     /// ```
     /// use tinyprom::http::Reply;
