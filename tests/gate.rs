@@ -570,25 +570,15 @@ fn at_the_connection_bound_the_longest_idle_connection_makes_room() {
 /// address from the gate whatever the client claims.
 #[test]
 fn embedded_routes_read_bodies_and_see_the_real_peer() {
-    use tinyprom::http::{Options, Reply, Server, peer_addr};
-    let options = Options {
-        listen_address: "127.0.0.1:0".parse().unwrap(),
-        process_metrics: false,
-        ..Options::default()
-    };
-    let server = Server::builder(options)
-        .route_with_body("/echo", 16, |request| {
-            let mut body = String::new();
-            let _ = request.as_reader().read_to_string(&mut body);
-            let peer = peer_addr(request)
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
-            Reply::text(200, format!("{peer} {body}"))
-        })
-        .bind()
-        .unwrap();
-    let addr = server.local_addr();
-    let running = server.spawn().unwrap();
+    use tinyprom::http::{DEFAULT_MAX_WORKERS, Reply, peer_addr};
+    let (addr, running) = embedded(DEFAULT_MAX_WORKERS, "/echo", 16, |request| {
+        let mut body = String::new();
+        let _ = request.as_reader().read_to_string(&mut body);
+        let peer = peer_addr(request)
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        Reply::text(200, format!("{peer} {body}"))
+    });
     let (raw, _, _) = exchange(
         addr,
         b"POST /echo HTTP/1.1\r\nHost: t\r\nTinyprom-Peer: 6.6.6.6:6\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
@@ -710,15 +700,16 @@ fn read_one(s: &mut TcpStream, pending: &mut Vec<u8>, head: bool) -> (u16, Vec<u
     }
 }
 
-/// Requests of many clients share the gate's lanes to tiny_http (see
-/// `src/http/gate/lane.rs`): every client still gets its own answers, in its order,
-/// and a slow embedder's route, which travels on a lane of its own, delays no one
-/// else. Each client sends a random mix of routes whose answers differ, so an answer
-/// delivered to the wrong client, or shifted by one, fails the check.
-/// An embedded server on a free loopback port with `workers` workers and a route
-/// `/slow` that sleeps `slow`, then answers its own URL.
-fn with_slow_route(workers: usize, slow: Duration) -> (SocketAddr, tinyprom::http::RunningServer) {
-    use tinyprom::http::{Options, Reply, Server};
+/// An embedded server on a free loopback port (no process metrics) with `workers`
+/// workers and one route of the embedder's at `path`, taking bodies up to
+/// `body_limit` bytes.
+fn embedded(
+    workers: usize,
+    path: &str,
+    body_limit: u64,
+    handler: impl Fn(&mut tiny_http::Request) -> tinyprom::http::Reply + Send + Sync + 'static,
+) -> (SocketAddr, tinyprom::http::RunningServer) {
+    use tinyprom::http::{Options, Server};
     let options = Options {
         listen_address: "127.0.0.1:0".parse().unwrap(),
         process_metrics: false,
@@ -726,16 +717,26 @@ fn with_slow_route(workers: usize, slow: Duration) -> (SocketAddr, tinyprom::htt
         ..Options::default()
     };
     let server = Server::builder(options)
-        .route("/slow", move |request| {
-            std::thread::sleep(slow);
-            Reply::text(200, request.url().to_string())
-        })
+        .route_with_body(path, body_limit, handler)
         .bind()
         .unwrap();
     let addr = server.local_addr();
     (addr, server.spawn().unwrap())
 }
 
+/// [`embedded`] with a route `/slow` that sleeps `slow`, then answers its own URL.
+fn with_slow_route(workers: usize, slow: Duration) -> (SocketAddr, tinyprom::http::RunningServer) {
+    embedded(workers, "/slow", 0, move |request| {
+        std::thread::sleep(slow);
+        tinyprom::http::Reply::text(200, request.url().to_string())
+    })
+}
+
+/// Requests of many clients share the gate's lanes to tiny_http (see
+/// `src/http/gate/lane.rs`): every client still gets its own answers, in its order,
+/// and a slow embedder's route, which travels on a lane of its own, delays no one
+/// else. Each client sends a random mix of routes whose answers differ, so an answer
+/// delivered to the wrong client, or shifted by one, fails the check.
 #[test]
 fn clients_sharing_lanes_each_get_their_own_answers() {
     const CLIENTS: usize = 24;
@@ -848,21 +849,11 @@ fn as_many_slow_requests_as_workers_run_at_once() {
 /// for bytes that never came and the client got nothing.
 #[test]
 fn bodiless_statuses_from_a_handler_are_answered_and_the_connection_goes_on() {
-    use tinyprom::http::{Options, Reply, Server};
-    let options = Options {
-        listen_address: "127.0.0.1:0".parse().unwrap(),
-        process_metrics: false,
-        ..Options::default()
-    };
-    let server = Server::builder(options)
-        .route("/status", |request| {
-            let code = request.url().rsplit('=').next().unwrap().parse().unwrap();
-            Reply::text(code, "a body the status forbids")
-        })
-        .bind()
-        .unwrap();
-    let addr = server.local_addr();
-    let running = server.spawn().unwrap();
+    use tinyprom::http::{DEFAULT_MAX_WORKERS, Reply};
+    let (addr, running) = embedded(DEFAULT_MAX_WORKERS, "/status", 0, |request| {
+        let code = request.url().rsplit('=').next().unwrap().parse().unwrap();
+        Reply::text(code, "a body the status forbids")
+    });
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut pending = Vec::new();
@@ -911,23 +902,13 @@ fn bodiless_statuses_from_a_handler_are_answered_and_the_connection_goes_on() {
 /// smaller one cut the body and left the rest to be read as the next response.
 #[test]
 fn a_handlers_own_content_length_is_ignored() {
-    use tinyprom::http::{Options, Reply, Server};
-    let options = Options {
-        listen_address: "127.0.0.1:0".parse().unwrap(),
-        process_metrics: false,
-        ..Options::default()
-    };
-    let server = Server::builder(options)
-        .route("/length", |request| {
-            let claimed = request.url().rsplit('=').next().unwrap().to_string();
-            Reply::text(200, "hello")
-                .header("Content-Length", &claimed)
-                .unwrap()
-        })
-        .bind()
-        .unwrap();
-    let addr = server.local_addr();
-    let running = server.spawn().unwrap();
+    use tinyprom::http::{DEFAULT_MAX_WORKERS, Reply};
+    let (addr, running) = embedded(DEFAULT_MAX_WORKERS, "/length", 0, |request| {
+        let claimed = request.url().rsplit('=').next().unwrap().to_string();
+        Reply::text(200, "hello")
+            .header("Content-Length", &claimed)
+            .unwrap()
+    });
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut pending = Vec::new();
