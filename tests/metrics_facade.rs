@@ -8,44 +8,14 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{python_parse, request, samples, wait_for_exit};
-
-/// Builds the example with the feature and returns its executable, from cargo's own
-/// report (any target directory or profile layout).
-fn build_example() -> PathBuf {
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--features",
-            "metrics-facade",
-            "--example",
-            "metrics_facade",
-            "--message-format=json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "cargo build --example metrics_facade failed"
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "metrics_facade")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the example's executable")
-}
+use common::{build_example_with, python_parse, request, samples, wait_for_exit};
 
 #[test]
 fn work_recorded_through_the_macros_is_scraped_from_metrics() {
-    let mut child = Command::new(build_example())
+    let mut child = Command::new(build_example_with("metrics_facade", &["metrics-facade"]))
         .arg("127.0.0.1:0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

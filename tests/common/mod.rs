@@ -421,6 +421,12 @@ pub fn protoc_family_names(decoded: &[String]) -> Vec<String> {
 /// --all-targets` already built it) and returns its executable, from cargo's own
 /// report, so any target directory or profile layout works without guessing paths.
 pub fn build_example(name: &str) -> std::path::PathBuf {
+    build_example_with(name, &[])
+}
+
+/// [`build_example`] with these cargo `features` (an example that needs one).
+pub fn build_example_with(name: &str, features: &[&str]) -> std::path::PathBuf {
+    let features = features.join(",");
     let out = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -429,6 +435,11 @@ pub fn build_example(name: &str) -> std::path::PathBuf {
             name,
             "--message-format=json",
         ])
+        .args(if features.is_empty() {
+            vec![]
+        } else {
+            vec!["--features", features.as_str()]
+        })
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stderr(Stdio::inherit())
         .output()
